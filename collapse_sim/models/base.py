@@ -1,0 +1,31 @@
+"""The Model protocol: what the loop needs from any potential (MACE, linear, ...)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A trainable potential. ``settings`` is the model's pydantic settings object.
+
+    fit(train, seed, log_path) -> self     train on labelled structures; deterministic for a seed
+    predict(structures) -> list[Atoms]      labelled copies (energy, forces, stress if periodic), batched
+    embed(structures) -> (n, p) array       one invariant vector per structure, batched
+    calculator() -> ase Calculator          for ASE-driven sampling (MD, relaxation)
+    save(path) / load(path, settings)       ``save`` writes one file; ``load`` is a classmethod
+    """
+
+    def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None) -> "Model": ...
+
+    def predict(self, structures: Sequence[Atoms]) -> list[Atoms]: ...
+
+    def embed(self, structures: Sequence[Atoms]) -> np.ndarray: ...
+
+    def calculator(self) -> Calculator: ...
+
+    def save(self, path: Path) -> None: ...
