@@ -1,0 +1,107 @@
+"""``collapse-sim`` command line. Imports are lazy so ``--help`` is instant; every user
+error ends as one line on stderr and exit code 2, before anything is written."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+class UsageError(Exception):
+    """A problem with the user's input, printed as one line."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="collapse-sim", description="Simulate model collapse of MACE potentials trained on their own output.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a scenario (embedded local Ray unless --address is given)")
+    run.add_argument("scenario", type=Path)
+    run.add_argument("--out", type=Path, default=Path("runs"), help="parent folder of the run directory (default: runs)")
+    _ray_options(run)
+
+    resume = sub.add_parser("resume", help="continue an interrupted run from its last committed generations")
+    resume.add_argument("run_dir", type=Path)
+    _ray_options(resume)
+
+    validate = sub.add_parser("validate", help="check a scenario and print it with every default resolved")
+    validate.add_argument("scenario", type=Path)
+    return parser
+
+
+def _ray_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--address", default=None, help="join an existing Ray cluster ('auto' or host:port)")
+    parser.add_argument("--num-cpus", type=int, default=None, help="size of the embedded local Ray (default: all cores)")
+    parser.add_argument("--local", action="store_true", help="run in this process without Ray (debugging)")
+
+
+def _checked_scenario(path: Path):
+    from collapse_sim.oracles import ASEOracle
+    from collapse_sim.scenario import load_scenario
+    from collapse_sim.systems import BulkSystem
+
+    scenario = load_scenario(path)
+    try:
+        ASEOracle(scenario.oracle).check(BulkSystem(scenario.system).ideal())
+    except ValueError as exc:
+        raise UsageError(f"{path}: oracle: {exc}") from None
+    return scenario
+
+
+def _execute(scenario, root: Path, args) -> int:
+    from collapse_sim.executor import LocalExecutor, RayExecutor, start_ray
+    from collapse_sim.loop import RunContext, run
+
+    if args.local:
+        executor = LocalExecutor()
+    else:
+        start_ray(args.address, args.num_cpus or scenario.ray.num_cpus)
+        executor = RayExecutor()
+    rows = run(RunContext(scenario, root.resolve(), executor), progress=lambda msg: print(msg, flush=True))
+    print(f"done: {len(rows)} metrics rows in {root / 'metrics.jsonl'}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    scenario = _checked_scenario(args.scenario)
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out}: exists and is not a directory")
+    root = args.out / scenario.name
+    if (root / "scenario.yaml").exists():
+        raise UsageError(f"{root} already holds a run; use 'collapse-sim resume {root}' or choose another --out")
+    from collapse_sim.store import RunStore
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {args.out}: cannot create the run directory ({exc.strerror})") from None
+    RunStore(root).write_scenario(scenario.resolved_yaml())
+    return _execute(scenario, root, args)
+
+
+def _cmd_resume(args) -> int:
+    path = args.run_dir / "scenario.yaml"
+    if not path.is_file():
+        raise UsageError(f"{args.run_dir}: not a run directory (no scenario.yaml)")
+    return _execute(_checked_scenario(path), args.run_dir, args)
+
+
+def _cmd_validate(args) -> int:
+    scenario = _checked_scenario(args.scenario)
+    print(scenario.resolved_yaml(), end="")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from collapse_sim.scenario import ScenarioError
+
+    try:
+        return {"run": _cmd_run, "resume": _cmd_resume, "validate": _cmd_validate}[args.command](args)
+    except (ScenarioError, UsageError) as exc:
+        print(f"collapse-sim: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

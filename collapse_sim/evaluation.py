@@ -1,0 +1,18 @@
+"""Errors of a model against oracle labels, in the units users quote (meV/atom, meV/Å)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from ase import Atoms
+
+from collapse_sim.structures import energy_of, forces_of
+
+
+def label_rmse(predicted: Sequence[Atoms], reference: Sequence[Atoms]) -> tuple[float, float]:
+    """(energy RMSE in meV/atom, force-component RMSE in meV/Å) of ``predicted`` vs ``reference``."""
+    if len(predicted) != len(reference) or not len(reference):
+        raise ValueError(f"label_rmse needs two equally long non-empty lists, got {len(predicted)} and {len(reference)}")
+    de = np.array([(energy_of(p) - energy_of(r)) / len(r) for p, r in zip(predicted, reference)])
+    df = np.concatenate([(forces_of(p) - forces_of(r)).ravel() for p, r in zip(predicted, reference)])
+    return float(np.sqrt(np.mean(de**2)) * 1000.0), float(np.sqrt(np.mean(df**2)) * 1000.0)

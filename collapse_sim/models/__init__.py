@@ -1,0 +1,26 @@
+"""Models: trainable potentials behind one protocol (``collapse_sim.models.base.Model``).
+The registry maps a settings ``kind`` to the class; heavy imports happen only here."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _model_class(kind: str):
+    if kind == "mace":
+        from collapse_sim.models.mace import MACEModel
+
+        return MACEModel
+    raise KeyError(f"unknown model kind {kind!r}")
+
+
+def new_model(settings, threads: int | None = None):
+    return _model_class(settings.kind)(settings, threads=threads)
+
+
+def load_model(settings, path: str | Path, threads: int | None = None):
+    model = _model_class(settings.kind).load(Path(path), settings)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    return model

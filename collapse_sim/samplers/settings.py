@@ -1,0 +1,33 @@
+"""Sampler settings, one class per ``kind:``."""
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from collapse_sim.settings_base import Strict
+
+
+class LangevinSettings(Strict):
+    """Langevin MD driven by the previous generation's model, snapshots every ``interval`` steps."""
+
+    kind: Literal["langevin"]
+    temperature_K: float = Field(600.0, gt=0)
+    timestep_fs: float = Field(2.0, gt=0)
+    friction: float = Field(0.02, gt=0, description="1/fs")
+    steps: int = Field(100, ge=1, description="MD steps per replica after equilibration")
+    equilibration_steps: int = Field(20, ge=0)
+    interval: int = Field(10, ge=1, description="steps between kept snapshots")
+    replicas: int = Field(4, ge=1, description="independent trajectories per generation")
+    min_distance: float = Field(0.6, gt=0, description="Å; closer atoms mean the MD exploded")
+    max_force: float = Field(50.0, gt=0, description="eV/Å; larger forces mean the MD exploded")
+
+
+class RattleSettings(Strict):
+    """Gaussian displacements of structures from the previous training set."""
+
+    kind: Literal["rattle"]
+    stdev: float = Field(0.05, gt=0, description="Å")
+
+
+SamplerSettings = Annotated[Union[LangevinSettings, RattleSettings], Field(discriminator="kind")]

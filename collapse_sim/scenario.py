@@ -1,0 +1,182 @@
+"""The scenario: every knob of a collapse study in one validated YAML file.
+
+Validation happens before anything is created on disk, and every problem is
+reported as one line naming the offending field (``ScenarioError``).
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from collapse_sim.models.settings import ModelSettings
+from collapse_sim.policies.settings import PolicySettings
+from collapse_sim.samplers.settings import SamplerSettings
+from collapse_sim.settings_base import Strict
+
+
+class ScenarioError(ValueError):
+    """A scenario problem, already phrased as one line for the user."""
+
+
+class SystemSettings(Strict):
+    """A periodic crystal: the 'real world' the oracle describes."""
+
+    kind: Literal["bulk"] = "bulk"
+    element: str = "Cu"
+    crystal: Literal["fcc", "bcc", "hcp", "sc", "diamond"] = "fcc"
+    lattice_constant: float = Field(3.6, gt=0, description="Å")
+    cubic: bool = True
+    supercell: tuple[int, int, int] = (2, 2, 2)
+
+    @field_validator("element")
+    @classmethod
+    def _known_element(cls, value: str) -> str:
+        from ase.data import atomic_numbers
+
+        if value not in atomic_numbers:
+            raise ValueError(f"unknown chemical symbol {value!r}")
+        return value
+
+    @field_validator("supercell")
+    @classmethod
+    def _positive_repeats(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        if min(value) < 1:
+            raise ValueError("supercell repeats must be >= 1")
+        return value
+
+
+class OracleSettings(Strict):
+    """Any ASE calculator class, by import path, with keyword arguments."""
+
+    calculator: str = "ase.calculators.emt.EMT"
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    chunk_size: int = Field(25, ge=1, description="structures per labelling task")
+
+    @field_validator("calculator")
+    @classmethod
+    def _importable(cls, value: str) -> str:
+        import_object(value)
+        return value
+
+
+class Recipe(Strict):
+    """How one share of a structure set is made from the ideal crystal.
+
+    Each structure: random strain (uniform in ±strain per component), optional
+    vacancies, then either a Gaussian rattle or a short oracle-driven Langevin MD run.
+    """
+
+    method: Literal["rattle", "md"] = "rattle"
+    weight: float = Field(1.0, gt=0, description="relative share of the set")
+    rattle_stdev: float = Field(0.05, ge=0, description="Å; for md, the initial displacement")
+    strain: float = Field(0.0, ge=0, lt=0.5)
+    vacancies: int = Field(0, ge=0)
+    temperature_K: float = Field(300.0, gt=0)
+    md_steps: int = Field(20, ge=1)
+    timestep_fs: float = Field(2.0, gt=0)
+    friction: float = Field(0.02, gt=0, description="Langevin friction, 1/fs")
+
+
+class StructureSetSettings(Strict):
+    n_structures: int = Field(ge=1)
+    recipes: list[Recipe] = Field(default_factory=lambda: [Recipe()], min_length=1)
+
+
+class ProbeSettings(Strict):
+    """Fixed probe sets, oracle-labelled once and shared by every lineage."""
+
+    seed: int = Field(0, ge=0, description="probe sets do not depend on the lineage seeds")
+    id: StructureSetSettings
+    ood: StructureSetSettings
+
+
+class SyntheticSettings(Strict):
+    n_structures: int = Field(ge=1, description="model-labelled structures sampled per generation")
+    sampler: SamplerSettings
+
+
+class RaySettings(Strict):
+    num_cpus: int | None = Field(None, ge=1, description="embedded Ray size; default: all cores")
+    cpus_per_training: float = Field(1, gt=0)
+    cpus_per_sampling: float = Field(1, gt=0)
+    cpus_per_labelling: float = Field(1, gt=0)
+
+
+class Scenario(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    seeds: list[int] = Field(min_length=1)
+    generations: int = Field(ge=1, description="model-fed generations after generation 0")
+    system: SystemSettings = Field(default_factory=SystemSettings)
+    oracle: OracleSettings = Field(default_factory=OracleSettings)
+    real_data: StructureSetSettings
+    probes: ProbeSettings
+    model: ModelSettings
+    synthetic: SyntheticSettings
+    policies: list[PolicySettings] = Field(min_length=1)
+    ray: RaySettings = Field(default_factory=RaySettings)
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value) or min(value) < 0:
+            raise ValueError("seeds must be distinct non-negative integers")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_policy_names(self) -> "Scenario":
+        names = [p.label for p in self.policies]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"policies: duplicate lineage names {duplicates}; give each a distinct 'name'")
+        return self
+
+    def resolved_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def import_object(path: str) -> Any:
+    """Import ``package.module.Name``; raise ValueError with a readable message."""
+    module_name, _, attr = path.rpartition(".")
+    if not module_name:
+        raise ValueError(f"{path!r} is not a dotted import path")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import module {module_name!r} ({exc})") from None
+    if not hasattr(module, attr):
+        raise ValueError(f"module {module_name!r} has no attribute {attr!r}")
+    return getattr(module, attr)
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    message = first["msg"].removeprefix("Value error, ")
+    extra = f" (and {error.error_count() - 1} more problem(s))" if error.error_count() > 1 else ""
+    return f"{where}: {message}{extra}" if where else message + extra
+
+
+def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: top level must be a mapping of settings")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as error:
+        raise ScenarioError(f"{source}: {_describe(error)}") from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"{path}: scenario file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ScenarioError(f"{path}: YAML syntax error{where}: {getattr(error, 'problem', error)}") from None
+    return parse_scenario(data, str(path))

@@ -1,0 +1,136 @@
+"""The run directory. Every file is written atomically (temporary name + rename), and a
+generation directory is staged whole and renamed into place, so a reader or a resumed
+run never sees half a generation::
+
+    <out>/<scenario name>/
+      scenario.yaml                         resolved copy
+      probes/id.extxyz, probes/ood.extxyz   oracle-labelled once, shared by all lineages
+      <policy>-s<seed>/gen-<NNN>/           train.extxyz, model.model, sampled.extxyz,
+                                            metrics.json, train_log.jsonl
+      metrics.jsonl                         one row per lineage x generation
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import ase.io
+from ase import Atoms
+
+GEN_DIR = re.compile(r"^gen-(\d{3,})$")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def write_structures(path: Path, structures: Sequence[Atoms]) -> None:
+    """extxyz with labels and provenance, written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        ase.io.write(tmp, list(structures), format="extxyz")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def read_structures(path: Path) -> list[Atoms]:
+    if not path.exists() or path.stat().st_size == 0:
+        return []
+    return ase.io.read(path, index=":", format="extxyz")
+
+
+def gen_name(generation: int) -> str:
+    return f"gen-{generation:03d}"
+
+
+class RunStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    # --- layout ----------------------------------------------------------------------
+    @property
+    def scenario_path(self) -> Path:
+        return self.root / "scenario.yaml"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    def probe_path(self, name: str) -> Path:
+        return self.root / "probes" / f"{name}.extxyz"
+
+    def generation_dir(self, lineage: str, generation: int) -> Path:
+        return self.root / lineage / gen_name(generation)
+
+    # --- writing ---------------------------------------------------------------------
+    def write_scenario(self, text: str) -> None:
+        atomic_write_text(self.scenario_path, text)
+
+    @contextlib.contextmanager
+    def staging(self, lineage: str, generation: int) -> Iterator[Path]:
+        """Yield an empty temporary directory; on success it becomes the generation directory.
+
+        The only way a generation is written. If the generation already exists (a retried
+        task), the staged copy is discarded: generations are immutable once committed."""
+        final = self.generation_dir(lineage, generation)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+        try:
+            yield tmp
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if not final.is_dir():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def discard_partial(self) -> int:
+        """Remove staging leftovers of an interrupted run; returns how many."""
+        stale = [p for p in self.root.glob("*/.gen-*.tmp") if p.is_dir()]
+        stale += [p for p in self.root.rglob(".*.tmp") if p.is_file()]
+        for path in stale:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        return len(stale)
+
+    def rebuild_metrics(self, lineages: Sequence[str]) -> list[dict]:
+        """metrics.jsonl from every committed gen-*/metrics.json, in lineage then generation order."""
+        rows = []
+        for lineage in lineages:
+            for generation in self.completed(lineage):
+                rows.append(json.loads((self.generation_dir(lineage, generation) / "metrics.json").read_text()))
+        atomic_write_text(self.metrics_path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
+        return rows
+
+    # --- reading ---------------------------------------------------------------------
+    def completed(self, lineage: str) -> list[int]:
+        """Committed generations of a lineage, in order, stopping at the first gap."""
+        base = self.root / lineage
+        found = sorted(int(m.group(1)) for p in base.glob("gen-*") if (m := GEN_DIR.match(p.name)) and p.is_dir())
+        return [g for i, g in enumerate(found) if g == i]
