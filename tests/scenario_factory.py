@@ -1,0 +1,29 @@
+"""Scenario dictionaries for tests: the quickstart and a seconds-long shrink of it."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def quickstart_dict() -> dict:
+    return yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text())
+
+
+def tiny_scenario_dict(**overrides) -> dict:
+    """The quickstart shrunk to seconds: few structures, a 2-epoch tiny MACE, short MD."""
+    data = quickstart_dict()
+    data["name"] = "tiny"
+    data["generations"] = 2
+    data["real_data"]["n_structures"] = 12
+    data["probes"]["id"]["n_structures"] = 6
+    data["probes"]["ood"]["n_structures"] = 6
+    data["model"].update(hidden_irreps="8x0e+8x1o", MLP_irreps="8x0e", radial_MLP=[16, 16], epochs=2, batch_size=4)
+    data["synthetic"] = {"n_structures": 8, "sampler": {"kind": "langevin", "temperature_K": 500, "steps": 8,
+                                                        "equilibration_steps": 4, "interval": 2, "replicas": 2}}
+    data["oracle"]["chunk_size"] = 6
+    data.update(copy.deepcopy(overrides))
+    return data

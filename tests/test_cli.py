@@ -1,0 +1,67 @@
+"""Bad input: one line naming the problem, exit code 2, nothing written."""
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from collapse_sim.cli import main
+from scenario_factory import quickstart_dict
+
+
+def write(tmp_path, data, name="s.yaml"):
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_validate_prints_resolved_scenario(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "validate", write(tmp_path, quickstart_dict()))
+    assert code == 0 and err == ""
+    assert yaml.safe_load(out)["model"]["valid_fraction"] == 0.1
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda d: "name: [unclosed\n", "YAML syntax error at line 2"),
+        (lambda d: d | {"surprise": 1}, "surprise"),
+        (lambda d: d | {"generations": -1}, "generations"),
+        (lambda d: d | {"system": d["system"] | {"element": "Si", "crystal": "diamond", "lattice_constant": 5.43}},
+         "oracle: oracle ase.calculators.emt.EMT cannot label Si"),
+        (lambda d: d | {"oracle": {"calculator": "math.nope"}}, "oracle.calculator"),
+    ],
+)
+def test_run_refuses_bad_scenarios_without_writing(tmp_path, capsys, mutate, expected):
+    path = write(tmp_path, mutate(quickstart_dict()))
+    out_dir = tmp_path / "runs"
+    code, out, err = run_cli(capsys, "run", path, "--out", out_dir, "--local")
+    assert code == 2
+    assert err.count("\n") == 1 and expected in err, err
+    assert not out_dir.exists()
+
+
+def test_output_path_that_is_a_file(tmp_path, capsys):
+    blocker = tmp_path / "runs"
+    blocker.write_text("not a folder")
+    code, _, err = run_cli(capsys, "run", write(tmp_path, quickstart_dict()), "--out", blocker, "--local")
+    assert code == 2 and "--out" in err and "not a directory" in err
+
+
+def test_missing_scenario_and_non_run_dir(tmp_path, capsys):
+    assert run_cli(capsys, "validate", tmp_path / "absent.yaml")[0] == 2
+    code, _, err = run_cli(capsys, "resume", tmp_path)
+    assert code == 2 and "not a run directory" in err
+
+
+def test_console_script_error_has_no_traceback(tmp_path):
+    path = write(tmp_path, quickstart_dict() | {"policies": [{"kind": "forget"}]})
+    proc = subprocess.run([sys.executable, "-m", "collapse_sim.cli", "validate", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "forget" in proc.stderr
