@@ -7,18 +7,11 @@ import os
 from typing import Any, Callable, Sequence
 
 
-def cpu_allotment(default: int | None = None) -> int:
-    """CPUs this process may use: the Ray task's assigned CPUs, else ``default`` or all cores."""
-    try:
-        import ray
-
-        if ray.is_initialized():
-            cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
-            if cpus:
-                return max(1, int(cpus))
-    except Exception:  # not inside Ray
-        pass
-    return default or os.cpu_count() or 1
+def torch_threads(cpus: float) -> int:
+    """Torch threads for a task that declared ``cpus``: Ray sets OMP_NUM_THREADS=1 in
+    workers, and an explicit, scheduling-independent count keeps reductions (and so
+    results) identical between Ray, local and resumed runs."""
+    return max(1, int(cpus))
 
 
 class _Done:

@@ -12,7 +12,6 @@ generation that was not committed.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -24,7 +23,7 @@ from typing import Sequence
 from ase import Atoms
 
 from collapse_sim.evaluation import label_rmse
-from collapse_sim.executor import cpu_allotment
+from collapse_sim.executor import torch_threads
 from collapse_sim.oracles import ASEOracle
 from collapse_sim.policies import GenerationData, make_policy
 from collapse_sim.pools import Pool, composition, flatten, group_into_pools
@@ -55,10 +54,6 @@ def lineage_name(policy_settings, seed: int) -> str:
 
 def lineages(scenario: Scenario) -> list[tuple[object, int, str]]:
     return [(p, seed, lineage_name(p, seed)) for seed in scenario.seeds for p in scenario.policies]
-
-
-def file_hash(path: Path) -> str:
-    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 # --- oracle data ------------------------------------------------------------------------
@@ -103,7 +98,7 @@ def _train(ctx: RunContext, train: list[Atoms], seed: int, log_path: Path):
     from collapse_sim.models import new_model
 
     start = time.perf_counter()
-    model = new_model(ctx.scenario.model, threads=cpu_allotment()).fit(train, seed=seed, log_path=log_path)
+    model = new_model(ctx.scenario.model, threads=torch_threads(ctx.scenario.ray.cpus_per_training)).fit(train, seed=seed, log_path=log_path)
     return model, time.perf_counter() - start
 
 
@@ -148,7 +143,7 @@ def run_generation_zero(ctx: RunContext, seed: int) -> None:
         model, train_seconds = _train(ctx, real0, child_seed(seed, "train", 0), work / "train_log.jsonl")
         model.save(work / MODEL_FILE)
         base = dict(seed=seed, generation=0, **composition([Pool("real", 0, tuple(real0))]), md_failures=0, md_replicas=0,
-                    train_seconds=train_seconds, sample_seconds=0.0, model_hash=file_hash(work / MODEL_FILE), **_measure(model, probes))
+                    train_seconds=train_seconds, sample_seconds=0.0, model_hash=model.fingerprint(), **_measure(model, probes))
         write_structures(work / "train.extxyz", real0)
         for policy, name in pending:
             row = base | {"policy": policy.label, "policy_kind": policy.kind, "lineage": name}
@@ -156,15 +151,14 @@ def run_generation_zero(ctx: RunContext, seed: int) -> None:
                                    "train_log.jsonl": work / "train_log.jsonl"}, {}, row)
 
 
-def _history(store: RunStore, lineage: str) -> list[GenerationData]:
-    history = []
-    for g in store.completed(lineage):
-        gen_dir = store.generation_dir(lineage, g)
-        train = group_into_pools(read_structures(gen_dir / "train.extxyz"))
-        offered = group_into_pools(read_structures(gen_dir / "sampled.extxyz") + read_structures(gen_dir / "fresh_real.extxyz"))
-        by_origin = {p.origin: p for p in offered}
-        history.append(GenerationData(g, train, by_origin.get("synthetic"), by_origin.get("real")))
-    return history
+def _load_generation(store: RunStore, lineage: str, g: int) -> GenerationData:
+    """A committed generation as read back from disk. The loop always continues from this
+    (never from its in-memory copy, which extxyz rounds), so a resumed run is bit-identical."""
+    gen_dir = store.generation_dir(lineage, g)
+    train = group_into_pools(read_structures(gen_dir / "train.extxyz"))
+    offered = group_into_pools(read_structures(gen_dir / "sampled.extxyz") + read_structures(gen_dir / "fresh_real.extxyz"))
+    by_origin = {p.origin: p for p in offered}
+    return GenerationData(g, train, by_origin.get("synthetic"), by_origin.get("real"))
 
 
 def run_lineage(ctx: RunContext, policy_settings, seed: int) -> str:
@@ -176,12 +170,12 @@ def run_lineage(ctx: RunContext, policy_settings, seed: int) -> str:
     policy = make_policy(policy_settings)
     sampler = make_sampler(sc.synthetic.sampler, sc.ray.cpus_per_sampling)
     probes = {n: read_structures(store.probe_path(n)) for n in ("id", "ood")}
-    history = _history(store, name)
+    history = [_load_generation(store, name, g) for g in store.completed(name)]
     for g in range(len(history), sc.generations + 1):
         prev_dir = store.generation_dir(name, g - 1)
         prev_path = prev_dir / MODEL_FILE
-        prev_model = load_model(sc.model, prev_path, threads=cpu_allotment())
-        producer = file_hash(prev_path)
+        prev_model = load_model(sc.model, prev_path, threads=torch_threads(sc.ray.cpus_per_training))
+        producer = prev_model.fingerprint()
 
         start = time.perf_counter()
         sampled = sampler.sample(ModelRef(sc.model, prev_path), flatten(history[-1].train), sc.synthetic.n_structures,
@@ -207,12 +201,12 @@ def run_lineage(ctx: RunContext, policy_settings, seed: int) -> str:
             row = dict(policy=policy_settings.label, policy_kind=policy_settings.kind, lineage=name, seed=seed, generation=g,
                        **composition(train_pools), md_failures=sampled.failures, md_replicas=_replicas(sc),
                        train_seconds=train_seconds, sample_seconds=sample_seconds,
-                       model_hash=file_hash(work / MODEL_FILE), **_measure(model, probes))
+                       model_hash=model.fingerprint(), **_measure(model, probes))
             structures = {"train.extxyz": train, "sampled.extxyz": synthetic_structures}
             if fresh_real is not None:
                 structures["fresh_real.extxyz"] = list(fresh_real.structures)
             _commit(ctx, name, g, {MODEL_FILE: work / MODEL_FILE, "train_log.jsonl": work / "train_log.jsonl"}, structures, row)
-        history.append(GenerationData(g, train_pools, synthetic, fresh_real))
+        history.append(_load_generation(store, name, g))
     return name
 
 

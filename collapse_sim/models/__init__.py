@@ -18,9 +18,4 @@ def new_model(settings, threads: int | None = None):
 
 
 def load_model(settings, path: str | Path, threads: int | None = None):
-    model = _model_class(settings.kind).load(Path(path), settings)
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-    return model
+    return _model_class(settings.kind).load(Path(path), settings, threads=threads)

@@ -18,6 +18,9 @@ class Model(Protocol):
     embed(structures) -> (n, p) array       one invariant vector per structure, batched
     calculator() -> ase Calculator          for ASE-driven sampling (MD, relaxation)
     save(path) / load(path, settings)       ``save`` writes one file; ``load`` is a classmethod
+    fingerprint() -> str                     'sha256:' + hex digest of the parameters; identical
+                                             for identical weights whatever process saved them
+                                             (the file bytes are not: TorchScript names vary)
     """
 
     def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None) -> "Model": ...
@@ -29,3 +32,5 @@ class Model(Protocol):
     def calculator(self) -> Calculator: ...
 
     def save(self, path: Path) -> None: ...
+
+    def fingerprint(self) -> str: ...

@@ -11,7 +11,7 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.neighborlist import neighbor_list
 
-from collapse_sim.executor import cpu_allotment
+from collapse_sim.executor import torch_threads
 from collapse_sim.rng import stream
 from collapse_sim.samplers import ModelRef, SampleResult
 
@@ -28,11 +28,11 @@ def exploded(atoms: Atoms, forces: np.ndarray, energy: float, settings) -> bool:
     return len(neighbor_list("i", atoms, settings.min_distance)) > 0
 
 
-def run_replica(model_ref: ModelRef, start: Atoms, settings, seed: int) -> dict:
+def run_replica(model_ref: ModelRef, start: Atoms, settings, seed: int, cpus: float = 1) -> dict:
     """One trajectory; returns {'frames': [...], 'exploded': bool, 'steps': int}."""
     from collapse_sim.models import load_model
 
-    model = load_model(model_ref.settings, model_ref.path, threads=cpu_allotment(1))
+    model = load_model(model_ref.settings, model_ref.path, threads=torch_threads(cpus))
     rng = stream(seed, "langevin")
     atoms = Atoms(start.numbers, start.positions, cell=start.cell, pbc=start.pbc)
     atoms.calc = model.calculator()
@@ -77,7 +77,7 @@ class LangevinSampler:
         rng = stream(seed, "langevin-starts")
         picks = rng.integers(0, len(starts), size=self.settings.replicas)
         seeds = rng.integers(0, 2**31 - 1, size=self.settings.replicas)
-        jobs = [(model_ref, starts[int(i)], self.settings, int(s)) for i, s in zip(picks, seeds)]
+        jobs = [(model_ref, starts[int(i)], self.settings, int(s), self.cpus_per_replica) for i, s in zip(picks, seeds)]
         results = executor.map(_run_replica_job, jobs, cpus=self.cpus_per_replica)
         frames = [f for r in results for f in r["frames"]]
         if len(frames) > n:

@@ -1,0 +1,254 @@
+"""Tests for collapse_sim.models.mace (tiny MACE on EMT-labelled fcc Cu; the whole file runs in well under a minute)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import bulk
+from ase.calculators.emt import EMT
+
+from collapse_sim.models.base import Model
+from collapse_sim.models.mace import MACEModel, MACESettings, label_rmse
+from collapse_sim.structures import attach_labels, energy_of, forces_of
+
+from mace.calculators import MACECalculator  # after collapse_sim.models.mace (which imports mace first)
+
+TINY = dict(hidden_irreps="8x0e+8x1o", MLP_irreps="8x0e", radial_MLP=[16, 16], batch_size=4, lr=0.01)
+EPOCHS = 8
+N_LAYER_SCALARS = 8 + 8  # 8 scalar channels in each of the 2 interaction layers
+
+
+def _cu(seed: int, stdev: float, strain: float = 0.0) -> Atoms:
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)  # 32 atoms
+    if strain:
+        atoms.set_cell(atoms.cell[:] @ (np.eye(3) + strain * np.diag([1.0, -0.5, 0.3])), scale_atoms=True)
+    atoms.rattle(stdev=stdev, seed=seed)
+    return atoms
+
+
+def _label(atoms: Atoms) -> Atoms:
+    atoms = atoms.copy()
+    atoms.calc = EMT()
+    return attach_labels(atoms, atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress())
+
+
+def _dataset(n: int, seed0: int) -> list[Atoms]:
+    out = []
+    for i in range(n):
+        strain = (0.02, -0.02, 0.01)[i % 3] if i % 4 == 3 else 0.0
+        out.append(_label(_cu(seed0 + i, stdev=0.05 + 0.05 * (i % 3) / 2, strain=strain)))
+    return out
+
+
+def _random_rotation(seed: int) -> np.ndarray:
+    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] *= -1
+    return q
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, list[Atoms]]:
+    return {"train": _dataset(24, 0), "test": _dataset(6, 1000)}
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    log = tmp_path_factory.mktemp("mace") / "train.jsonl"
+    model = MACEModel(MACESettings(**TINY, epochs=EPOCHS), threads=2).fit(data["train"], seed=0, log_path=log)
+    return model, log
+
+
+# ------------------------------------------------------------------------------------ settings
+def test_settings_defaults_and_validation():
+    s = MACESettings()
+    assert (s.kind, s.hidden_irreps, s.max_ell, s.num_interactions, s.correlation) == ("mace", "16x0e+16x1o", 1, 2, 2)
+    assert s.E0s == "average" and s.scaling == "rms_forces_scaling" and s.dtype == "float32"
+    assert MACESettings.model_validate(s.model_dump()) == s  # round-trips (e.g. through YAML/JSON)
+    assert MACESettings(E0s={"Cu": -3.5}).E0s == {"Cu": -3.5}
+    bad = [
+        dict(hidden_irreps="16x0e+banana"),
+        dict(hidden_irreps="8x1o"),  # no scalars
+        dict(hidden_irreps="16x0e+8x1o"),  # mace requires equal multiplicities
+        dict(MLP_irreps="4x1o"),
+        dict(max_ell=0),
+        dict(num_interactions=-1),
+        dict(r_max=0.0),
+        dict(radial_MLP=[]),
+        dict(valid_fraction=1.0),
+        dict(ema_decay=1.5),
+        dict(E0s={"Xx": 1.0}),
+        dict(E0s="isolated"),
+        dict(energy_weight=0, forces_weight=0),
+        dict(learning_rate=0.1),  # extra="forbid"
+    ]
+    for kwargs in bad:
+        with pytest.raises(ValueError):
+            MACESettings(**kwargs)
+
+
+def test_unfitted_model_refuses(data):
+    model = MACEModel(MACESettings(**TINY))
+    assert isinstance(model, Model)
+    with pytest.raises(RuntimeError):
+        model.predict(data["test"][:1])
+
+
+# ------------------------------------------------------------------------------------ fit
+def test_fit_writes_one_log_line_per_epoch(trained):
+    model, log = trained
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == list(range(1, EPOCHS + 1))
+    for r in lines:
+        assert {"train_loss", "valid_loss", "valid_rmse_e_meV_per_atom", "valid_rmse_f_meV_per_A", "seconds"} <= set(r)
+        assert np.isfinite(r["train_loss"]) and r["seconds"] > 0
+    assert lines == model.history
+    assert model.fit_info["n_train"] + model.fit_info["n_valid"] == 24 and model.fit_info["n_valid"] >= 1
+    assert model.z_table.zs == [29] and model.model.atomic_numbers.tolist() == [29]
+    assert model.fit_info["avg_num_neighbors"] > 10
+
+
+def test_fit_leaves_no_global_state(data):
+    dtype, threads = torch.get_default_dtype(), torch.get_num_threads()
+    assert not torch.are_deterministic_algorithms_enabled()
+    rng_state = torch.get_rng_state()
+    model = MACEModel(MACESettings(**TINY, epochs=1, dtype="float64", valid_fraction=0.0), threads=1)
+    model.fit(data["train"][:6], seed=3)
+    assert torch.get_default_dtype() == dtype and torch.get_num_threads() == threads
+    assert torch.equal(torch.get_rng_state(), rng_state)
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert next(model.model.parameters()).dtype == torch.float64
+    pred = model.predict(data["test"][:2])
+    assert torch.get_default_dtype() == dtype
+    assert np.all(np.isfinite(forces_of(pred[0])))
+
+
+def test_training_reduces_force_error(data, trained):
+    model, _ = trained
+    untrained = MACEModel(MACESettings(**TINY, epochs=0)).fit(data["train"], seed=0)
+    _, f_untrained = label_rmse(untrained.predict(data["test"]), data["test"])
+    e_trained, f_trained = label_rmse(model.predict(data["test"]), data["test"])
+    assert f_trained < 0.8 * f_untrained, (f_trained, f_untrained)
+    assert np.isfinite(e_trained)
+
+
+def test_same_seed_is_bit_identical_and_seed_matters(data):
+    settings = MACESettings(**TINY, epochs=2)
+    train = data["train"][:12]
+    a = MACEModel(settings).fit(train, seed=7)
+    b = MACEModel(settings).fit(train, seed=7)
+    c = MACEModel(settings).fit(train, seed=8)
+    sa, sb, sc = (m.model.state_dict() for m in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+    assert a.fingerprint() == b.fingerprint() != c.fingerprint()
+    assert a.fingerprint().startswith("sha256:")
+    pa, pb, pc = (m.predict(data["test"]) for m in (a, b, c))
+    assert all(np.array_equal(forces_of(x), forces_of(y)) and energy_of(x) == energy_of(y) for x, y in zip(pa, pb))
+    assert not all(np.array_equal(forces_of(x), forces_of(y)) for x, y in zip(pa, pc))
+
+
+def test_accepts_the_shared_settings_class(data):
+    """The loop hands over collapse_sim.models.settings.MACESettings, which lacks our optional extras."""
+    shared = pytest.importorskip("collapse_sim.models.settings")
+    settings = shared.MACESettings(**TINY, epochs=1)
+    model = MACEModel(settings).fit(data["train"][:6], seed=0)
+    assert len(model.history) == 1 and model.predict(data["test"][:1])[0].calc.results["stress"].shape == (6,)
+
+
+def test_stress_loss_and_given_e0s(data):
+    settings = MACESettings(**TINY, epochs=1, stress_weight=1.0, E0s={"Cu": -0.1})
+    model = MACEModel(settings).fit(data["train"][:8], seed=1)
+    assert model.fit_info["E0s"] == {"Cu": -0.1}
+    assert float(model.model.atomic_energies_fn.atomic_energies.reshape(-1)[0]) == pytest.approx(-0.1)
+    assert np.isfinite(model.history[0]["train_loss"])
+
+
+# ------------------------------------------------------------------------------------ predict / calculator
+def test_predict_labels_and_stress(trained, data):
+    model, _ = trained
+    test = [a.copy() for a in data["test"]]  # unlabelled copies
+    test[0].info["origin"] = "unit-test"
+    pred = model.predict(test)
+    assert len(pred) == len(test)
+    for p, ref in zip(pred, test):
+        assert p is not ref and np.array_equal(p.positions, ref.positions)
+        assert np.isfinite(energy_of(p)) and forces_of(p).shape == (32, 3)
+        assert p.calc.results["stress"].shape == (6,)
+    assert pred[0].info["origin"] == "unit-test"
+    # a free cluster gets no stress
+    cluster = Atoms("Cu4", positions=[[0, 0, 0], [2.5, 0, 0], [0, 2.5, 0], [0, 0, 2.5]])
+    [pc] = model.predict([cluster])
+    assert "stress" not in pc.calc.results and np.all(np.isfinite(forces_of(pc)))
+    assert abs(forces_of(pc).sum(axis=0)).max() < 1e-4  # translation invariance
+    with pytest.raises(ValueError, match="Ni"):
+        model.predict([bulk("Ni", "fcc", a=3.5)])
+
+
+def test_saved_file_loads_in_mace_calculator(trained, data, tmp_path):
+    model, _ = trained
+    path = tmp_path / "sub" / "model.model"
+    model.save(path)
+    assert path.exists() and [p.name for p in path.parent.iterdir()] == ["model.model"]  # no temp file left
+    pred = model.predict(data["test"][:3])
+    calc = MACECalculator(model_paths=str(path), device="cpu", default_dtype="float32")
+    for p, ref in zip(pred, data["test"][:3]):
+        atoms = ref.copy()
+        atoms.calc = calc
+        f = atoms.get_forces()
+        assert np.all(np.isfinite(f))
+        np.testing.assert_allclose(f, forces_of(p), atol=1e-5)
+        assert atoms.get_potential_energy() == pytest.approx(energy_of(p), abs=1e-4)
+        np.testing.assert_allclose(atoms.get_stress(), p.calc.results["stress"], atol=1e-6)
+    loaded = MACEModel.load(path, model.settings)
+    assert loaded.fingerprint() == model.fingerprint()
+    for p, q in zip(pred, loaded.predict(data["test"][:3])):
+        assert np.array_equal(forces_of(p), forces_of(q))
+
+
+def test_in_memory_calculator_matches_predict(trained, data):
+    model, _ = trained
+    atoms = data["test"][1].copy()
+    atoms.calc = model.calculator()
+    [p] = model.predict([data["test"][1]])
+    np.testing.assert_allclose(atoms.get_forces(), forces_of(p), atol=1e-5)
+    # the calculator works on a copy: our model keeps trainable parameters
+    assert all(q.requires_grad for q in model.model.parameters())
+
+
+# ------------------------------------------------------------------------------------ embed
+def test_embed_shape_finite_and_matches_mace_descriptors(trained, data):
+    model, _ = trained
+    emb = model.embed(data["test"])
+    assert emb.shape == (len(data["test"]), N_LAYER_SCALARS) == (6, model.embedding_dim)
+    assert np.all(np.isfinite(emb)) and np.std(emb, axis=0).max() > 0
+    desc = model.calculator().get_descriptors(data["test"][2])  # (atoms, invariant features of all layers)
+    np.testing.assert_allclose(emb[2], desc.mean(axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_embed_and_energy_invariant_to_rotation(trained, data):
+    model, _ = trained
+    atoms = data["test"][3]
+    rot = _random_rotation(0)
+    rotated = atoms.copy()
+    rotated.set_cell(atoms.cell[:] @ rot.T, scale_atoms=False)
+    rotated.positions = atoms.positions @ rot.T
+    e0, e1 = model.embed([atoms, rotated])
+    np.testing.assert_allclose(e1, e0, rtol=1e-4, atol=1e-5)
+    p0, p1 = model.predict([atoms, rotated])
+    assert energy_of(p1) == pytest.approx(energy_of(p0), abs=1e-4)
+    np.testing.assert_allclose(forces_of(p1), forces_of(p0) @ rot.T, atol=1e-4)
+
+
+def test_label_rmse():
+    a = _dataset(2, 50)
+    assert label_rmse(a, a) == (0.0, 0.0)
+    shifted = [attach_labels(x, energy_of(x) + 0.032, forces_of(x) + 0.001) for x in a]
+    e, f = label_rmse(shifted, a)
+    assert e == pytest.approx(1.0) and f == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        label_rmse(a, a[:1])
