@@ -13,6 +13,8 @@ def label_rmse(predicted: Sequence[Atoms], reference: Sequence[Atoms]) -> tuple[
     """(energy RMSE in meV/atom, force-component RMSE in meV/Å) of ``predicted`` vs ``reference``."""
     if len(predicted) != len(reference) or not len(reference):
         raise ValueError(f"label_rmse needs two equally long non-empty lists, got {len(predicted)} and {len(reference)}")
+    if any(len(p) != len(r) for p, r in zip(predicted, reference)):
+        raise ValueError("label_rmse: paired structures differ in atom count")
     de = np.array([(energy_of(p) - energy_of(r)) / len(r) for p, r in zip(predicted, reference)])
     df = np.concatenate([(forces_of(p) - forces_of(r)).ravel() for p, r in zip(predicted, reference)])
     return float(np.sqrt(np.mean(de**2)) * 1000.0), float(np.sqrt(np.mean(df**2)) * 1000.0)

@@ -11,7 +11,8 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 
 from collapse_sim.models.base import Model
-from collapse_sim.models.mace import MACEModel, MACESettings, label_rmse
+from collapse_sim.evaluation import label_rmse
+from collapse_sim.models.mace import MACEModel, MACESettings
 from collapse_sim.structures import attach_labels, energy_of, forces_of
 
 from mace.calculators import MACECalculator  # after collapse_sim.models.mace (which imports mace first)
@@ -150,14 +151,6 @@ def test_same_seed_is_bit_identical_and_seed_matters(data):
     pa, pb, pc = (m.predict(data["test"]) for m in (a, b, c))
     assert all(np.array_equal(forces_of(x), forces_of(y)) and energy_of(x) == energy_of(y) for x, y in zip(pa, pb))
     assert not all(np.array_equal(forces_of(x), forces_of(y)) for x, y in zip(pa, pc))
-
-
-def test_accepts_the_shared_settings_class(data):
-    """The loop hands over collapse_sim.models.settings.MACESettings, which lacks our optional extras."""
-    shared = pytest.importorskip("collapse_sim.models.settings")
-    settings = shared.MACESettings(**TINY, epochs=1)
-    model = MACEModel(settings).fit(data["train"][:6], seed=0)
-    assert len(model.history) == 1 and model.predict(data["test"][:1])[0].calc.results["stress"].shape == (6,)
 
 
 def test_stress_loss_and_given_e0s(data):

@@ -15,11 +15,17 @@ The saved file is the pickled ``torch.nn.Module`` (exactly what ``mace_run_train
 """
 from __future__ import annotations
 
+import warnings
+
+# e3nn's TorchScript code generation and its constants loader warn on every import/model
+# build; they are harmless and would flood every Ray worker's log.
+warnings.filterwarnings("ignore", message="The TorchScript type system")
+warnings.filterwarnings("ignore", message=".*TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
+
 # ``import mace`` must come before anything imports e3nn: it sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.
 import mace  # noqa: F401  isort: skip
 
 import contextlib
-import hashlib
 import copy
 import hashlib
 import json
@@ -27,7 +33,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator, Literal, Sequence
+from typing import Iterator, Sequence
 
 import ase.data
 import numpy as np
@@ -41,125 +47,20 @@ from mace import modules
 from mace.calculators import MACECalculator
 from mace.tools import AtomicNumberTable, torch_geometric
 from mace.tools.scatter import scatter_mean
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    NonNegativeFloat,
-    NonNegativeInt,
-    PositiveFloat,
-    PositiveInt,
-    field_validator,
-    model_validator,
-)
-
+from collapse_sim.models.settings import MACESettings
 from collapse_sim.structures import attach_labels, energy_of, forces_of
 
-__all__ = ["MACESettings", "MACEModel", "label_rmse"]
+__all__ = ["MACESettings", "MACEModel"]
 
 # private keys our labels are copied to before mace's config_from_atoms reads them
 _ENERGY_KEY, _FORCES_KEY, _STRESS_KEY = "cs_energy", "cs_forces", "cs_stress"
 _PREDICT_BATCH = 32
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
-# settings this module adds to the shared core; read through _opt() so that any settings object
-# carrying the core fields (e.g. collapse_sim.models.settings.MACESettings) also works
-_OPTIONAL_DEFAULTS = {"model": "MACE", "use_reduced_cg": False, "amsgrad": True, "clip_grad": 10.0,
-                      "lr_factor": 0.8, "scheduler_patience": 50}
-
-
-def _opt(settings, name: str):
-    return getattr(settings, name, _OPTIONAL_DEFAULTS[name])
 
 
 # --------------------------------------------------------------------------------------------
 # settings
 # --------------------------------------------------------------------------------------------
-def _parse_irreps(value: str, name: str) -> o3.Irreps:
-    try:
-        return o3.Irreps(value)
-    except Exception as exc:  # e3nn raises ValueError / AssertionError on malformed strings
-        raise ValueError(f"{name}={value!r} is not a valid e3nn Irreps string: {exc}") from exc
-
-
-class MACESettings(BaseModel):
-    """MACE hyper-parameters, named as mace's CLI names them (``mace_run_train --help``).
-
-    Differences from the CLI's names: ``num_bessel`` is ``--num_radial_basis``,
-    ``num_polynomial_cutoff`` is ``--num_cutoff_basis``, ``epochs`` is ``--max_num_epochs``,
-    ``dtype`` is ``--default_dtype``, ``ema_decay=None`` is ``--ema False``.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["mace"] = "mace"
-    # architecture
-    model: Literal["MACE", "ScaleShiftMACE"] = Field(
-        "MACE", description="as --model: 'MACE' = ScaleShiftMACE with shift 0, 'ScaleShiftMACE' shifts by the mean")
-    hidden_irreps: str = "16x0e+16x1o"
-    max_ell: PositiveInt = 1
-    r_max: PositiveFloat = 4.5
-    num_interactions: PositiveInt = 2
-    correlation: PositiveInt = 2
-    num_bessel: PositiveInt = 8
-    num_polynomial_cutoff: PositiveInt = 5
-    MLP_irreps: str = "16x0e"
-    radial_MLP: list[PositiveInt] = Field(default_factory=lambda: [32, 32, 32], min_length=1)
-    gate: Literal["silu", "tanh", "abs", "None"] = "silu"
-    use_reduced_cg: bool = False
-    scaling: Literal["rms_forces_scaling", "std_scaling", "no_scaling"] = "rms_forces_scaling"
-    E0s: Literal["average"] | dict[str, float] = "average"
-    dtype: Literal["float32", "float64"] = "float32"
-    # training
-    epochs: NonNegativeInt = 20
-    lr: PositiveFloat = 0.01
-    batch_size: PositiveInt = 10
-    energy_weight: NonNegativeFloat = 1.0
-    forces_weight: NonNegativeFloat = 100.0
-    stress_weight: NonNegativeFloat = 0.0
-    weight_decay: NonNegativeFloat = 5e-7
-    amsgrad: bool = True
-    clip_grad: PositiveFloat | None = 10.0
-    lr_factor: float = Field(0.8, gt=0.0, lt=1.0, description="ReduceLROnPlateau factor")
-    scheduler_patience: NonNegativeInt = 50
-    valid_fraction: float = Field(0.1, ge=0.0, lt=1.0)
-    ema_decay: float | None = Field(0.99, gt=0.0, lt=1.0)
-    device: Literal["cpu", "cuda"] = "cpu"
-
-    @field_validator("hidden_irreps")
-    @classmethod
-    def _check_hidden(cls, v: str) -> str:
-        irreps = _parse_irreps(v, "hidden_irreps")
-        if irreps.count(o3.Irrep(0, 1)) == 0:
-            raise ValueError(f"hidden_irreps={v!r} needs scalar (0e) channels")
-        if len({mul for mul, _ in irreps}) != 1:
-            # same restriction as mace's configure_model (and MACECalculator.get_descriptors)
-            raise ValueError(f"hidden_irreps={v!r}: all irreps must have the same multiplicity")
-        return v
-
-    @field_validator("MLP_irreps")
-    @classmethod
-    def _check_mlp(cls, v: str) -> str:
-        irreps = _parse_irreps(v, "MLP_irreps")
-        if irreps.dim == 0 or any(ir != o3.Irrep(0, 1) for _, ir in irreps):
-            raise ValueError(f"MLP_irreps={v!r} must be non-empty and scalar (0e) only")
-        return v
-
-    @field_validator("E0s")
-    @classmethod
-    def _check_e0s(cls, v):
-        if isinstance(v, dict):
-            bad = [k for k in v if k not in ase.data.atomic_numbers or k == "X"]
-            if bad:
-                raise ValueError(f"E0s keys must be element symbols, got {bad}")
-        return v
-
-    @model_validator(mode="after")
-    def _check_weights(self) -> "MACESettings":
-        if self.energy_weight == 0 and self.forces_weight == 0 and self.stress_weight == 0:
-            raise ValueError("energy_weight, forces_weight and stress_weight cannot all be 0")
-        return self
-
-
 # --------------------------------------------------------------------------------------------
 # small context helpers (no global state leaks)
 # --------------------------------------------------------------------------------------------
@@ -332,7 +233,7 @@ class MACEModel:
             mean_arr, std_arr = modules.scaling_classes[s.scaling](loader, atomic_energies)
             mean = float(np.atleast_1d(mean_arr)[0])
             std = float(np.atleast_1d(std_arr)[0])
-        shift = mean if _opt(s, "model") == "ScaleShiftMACE" else 0.0
+        shift = mean if s.model == "ScaleShiftMACE" else 0.0
         model = modules.ScaleShiftMACE(
             r_max=s.r_max,
             num_bessel=s.num_bessel,
@@ -354,7 +255,7 @@ class MACEModel:
             radial_MLP=list(s.radial_MLP),
             radial_type="bessel",
             heads=["Default"],
-            use_reduced_cg=_opt(s, "use_reduced_cg"),
+            use_reduced_cg=s.use_reduced_cg,
             atomic_inter_scale=std,
             atomic_inter_shift=shift,
         )
@@ -441,7 +342,7 @@ class MACEModel:
             model, info = self._build(train_graphs, [configs[i] for i in train_idx], z_table)
             model.to(device)
             use_stress = s.stress_weight > 0
-            clip_grad = _opt(s, "clip_grad")
+            clip_grad = s.clip_grad
             if use_stress:
                 loss_fn = modules.WeightedEnergyForcesStressLoss(
                     energy_weight=s.energy_weight, forces_weight=s.forces_weight, stress_weight=s.stress_weight)
@@ -449,9 +350,9 @@ class MACEModel:
                 loss_fn = modules.WeightedEnergyForcesLoss(
                     energy_weight=s.energy_weight, forces_weight=s.forces_weight)
             loss_fn.to(device)
-            optimizer = torch.optim.Adam(self._param_groups(model), lr=s.lr, amsgrad=_opt(s, "amsgrad"), betas=(0.9, 0.999))
+            optimizer = torch.optim.Adam(self._param_groups(model), lr=s.lr, amsgrad=s.amsgrad, betas=(0.9, 0.999))
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, factor=_opt(s, "lr_factor"), patience=_opt(s, "scheduler_patience"))
+                optimizer, factor=s.lr_factor, patience=s.scheduler_patience)
             ema = ExponentialMovingAverage(model.parameters(), decay=s.ema_decay) if s.ema_decay else None
 
             self.history = []
@@ -593,7 +494,7 @@ class MACEModel:
             default_dtype=str(self._dtype).removeprefix("torch."), threads=self.threads)
 
     def fingerprint(self) -> str:
-        """'sha256:' + hex digest of the state dict (names, dtypes, shapes, bytes, in name order).
+        """'sha256:' + 16 hex digits of the state dict (names, dtypes, shapes, bytes, in name order).
 
         Identical for identical weights whatever process trained or saved them (file bytes are not)."""
         self._require_model()
@@ -602,7 +503,7 @@ class MACEModel:
             tensor = tensor.detach().to("cpu").contiguous()
             digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
             digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-        return "sha256:" + digest.hexdigest()
+        return "sha256:" + digest.hexdigest()[:16]
 
     def save(self, path: Path) -> None:
         """torch.save of the whole module (what mace_run_train writes), atomically."""
@@ -622,16 +523,6 @@ class MACEModel:
                 os.unlink(tmp)
             raise
 
-    def fingerprint(self) -> str:
-        """'sha256:' + 16 hex digits over parameter names, dtypes, shapes and values."""
-        self._require_model()
-        digest = hashlib.sha256()
-        for name, tensor in sorted(self.model.state_dict().items()):
-            value = tensor.detach().to("cpu").contiguous()
-            digest.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())
-            digest.update(value.numpy().tobytes() if value.dtype != torch.bfloat16 else value.float().numpy().tobytes())
-        return "sha256:" + digest.hexdigest()[:16]
-
     @classmethod
     def load(cls, path: Path, settings: MACESettings, threads: int | None = None) -> "MACEModel":
         obj = cls(settings, threads=threads)
@@ -644,20 +535,3 @@ class MACEModel:
         obj.model = module
         obj.z_table = AtomicNumberTable([int(z) for z in module.atomic_numbers])
         return obj
-
-
-def label_rmse(pred: Sequence[Atoms], ref: Sequence[Atoms]) -> tuple[float, float]:
-    """(energy RMSE in meV/atom, force-component RMSE in meV/Å) between two labelled lists."""
-    pred, ref = list(pred), list(ref)
-    if len(pred) != len(ref):
-        raise ValueError(f"length mismatch: {len(pred)} predictions vs {len(ref)} references")
-    if not pred:
-        raise ValueError("label_rmse needs at least one structure")
-    de, df = [], []
-    for p, r in zip(pred, ref):
-        if len(p) != len(r):
-            raise ValueError("structures differ in atom count")
-        de.append((energy_of(p) - energy_of(r)) / len(r))
-        df.append((forces_of(p) - forces_of(r)).reshape(-1))
-    df_all = np.concatenate(df)
-    return 1e3 * float(np.sqrt(np.mean(np.square(de)))), 1e3 * float(np.sqrt(np.mean(np.square(df_all))))

@@ -4,47 +4,99 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import (Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator,
+                      model_validator)
 
 from collapse_sim.settings_base import Strict
 
-_IRREPS = re.compile(r"^\s*\d+x\d+[eo](\s*\+\s*\d+x\d+[eo])*\s*$")
+_IRREP = re.compile(r"^(\d+)x(\d+)([eo])$")
+
+
+def parse_irreps(value: str, name: str) -> list[tuple[int, int, str]]:
+    """'16x0e+16x1o' -> [(16, 0, 'e'), (16, 1, 'o')], without importing e3nn."""
+    terms = [t.strip() for t in value.split("+")]
+    parsed = [_IRREP.match(t) for t in terms]
+    if not terms or not all(parsed):
+        raise ValueError(f"{name}={value!r} is not an irreps string like '16x0e+16x1o'")
+    return [(int(m.group(1)), int(m.group(2)), m.group(3)) for m in parsed]
 
 
 class MACESettings(Strict):
-    """MACE hyperparameters in mace-torch's own vocabulary, plus training settings."""
+    """MACE hyperparameters, named as mace's CLI names them (``mace_run_train --help``).
+
+    Differences from the CLI's names: ``num_bessel`` is ``--num_radial_basis``,
+    ``num_polynomial_cutoff`` is ``--num_cutoff_basis``, ``epochs`` is ``--max_num_epochs``,
+    ``dtype`` is ``--default_dtype``, ``ema_decay=None`` is ``--ema False``.
+    """
 
     kind: Literal["mace"] = "mace"
+    # architecture
+    model: Literal["MACE", "ScaleShiftMACE"] = Field(
+        "MACE", description="as --model: 'MACE' = ScaleShiftMACE with shift 0, 'ScaleShiftMACE' shifts by the mean")
     hidden_irreps: str = "16x0e+16x1o"
-    max_ell: int = Field(1, ge=0, le=4)
-    r_max: float = Field(4.5, gt=0)
-    num_interactions: int = Field(2, ge=1)
-    correlation: int = Field(2, ge=1)
-    num_bessel: int = Field(8, ge=1)
-    num_polynomial_cutoff: int = Field(5, ge=1)
+    max_ell: PositiveInt = 1
+    r_max: PositiveFloat = 4.5
+    num_interactions: PositiveInt = 2
+    correlation: PositiveInt = 2
+    num_bessel: PositiveInt = 8
+    num_polynomial_cutoff: PositiveInt = 5
     MLP_irreps: str = "16x0e"
-    radial_MLP: list[int] = Field(default_factory=lambda: [32, 32, 32])
+    radial_MLP: list[PositiveInt] = Field(default_factory=lambda: [32, 32, 32], min_length=1)
     gate: Literal["silu", "tanh", "abs", "None"] = "silu"
-    dtype: Literal["float32", "float64"] = "float32"
-    epochs: int = Field(20, ge=0)
-    lr: float = Field(0.01, gt=0)
-    batch_size: int = Field(10, ge=1)
-    energy_weight: float = Field(1.0, ge=0)
-    forces_weight: float = Field(100.0, ge=0)
-    stress_weight: float = Field(0.0, ge=0)
-    weight_decay: float = Field(5e-7, ge=0)
-    valid_fraction: float = Field(0.1, gt=0, lt=1)
-    ema_decay: float | None = Field(0.99, gt=0, lt=1)
-    device: Literal["cpu", "cuda"] = "cpu"
-    E0s: Literal["average"] | dict[str, float] = "average"
+    use_reduced_cg: bool = False
     scaling: Literal["rms_forces_scaling", "std_scaling", "no_scaling"] = "rms_forces_scaling"
+    E0s: Literal["average"] | dict[str, float] = "average"
+    dtype: Literal["float32", "float64"] = "float32"
+    # training
+    epochs: NonNegativeInt = 20
+    lr: PositiveFloat = 0.01
+    batch_size: PositiveInt = 10
+    energy_weight: NonNegativeFloat = 1.0
+    forces_weight: NonNegativeFloat = 100.0
+    stress_weight: NonNegativeFloat = 0.0
+    weight_decay: NonNegativeFloat = 5e-7
+    amsgrad: bool = True
+    clip_grad: PositiveFloat | None = 10.0
+    lr_factor: float = Field(0.8, gt=0.0, lt=1.0, description="ReduceLROnPlateau factor")
+    scheduler_patience: NonNegativeInt = 50
+    valid_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="0 = no validation split")
+    ema_decay: float | None = Field(0.99, gt=0.0, lt=1.0)
+    device: Literal["cpu", "cuda"] = "cpu"
 
-    @field_validator("hidden_irreps", "MLP_irreps")
+    @field_validator("hidden_irreps")
     @classmethod
-    def _irreps(cls, value: str) -> str:
-        if not _IRREPS.match(value):
-            raise ValueError(f"{value!r} is not an irreps string like '16x0e+16x1o'")
-        return value
+    def _check_hidden(cls, v: str) -> str:
+        irreps = parse_irreps(v, "hidden_irreps")
+        if not any(l == 0 and p == "e" for _, l, p in irreps):
+            raise ValueError(f"hidden_irreps={v!r} needs scalar (0e) channels")
+        if len({mul for mul, _, _ in irreps}) != 1:
+            # same restriction as mace's configure_model (and MACECalculator.get_descriptors)
+            raise ValueError(f"hidden_irreps={v!r}: all irreps must have the same multiplicity")
+        return v
+
+    @field_validator("MLP_irreps")
+    @classmethod
+    def _check_mlp(cls, v: str) -> str:
+        if any((l, p) != (0, "e") for _, l, p in parse_irreps(v, "MLP_irreps")):
+            raise ValueError(f"MLP_irreps={v!r} must be scalar (0e) only")
+        return v
+
+    @field_validator("E0s")
+    @classmethod
+    def _check_e0s(cls, v):
+        if isinstance(v, dict):
+            from ase.data import atomic_numbers
+
+            bad = [k for k in v if k not in atomic_numbers or k == "X"]
+            if bad:
+                raise ValueError(f"E0s keys must be element symbols, got {bad}")
+        return v
+
+    @model_validator(mode="after")
+    def _check_weights(self) -> "MACESettings":
+        if self.energy_weight == 0 and self.forces_weight == 0 and self.stress_weight == 0:
+            raise ValueError("energy_weight, forces_weight and stress_weight cannot all be 0")
+        return self
 
 
 ModelSettings = MACESettings

@@ -43,6 +43,7 @@ def run_replica(model_ref: ModelRef, start: Atoms, settings, seed: int, cpus: fl
         temperature_K=settings.temperature_K,
         friction=settings.friction / units.fs,
         rng=rng,
+        fixcm=False,
     )
     frames: list[Atoms] = []
 

@@ -50,6 +50,7 @@ class BulkSystem:
                 temperature_K=recipe.temperature_K,
                 friction=recipe.friction / units.fs,
                 rng=rng,
+                fixcm=False,
             )
             dyn.run(recipe.md_steps)
             atoms.calc = None
