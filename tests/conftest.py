@@ -17,3 +17,21 @@ def ray_session():
     start_ray(None, 2)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, ray_session):
+    """The tiny scenario run once under the session's local Ray: (scenario, run dir, metrics rows).
+    Tests must not modify the run directory (copy it first)."""
+    from collapse_sim.executor import RayExecutor
+    from collapse_sim.loop import RunContext, run
+    from collapse_sim.scenario import parse_scenario
+    from collapse_sim.store import RunStore
+    from scenario_factory import tiny_scenario_dict
+
+    scenario = parse_scenario(tiny_scenario_dict())
+    root = tmp_path_factory.mktemp("runs") / scenario.name
+    root.mkdir()
+    RunStore(root).write_scenario(scenario.resolved_yaml())
+    rows = run(RunContext(scenario, root, RayExecutor()), progress=lambda m: None)
+    return scenario, root, rows

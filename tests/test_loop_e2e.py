@@ -5,23 +5,11 @@ import shutil
 import numpy as np
 import pytest
 
-from collapse_sim.executor import LocalExecutor, RayExecutor
+from collapse_sim.executor import LocalExecutor
 from collapse_sim.loop import RunContext, run
-from collapse_sim.scenario import parse_scenario
-from collapse_sim.store import RunStore, read_structures
-from scenario_factory import tiny_scenario_dict
+from collapse_sim.store import read_structures
 
 LINEAGES = ["replace-s0", "accumulate-s0", "fresh-real-s0"]
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, ray_session):
-    scenario = parse_scenario(tiny_scenario_dict())
-    root = tmp_path_factory.mktemp("runs") / scenario.name
-    root.mkdir()
-    RunStore(root).write_scenario(scenario.resolved_yaml())
-    rows = run(RunContext(scenario, root, RayExecutor()), progress=lambda m: None)
-    return scenario, root, rows
 
 
 def test_layout_and_metrics_rows(tiny_run):
