@@ -26,6 +26,15 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check a scenario and print it with every default resolved")
     validate.add_argument("scenario", type=Path)
+
+    report = sub.add_parser("report", help="write a self-contained HTML report (and report.md) of one or more runs")
+    report.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    report.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write; the Markdown summary goes beside it with suffix .md (default: report.html)")
+    report.add_argument("--threshold", type=float, default=0.2, help="relative degradation vs generation 0 that marks collapse onset (default: 0.2 = 20%%)")
+    report.add_argument("--cknna-k", type=int, default=None, help="neighbours for the generation x generation CKNNA heatmaps (default: the scenario's metrics.k, else 10)")
+    report.add_argument("--max-heatmap-lineages", type=int, default=16, help="load models for at most this many lineages (default: 16)")
+    report.add_argument("--no-heatmaps", action="store_true", help="skip the heatmaps (no model is loaded)")
+    report.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: .collapse_sim_report_cache beside --out)")
     return parser
 
 
@@ -92,12 +101,44 @@ def _cmd_validate(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    import math
+
+    if not (math.isfinite(args.threshold) and args.threshold > 0):
+        raise UsageError(f"--threshold {args.threshold}: must be a positive number (0.2 = 20%)")
+    if args.cknna_k is not None and args.cknna_k < 1:
+        raise UsageError(f"--cknna-k {args.cknna_k}: must be >= 1")
+    if args.max_heatmap_lineages < 0:
+        raise UsageError(f"--max-heatmap-lineages {args.max_heatmap_lineages}: must be >= 0")
+    if args.out.is_dir():
+        raise UsageError(f"--out {args.out}: is a directory; give the HTML file to write")
+    from collapse_sim.report import NotARunDirectory, build_report, check_run_directory
+
+    try:
+        for path in args.run_dirs:
+            check_run_directory(path)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    except NotARunDirectory as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"--out {args.out}: cannot create its folder ({exc.strerror})") from None
+    try:
+        result = build_report(args.run_dirs, args.out, threshold=args.threshold, cknna_k=args.cknna_k,
+                              max_heatmap_lineages=args.max_heatmap_lineages, heatmaps=not args.no_heatmaps,
+                              cache_dir=args.cache_dir)
+    except NotARunDirectory as exc:
+        raise UsageError(str(exc)) from None
+    suffix = f", {len(result.warnings)} warning(s) shown in the page" if result.warnings else ""
+    print(f"wrote {result.html} and {result.markdown} in {result.seconds:.1f} s{suffix}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from collapse_sim.scenario import ScenarioError
 
     try:
-        return {"run": _cmd_run, "resume": _cmd_resume, "validate": _cmd_validate}[args.command](args)
+        return {"run": _cmd_run, "resume": _cmd_resume, "validate": _cmd_validate, "report": _cmd_report}[args.command](args)
     except (ScenarioError, UsageError) as exc:
         print(f"collapse-sim: error: {exc}", file=sys.stderr)
         return 2

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 from ase import Atoms
 
-from collapse_sim.evaluation import label_rmse
+from collapse_sim.evaluation import PROBES, data_metrics, label_rmse, model_metrics
 from collapse_sim.executor import torch_threads
 from collapse_sim.oracles import ASEOracle
 from collapse_sim.policies import GenerationData, make_policy
@@ -31,7 +31,7 @@ from collapse_sim.rng import child_seed, stream
 from collapse_sim.samplers import ModelRef, make_sampler
 from collapse_sim.scenario import Scenario
 from collapse_sim.store import RunStore, read_structures, write_structures
-from collapse_sim.structures import tag
+from collapse_sim.structures import forces_of, tag
 from collapse_sim.systems import BulkSystem, plan_recipes
 
 MODEL_FILE = "model.model"
@@ -77,7 +77,7 @@ def oracle_structures(ctx: RunContext, set_settings, n: int, rng_key: tuple, pro
 
 def ensure_probes(ctx: RunContext) -> dict[str, list[Atoms]]:
     store, probes = ctx.store, {}
-    for name in ("id", "ood"):
+    for name in PROBES:
         path = store.probe_path(name)
         if not path.exists():
             settings = getattr(ctx.scenario.probes, name)
@@ -93,6 +93,105 @@ def ensure_probes(ctx: RunContext) -> dict[str, list[Atoms]]:
     return probes
 
 
+# --- measuring -------------------------------------------------------------------------
+@dataclass
+class Yardsticks:
+    """What every generation is measured against, loaded once per task from the run directory.
+
+    Descriptors are standardised with the reference real data's per-feature mean and
+    spread, and the Vendi kernel bandwidth is fixed from the reference too: diversity of
+    different generations is then measured with one ruler (a bandwidth taken from each set
+    itself would hide a set shrinking as a whole)."""
+
+    probes: dict[str, list[Atoms]]
+    real_descriptors: np.ndarray  # standardised SOAP of the reference real data: the coverage target
+    real_force_p99: float
+    vendi_bandwidth: float
+    reference_embeddings: dict[str, np.ndarray]
+    describe: object  # structures -> standardised descriptors
+
+    @classmethod
+    def load(cls, store: RunStore, sc: Scenario) -> "Yardsticks":
+        ref = store.reference_dir
+        info = json.loads((ref / "info.json").read_text())
+        scaling = np.load(ref / "descriptor_scaling.npz")
+        raw = descriptor_fn(sc)
+        describe = lambda structures: (raw(structures) - scaling["center"]) / scaling["scale"]
+        return cls({p: read_structures(store.probe_path(p)) for p in PROBES}, np.load(ref / "descriptors.npy"),
+                   info["force_p99"], info["vendi_bandwidth"], {p: np.load(ref / f"embeddings_{p}.npy") for p in PROBES},
+                   describe)
+
+
+def descriptor_fn(sc: Scenario):
+    from collapse_sim.metrics import structure_descriptors
+
+    species = sorted(set(BulkSystem(sc.system).ideal().get_chemical_symbols()))
+    m = sc.metrics
+    return lambda structures: structure_descriptors(structures, species=species, r_cut=m.soap_r_cut,
+                                                    n_max=m.soap_n_max, l_max=m.soap_l_max)
+
+
+def _standardise(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Centre, per-feature scale and median pairwise distance of the reference descriptors."""
+    center = raw.mean(axis=0)
+    spread = raw.std(axis=0)
+    scale = spread + 1e-6 * max(float(spread.max()), 1e-12)  # constant features must not blow up
+    z = (raw - center) / scale
+    d = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(-1))[np.triu_indices(len(z), 1)]
+    return center, scale, float(np.median(d))
+
+
+def _embed_probes(model, probes: dict[str, list[Atoms]], out_dir: Path) -> dict[str, np.ndarray]:
+    embeddings = {p: model.embed(structures) for p, structures in probes.items()}
+    for p, array in embeddings.items():
+        np.save(out_dir / f"embeddings_{p}.npy", array)
+    return embeddings
+
+
+def _measure(ctx: RunContext, model, out_dir: Path, targets: dict[str, Path], train: list[Atoms],
+             sampled: list[Atoms]) -> dict:
+    """The metrics row of one generation (see README); writes the probe embeddings to ``out_dir``."""
+    start = time.perf_counter()
+    sc, yard, warnings = ctx.scenario, Yardsticks.load(ctx.store, ctx.scenario), []
+    row = {}
+    for p, structures in yard.probes.items():
+        row[f"rmse_energy_{p}"], row[f"rmse_forces_{p}"] = label_rmse(model.predict(structures), structures)
+    embeddings = _embed_probes(model, yard.probes, out_dir)
+    others = {"ref": yard.reference_embeddings}
+    others |= {name: {p: np.load(d / f"embeddings_{p}.npy") for p in PROBES} for name, d in targets.items()}
+    row |= model_metrics(embeddings, others, sc.metrics.k, warnings)
+    for label, structures in (("train", train), ("sampled", sampled)):
+        row |= data_metrics(structures, label, yard, sc.metrics.k, warnings)
+    return row | {"metrics_seconds": time.perf_counter() - start, "metric_warnings": warnings}
+
+
+def ensure_reference(ctx: RunContext) -> None:
+    """The reference model (trained once on a larger real set) and the real-data yardsticks."""
+    sc, store = ctx.scenario, ctx.store
+    if store.reference_dir.is_dir():
+        return
+    seed = sc.probes.seed
+    real = oracle_structures(ctx, sc.real_data, sc.reference_size, (seed, "reference"),
+                             dict(origin="real", generation=-1, lineage="reference", producer=sc.oracle.calculator,
+                                  sampler="oracle", seed=seed))
+    probes = ensure_probes(ctx)
+    with store.stage(store.reference_dir) as tmp:
+        model, seconds = _train(ctx, real, child_seed(seed, "train", "reference"), tmp / "train_log.jsonl")
+        model.save(tmp / MODEL_FILE)
+        write_structures(tmp / "train.extxyz", real)
+        _embed_probes(model, probes, tmp)
+        raw = descriptor_fn(sc)(real)
+        center, scale, bandwidth = _standardise(raw)
+        np.savez(tmp / "descriptor_scaling.npz", center=center, scale=scale)
+        np.save(tmp / "descriptors.npy", (raw - center) / scale)
+        forces = np.concatenate([np.linalg.norm(forces_of(a), axis=1) for a in real])
+        info = {"force_p99": float(np.percentile(forces, 99)), "vendi_bandwidth": bandwidth, "n_train": len(real),
+                "train_seconds": seconds, "model_hash": model.fingerprint()}
+        for p, structures in probes.items():
+            info[f"rmse_energy_{p}"], info[f"rmse_forces_{p}"] = label_rmse(model.predict(structures), structures)
+        (tmp / "info.json").write_text(json.dumps(info, indent=1, sort_keys=True))
+
+
 # --- one generation ---------------------------------------------------------------------
 def _train(ctx: RunContext, train: list[Atoms], seed: int, log_path: Path):
     from collapse_sim.models import new_model
@@ -102,53 +201,51 @@ def _train(ctx: RunContext, train: list[Atoms], seed: int, log_path: Path):
     return model, time.perf_counter() - start
 
 
-def _measure(model, probes: dict[str, list[Atoms]]) -> dict:
-    row = {}
-    for name, structures in probes.items():
-        energy, forces = label_rmse(model.predict(structures), structures)
-        row[f"rmse_energy_{name}"], row[f"rmse_forces_{name}"] = energy, forces
-    return row
+def _write_row(directory: Path, row: dict) -> None:
+    (directory / "metrics.json").write_text(json.dumps(row, sort_keys=True, indent=1))
 
 
-def _commit(ctx: RunContext, lineage: str, generation: int, files: dict[str, Path], structures: dict[str, list[Atoms]], row: dict) -> None:
-    with ctx.store.staging(lineage, generation) as tmp:
-        for name, source in files.items():
-            shutil.copyfile(source, tmp / name)
-        for name, items in structures.items():
-            write_structures(tmp / name, items)
-        (tmp / "metrics.json").write_text(json.dumps(row, sort_keys=True, indent=1))
+def _policy_fields(policy, lineage: str) -> dict:
+    return {"policy": policy.label, "policy_kind": policy.kind, "lineage": lineage}
 
 
-def run_generation_zero(ctx: RunContext, seed: int) -> None:
-    """Real data and the generation-0 model of one seed, committed to every lineage of that seed."""
+def run_generation_zero(ctx: RunContext, seed: int, reference: list) -> None:
+    """Real data and the generation-0 model of one seed, committed identically to every
+    lineage of that seed. ``reference`` holds the reference task's future (in a list, so
+    that Ray hands it over unresolved): training overlaps it, measuring waits for it."""
     sc, store = ctx.scenario, ctx.store
-    pending = [(p, name) for p, s, name in lineages(sc) if s == seed and 0 not in store.completed(name)]
-    if not pending:
-        return
-    done = [name for p, s, name in lineages(sc) if s == seed and 0 in store.completed(name)]
-    if done:  # a previous run committed gen 0 for some lineages: copy it, never retrain
-        source = store.generation_dir(done[0], 0)
-        for policy, name in pending:
-            row = json.loads((source / "metrics.json").read_text()) | {"policy": policy.label, "policy_kind": policy.kind, "lineage": name}
-            files = {f.name: f for f in source.iterdir() if f.name != "metrics.json"}
-            _commit(ctx, name, 0, files, {}, row)
-        return
-    probes = ensure_probes(ctx)
-    real0 = oracle_structures(
-        ctx, sc.real_data, sc.real_data.n_structures, (seed, "real", 0),
-        dict(origin="real", generation=0, lineage=f"gen0-s{seed}", producer=sc.oracle.calculator, sampler="oracle", seed=seed),
-    )
-    with tempfile.TemporaryDirectory(dir=store.root, prefix=".work-") as work:
-        work = Path(work)
-        model, train_seconds = _train(ctx, real0, child_seed(seed, "train", 0), work / "train_log.jsonl")
-        model.save(work / MODEL_FILE)
-        base = dict(seed=seed, generation=0, **composition([Pool("real", 0, tuple(real0))]), md_failures=0, md_replicas=0,
-                    train_seconds=train_seconds, sample_seconds=0.0, model_hash=model.fingerprint(), **_measure(model, probes))
-        write_structures(work / "train.extxyz", real0)
-        for policy, name in pending:
-            row = base | {"policy": policy.label, "policy_kind": policy.kind, "lineage": name}
-            _commit(ctx, name, 0, {MODEL_FILE: work / MODEL_FILE, "train.extxyz": work / "train.extxyz",
-                                   "train_log.jsonl": work / "train_log.jsonl"}, {}, row)
+    mine = [(p, name) for p, s, name in lineages(sc) if s == seed]
+    done = [name for _, name in mine if 0 in store.completed(name)]
+    if not done:
+        policy, name = mine[0]
+        real0 = oracle_structures(
+            ctx, sc.real_data, sc.real_data.n_structures, (seed, "real", 0),
+            dict(origin="real", generation=0, lineage=f"gen0-s{seed}", producer=sc.oracle.calculator, sampler="oracle", seed=seed))
+        with store.staging(name, 0) as tmp:
+            model, train_seconds = _train(ctx, real0, child_seed(seed, "train", 0), tmp / "train_log.jsonl")
+            model.save(tmp / MODEL_FILE)
+            real0 = _reread(tmp / "train.extxyz", real0)
+            ctx.executor.result(reference[0])
+            row = dict(seed=seed, generation=0, **composition([Pool("real", 0, tuple(real0))]), md_failures=0,
+                       md_replicas=0, train_seconds=train_seconds, sample_seconds=0.0, model_hash=model.fingerprint(),
+                       **_policy_fields(policy, name))
+            row |= _measure(ctx, model, tmp, {"gen0": tmp}, real0, [])
+            _write_row(tmp, row)
+        done = [name]
+    source = store.generation_dir(done[0], 0)
+    for policy, name in mine:  # never retrain: copy the committed generation 0
+        if 0 not in store.completed(name):
+            with store.staging(name, 0) as tmp:
+                for f in source.iterdir():
+                    shutil.copyfile(f, tmp / f.name)
+                _write_row(tmp, json.loads((source / "metrics.json").read_text()) | _policy_fields(policy, name))
+
+
+def _reread(path: Path, structures: list[Atoms]) -> list[Atoms]:
+    """Write structures and continue with what was written (extxyz rounds): resumed runs
+    then see exactly the same numbers as uninterrupted ones."""
+    write_structures(path, structures)
+    return read_structures(path)
 
 
 def _load_generation(store: RunStore, lineage: str, g: int) -> GenerationData:
@@ -169,7 +266,6 @@ def run_lineage(ctx: RunContext, policy_settings, seed: int) -> str:
     name = lineage_name(policy_settings, seed)
     policy = make_policy(policy_settings)
     sampler = make_sampler(sc.synthetic.sampler, sc.ray.cpus_per_sampling)
-    probes = {n: read_structures(store.probe_path(n)) for n in ("id", "ood")}
     history = [_load_generation(store, name, g) for g in store.completed(name)]
     for g in range(len(history), sc.generations + 1):
         prev_dir = store.generation_dir(name, g - 1)
@@ -193,19 +289,19 @@ def run_lineage(ctx: RunContext, policy_settings, seed: int) -> str:
                 dict(origin="real", generation=g, lineage=name, producer=sc.oracle.calculator, sampler="oracle", seed=seed))))
 
         train_pools = policy.next_training_set(history, fresh_real, synthetic, stream(seed, name, "policy", g))
-        train = flatten(train_pools)
-        with tempfile.TemporaryDirectory(dir=store.root, prefix=".work-") as work:
-            work = Path(work)
-            model, train_seconds = _train(ctx, train, child_seed(seed, "train", name, g), work / "train_log.jsonl")
-            model.save(work / MODEL_FILE)
-            row = dict(policy=policy_settings.label, policy_kind=policy_settings.kind, lineage=name, seed=seed, generation=g,
-                       **composition(train_pools), md_failures=sampled.failures, md_replicas=_replicas(sc),
-                       train_seconds=train_seconds, sample_seconds=sample_seconds,
-                       model_hash=model.fingerprint(), **_measure(model, probes))
-            structures = {"train.extxyz": train, "sampled.extxyz": synthetic_structures}
+        with store.staging(name, g) as tmp:
+            train = _reread(tmp / "train.extxyz", flatten(train_pools))
+            model, train_seconds = _train(ctx, train, child_seed(seed, "train", name, g), tmp / "train_log.jsonl")
+            model.save(tmp / MODEL_FILE)
+            write_structures(tmp / "sampled.extxyz", synthetic_structures)
             if fresh_real is not None:
-                structures["fresh_real.extxyz"] = list(fresh_real.structures)
-            _commit(ctx, name, g, {MODEL_FILE: work / MODEL_FILE, "train_log.jsonl": work / "train_log.jsonl"}, structures, row)
+                write_structures(tmp / "fresh_real.extxyz", list(fresh_real.structures))
+            row = dict(seed=seed, generation=g, **composition(train_pools), md_failures=sampled.failures,
+                       md_replicas=_replicas(sc), train_seconds=train_seconds, sample_seconds=sample_seconds,
+                       model_hash=model.fingerprint(), **_policy_fields(policy_settings, name))
+            targets = {"gen0": store.generation_dir(name, 0), "prev": store.generation_dir(name, g - 1)}
+            row |= _measure(ctx, model, tmp, targets, train, synthetic_structures)
+            _write_row(tmp, row)
         history.append(_load_generation(store, name, g))
     return name
 
@@ -223,13 +319,17 @@ def run(ctx: RunContext, progress=print) -> list[dict]:
         progress(f"discarded {removed} partially written item(s) from an interrupted run")
     ensure_probes(ctx)
     cpus = sc.ray.cpus_per_training
-    pending = {ex.submit(run_generation_zero, ctx, seed, cpus=cpus): ("gen0", seed) for seed in sc.seeds}
+    reference = ex.submit(ensure_reference, ctx, cpus=cpus)
+    pending = {ex.submit(run_generation_zero, ctx, seed, [reference], cpus=cpus): ("gen0", seed) for seed in sc.seeds}
+    pending[reference] = ("reference", None)
     names = [name for _, _, name in lineages(sc)]
     while pending:
         future, _ = ex.wait_first(list(pending))
         kind, payload = pending.pop(future)
         ex.result(future)  # re-raises a task's error
-        if kind == "gen0":
+        if kind == "reference":
+            progress("reference model ready")
+        elif kind == "gen0":
             progress(f"seed {payload}: generation 0 ready")
             for policy, seed, name in lineages(sc):
                 if seed == payload:

@@ -99,6 +99,21 @@ class SyntheticSettings(Strict):
     sampler: SamplerSettings
 
 
+class ReferenceModelSettings(Strict):
+    """The real-data reference model every generation is aligned with, trained once per run."""
+
+    n_structures: int | None = Field(None, ge=1, description="real structures; default: twice real_data.n_structures")
+
+
+class MetricSettings(Strict):
+    """The per-generation metric suite (see README, metrics.jsonl columns)."""
+
+    k: int = Field(10, ge=1, description="neighbours for CKNNA, mutual kNN and coverage")
+    soap_r_cut: float = Field(5.0, gt=0, description="Å")
+    soap_n_max: int = Field(4, ge=1)
+    soap_l_max: int = Field(3, ge=0)
+
+
 class RaySettings(Strict):
     num_cpus: int | None = Field(None, ge=1, description="embedded Ray size; default: all cores")
     cpus_per_training: float = Field(1, gt=0)
@@ -117,6 +132,8 @@ class Scenario(Strict):
     model: ModelSettings
     synthetic: SyntheticSettings
     policies: list[PolicySettings] = Field(min_length=1)
+    reference_model: ReferenceModelSettings = Field(default_factory=ReferenceModelSettings)
+    metrics: MetricSettings = Field(default_factory=MetricSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
 
     @field_validator("seeds")
@@ -133,6 +150,18 @@ class Scenario(Strict):
         if duplicates:
             raise ValueError(f"policies: duplicate lineage names {duplicates}; give each a distinct 'name'")
         return self
+
+    @model_validator(mode="after")
+    def _enough_probes_for_k(self) -> "Scenario":
+        for name in ("id", "ood"):
+            n = getattr(self.probes, name).n_structures
+            if n < self.metrics.k + 2:
+                raise ValueError(f"probes.{name}.n_structures: {n} is too few for metrics.k={self.metrics.k} (need >= k+2)")
+        return self
+
+    @property
+    def reference_size(self) -> int:
+        return self.reference_model.n_structures or 2 * self.real_data.n_structures
 
     def resolved_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -92,13 +92,20 @@ class RunStore:
     def write_scenario(self, text: str) -> None:
         atomic_write_text(self.scenario_path, text)
 
-    @contextlib.contextmanager
-    def staging(self, lineage: str, generation: int) -> Iterator[Path]:
-        """Yield an empty temporary directory; on success it becomes the generation directory.
+    @property
+    def reference_dir(self) -> Path:
+        return self.root / "reference"
 
-        The only way a generation is written. If the generation already exists (a retried
-        task), the staged copy is discarded: generations are immutable once committed."""
-        final = self.generation_dir(lineage, generation)
+    def staging(self, lineage: str, generation: int):
+        """Stage a generation directory: the only way a generation is written."""
+        return self.stage(self.generation_dir(lineage, generation))
+
+    @contextlib.contextmanager
+    def stage(self, final: Path) -> Iterator[Path]:
+        """Yield an empty temporary directory; on success it is renamed to ``final``.
+
+        If ``final`` already exists (a retried task), the staged copy is discarded:
+        committed directories are immutable."""
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
         try:
@@ -114,6 +121,8 @@ class RunStore:
     def discard_partial(self) -> int:
         """Remove staging leftovers of an interrupted run; returns how many."""
         stale = [p for p in self.root.glob("*/.gen-*.tmp") if p.is_dir()]
+        stale += [p for p in self.root.glob(".reference.*.tmp") if p.is_dir()]
+        stale += [p for p in self.root.glob(".work-*") if p.is_dir()]
         stale += [p for p in self.root.rglob(".*.tmp") if p.is_file()]
         for path in stale:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)

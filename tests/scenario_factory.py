@@ -19,8 +19,10 @@ def tiny_scenario_dict(**overrides) -> dict:
     data["name"] = "tiny"
     data["generations"] = 2
     data["real_data"]["n_structures"] = 12
-    data["probes"]["id"]["n_structures"] = 6
-    data["probes"]["ood"]["n_structures"] = 6
+    data["probes"]["id"]["n_structures"] = 8
+    data["probes"]["ood"]["n_structures"] = 8
+    data["metrics"] = {"k": 4}
+    data["reference_model"] = {"n_structures": 16}
     data["model"].update(hidden_irreps="8x0e+8x1o", MLP_irreps="8x0e", radial_MLP=[16, 16], epochs=2, batch_size=4)
     data["synthetic"] = {"n_structures": 8, "sampler": {"kind": "langevin", "temperature_K": 500, "steps": 8,
                                                         "equilibration_steps": 4, "interval": 2, "replicas": 2}}

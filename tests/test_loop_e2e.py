@@ -98,3 +98,26 @@ def test_resume_redoes_only_missing_generations_and_matches(tiny_run, tmp_path):
     assert strip(resumed) == strip(rows)
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
     assert not list(copy.rglob("*.tmp"))
+
+
+def test_metric_suite_columns_every_generation(tiny_run):
+    scenario, root, rows = tiny_run
+    for row in rows:
+        g = row["generation"]
+        for probe in ("id", "ood"):
+            assert np.isfinite(row[f"id_twonn_model_{probe}"])
+            for target in ("gen0", "ref") + (("prev",) if g else ()):
+                for metric in ("cknna", "mknn", "dcor"):
+                    assert np.isfinite(row[f"{metric}_{target}_{probe}"]), (metric, target, probe, g)
+                assert 0 < row[f"ii_model_to_{target}_{probe}"] <= 2 and 0 < row[f"ii_{target}_to_model_{probe}"] <= 2
+            assert (f"cknna_prev_{probe}" in row) == (g > 0)
+        assert 1 <= row["vendi_train"] <= row["n_train"] and 0 <= row["coverage_train"] <= 1
+        assert ("vendi_sampled" in row) == (g > 0)
+        assert row["metric_warnings"] == []
+        if g == 0:  # a model compared with itself
+            assert row["cknna_gen0_id"] == pytest.approx(1.0) and row["mknn_gen0_ood"] == pytest.approx(1.0)
+    for lineage in LINEAGES:
+        emb = np.load(root / lineage / "gen-001" / "embeddings_id.npy")
+        assert emb.shape[0] == scenario.probes.id.n_structures and np.isfinite(emb).all()
+    info = json.loads((root / "reference" / "info.json").read_text())
+    assert info["n_train"] == scenario.reference_size and np.isfinite(info["rmse_forces_id"])

@@ -245,3 +245,4 @@ def test_label_rmse():
     assert e == pytest.approx(1.0) and f == pytest.approx(1.0)
     with pytest.raises(ValueError):
         label_rmse(a, a[:1])
+

@@ -1,0 +1,16 @@
+"""The collapse report: one self-contained HTML page (figures embedded as base64 PNG) plus a
+Markdown summary, built from one or more run directories.
+
+    from collapse_sim.report import build_report
+    build_report(["runs/quickstart"], Path("report.html"), threshold=0.2)
+
+Modules: ``catalogue`` (the metric table: label, unit, direction of degradation; policy
+colours), ``rundata`` (tolerant reading of run directories), ``datasets`` (provenance and
+distributions of stored structures), ``embeddings`` (generation × generation CKNNA from
+the saved models), ``analysis`` (curves, collapse onsets, header facts), ``figures``
+(matplotlib, Agg canvas), ``render`` (Jinja2 templates in ``templates/``), ``build``.
+"""
+from collapse_sim.report.build import DEFAULT_MAX_HEATMAP_LINEAGES, DEFAULT_THRESHOLD, ReportResult, build_report
+from collapse_sim.report.rundata import NotARunDirectory, check_run_directory
+
+__all__ = ["DEFAULT_MAX_HEATMAP_LINEAGES", "DEFAULT_THRESHOLD", "NotARunDirectory", "ReportResult", "build_report", "check_run_directory"]

@@ -1,0 +1,212 @@
+"""``build_report``: run directories in, report.html (self-contained) and report.md out."""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from collapse_sim.report import analysis, figures
+from collapse_sim.report.catalogue import FIGURES, METRICS, describe, policy_colours
+from collapse_sim.report.datasets import SetReader
+from collapse_sim.report.rundata import NotARunDirectory, RunData, assign_labels, load_run
+from collapse_sim.store import atomic_write_text
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = 0.2
+DEFAULT_MAX_HEATMAP_LINEAGES = 16
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    intro: str = ""
+    plots: list = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReportResult:
+    html: Path
+    markdown: Path
+    warnings: list[str]
+    seconds: float
+    timings: dict[str, float]
+
+
+def build_report(run_dirs, out: Path, *, threshold: float = DEFAULT_THRESHOLD, cknna_k: int | None = None,
+                 max_heatmap_lineages: int = DEFAULT_MAX_HEATMAP_LINEAGES, heatmaps: bool = True,
+                 cache_dir: Path | None = None) -> ReportResult:
+    """Write ``out`` (HTML) and ``out`` with suffix .md. Raises ``NotARunDirectory`` for a path
+    that is not a run directory; any damage inside a run directory becomes a warning."""
+    start = time.perf_counter()
+    timings: dict[str, float] = {}
+    out = Path(out)
+    paths = [Path(p) for p in run_dirs]
+    if not paths:
+        raise NotARunDirectory("no run directory given")
+    seen = set()
+    for p in paths:
+        if p.resolve() in seen:
+            raise NotARunDirectory(f"{p}: given twice")
+        seen.add(p.resolve())
+    runs = [load_run(p) for p in paths]
+    assign_labels(runs)
+    timings["read run directories"] = time.perf_counter() - start
+
+    warnings: list[str] = [w for r in runs for w in r.warnings]
+    general_notes: list[str] = [n for r in runs for n in r.notes]
+    style = figures.Style(runs, policy_colours({lin.policy for r in runs for lin in r.lineages.values()}))
+    reader = SetReader(lambda msg: warnings.append(msg))
+    sections: list[Section] = []
+
+    def guarded(name: str, fn, section: Section):
+        t = time.perf_counter()
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - a damaged input must not end the report
+            warnings.append(f"{name} could not be drawn ({type(exc).__name__}: {exc})")
+            section.notes.append(f"{name}: not drawn because of an error ({type(exc).__name__}).")
+            _log.debug("%s failed", name, exc_info=True)
+            return None
+        finally:
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - t
+
+    with figures.rc_context():
+        # collapse curves
+        present = analysis.numeric_columns(runs)
+        curves = Section("collapse-curves", "Collapse curves",
+                         "Each metric against generation, one line per policy (and run). In-distribution and "
+                         "out-of-distribution probes are separate panels.")
+        for key in FIGURES:
+            columns = [c for c in present if describe(c).figure == key]
+            columns.sort(key=lambda c: list(METRICS).index(c) if c in METRICS else 10**6 + sorted(present).index(c))
+            if columns:
+                plot = guarded(f"collapse curves: {FIGURES[key].title}",
+                               lambda k=key, cs=columns: figures.collapse_curves(k, cs, style, present), curves)
+                if plot:
+                    curves.plots.append(plot)
+        missing = [c for c, m in METRICS.items() if c not in present and m.figure != "ii"]
+        if missing:
+            curves.notes.append(f"Not recorded by any run, so not drawn: {', '.join(missing)}.")
+        unknown = analysis.unknown_columns(runs)
+        non_numeric = [c for c in unknown if c not in present]
+        if non_numeric:
+            curves.notes.append(f"Non-numeric columns not drawn: {', '.join(non_numeric)}.")
+        sections.append(curves)
+
+        # information imbalance plane
+        plane = Section("information-imbalance", "Information-imbalance plane",
+                        "Δ(target → model) against Δ(model → target) for each generation; arrows follow each lineage.")
+        for target in ("ref", "gen0", "prev"):
+            plot = guarded(f"information plane ({target})", lambda t=target: figures.information_plane(t, style), plane)
+            if plot:
+                plane.plots.append(plot)
+        if not plane.plots:
+            plane.notes.append("No run records information imbalances (ii_* columns); the plane is not drawn.")
+        sections.append(plane)
+
+        # heatmaps
+        heat = Section("alignment-heatmaps", "Generation × generation alignment")
+        if heatmaps:
+            from collapse_sim.report.embeddings import alignment_heatmaps
+
+            cache = cache_dir if cache_dir is not None else out.parent / ".collapse_sim_report_cache"
+            result = guarded("alignment heatmaps", lambda: alignment_heatmaps(
+                runs, k=cknna_k, max_lineages=max_heatmap_lineages, cache_dir=cache), heat)
+            if result is not None:
+                plot = guarded("alignment heatmap figure", lambda: figures.heatmaps(result, style), heat)
+                if plot:
+                    heat.plots.append(plot)
+                    heat.intro = (f"{result.models_embedded} model(s) embedded, {result.cache_hits} embedding(s) "
+                                  f"reused from the cache, in {result.seconds:.1f} s.")
+                else:
+                    heat.notes.extend(result.notes)
+                if not result.heatmaps and not result.notes:
+                    heat.notes.append("No lineage has saved models; no heatmap drawn.")
+        else:
+            heat.notes.append("Heatmaps disabled (--no-heatmaps).")
+        sections.append(heat)
+
+        # provenance
+        prov = Section("provenance", "Data provenance")
+        res = guarded("provenance", lambda: figures.provenance(style, reader), prov)
+        if res:
+            plot, notes = res
+            prov.notes.extend(notes)
+            if plot:
+                prov.plots.append(plot)
+            else:
+                prov.notes.append("No readable training sets: provenance not drawn.")
+        sections.append(prov)
+
+        # drift
+        drift = Section("distribution-drift", "Distribution drift")
+        res = guarded("distribution drift", lambda: figures.drift(style, reader), drift)
+        if res:
+            plot, notes = res
+            drift.notes.extend(notes)
+            if plot:
+                drift.plots.append(plot)
+        sections.append(drift)
+
+    t = time.perf_counter()
+    found = analysis.findings(runs, threshold)
+    timings["findings"] = time.perf_counter() - t
+    context = _context(runs, sections, found, warnings, general_notes, threshold)
+    from collapse_sim.report.render import render_html, render_markdown
+
+    html_path, md_path = out, out.with_suffix(".md")
+    context["elapsed"] = time.perf_counter() - start
+    atomic_write_text(html_path, render_html(context))
+    atomic_write_text(md_path, render_markdown(context, html_path.name))
+    return ReportResult(html_path, md_path, warnings, time.perf_counter() - start, timings)
+
+
+def _context(runs: list[RunData], sections, found, warnings, notes, threshold) -> dict:
+    run_info = []
+    for run in runs:
+        times = analysis.stage_times(run)
+        run_info.append({
+            "label": run.label,
+            "path": str(run.path.resolve()),
+            "scenario": run.name,
+            "generations": run.expected_generations,
+            "seeds": run.seeds,
+            "policies": analysis.policy_descriptions(run),
+            "lineages": len(run.lineages),
+            "rows": len(run.rows),
+            "stage_seconds": times.seconds,
+            "recorded_env": run.recorded_env,
+            "system": _system(run),
+            "oracle": ((run.scenario or {}).get("oracle") or {}).get("calculator", "—"),
+        })
+    colours = policy_colours({lin.policy for r in runs for lin in r.lineages.values()})
+    return {
+        "title": "Model-collapse report: " + ", ".join(dict.fromkeys(r.name for r in runs)),
+        "generated": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "machine": analysis.machine_info(),
+        "runs": run_info,
+        "differences": analysis.scenario_differences(runs),
+        "policy_colours": colours,
+        "sections": sections,
+        "findings": found,
+        "ranks": {(p.run, p.policy): p.rank for p in found.ranking},
+        "stages": sorted({stage for r in run_info for stage in r["stage_seconds"]}),
+        "metrics": {c: METRICS[c] for c in found.columns},
+        "warnings": warnings,
+        "notes": notes,
+        "threshold": threshold,
+        "multi_run": len(runs) > 1,
+    }
+
+
+def _system(run: RunData) -> str:
+    s = (run.scenario or {}).get("system")
+    if not isinstance(s, dict):
+        return "—"
+    cell = "×".join(map(str, s.get("supercell", []))) if isinstance(s.get("supercell"), list) else ""
+    return f"{s.get('element', '?')} {s.get('crystal', '')} a={s.get('lattice_constant', '?')} Å {cell}".strip()

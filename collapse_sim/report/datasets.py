@@ -1,0 +1,98 @@
+"""What the report needs from the stored structure sets (train.extxyz, sampled.extxyz):
+provenance counts, per-atom force magnitudes and per-atom nearest-neighbour distances.
+
+Each file is read once (identical files, such as the generation-0 training set every
+lineage of a seed shares, are read once by content hash) and reduced to a ``SetSummary``.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from collapse_sim.store import read_structures
+
+#: neighbour search radius (Å); atoms with no neighbour inside it are searched again wider
+_NN_CUTOFF = 3.5
+
+
+@dataclass
+class SetSummary:
+    n_structures: int
+    composition: Counter  # (origin, generation of origin) -> count
+    force_magnitudes: np.ndarray  # eV/Å, per atom (empty when the set has no force labels)
+    nn_distances: np.ndarray  # Å, per atom
+
+
+def nearest_neighbour_distances(atoms) -> np.ndarray:
+    """Distance from every atom to its nearest other atom (periodic images included)."""
+    from ase.neighborlist import neighbor_list
+
+    n = len(atoms)
+    if n < 2 and not any(atoms.pbc):
+        return np.zeros(0)
+    out = np.full(n, np.inf)
+    cutoff = _NN_CUTOFF
+    for _ in range(4):
+        i, d = neighbor_list("id", atoms, cutoff)
+        np.minimum.at(out, i, d)
+        if np.isfinite(out).all():
+            break
+        cutoff *= 2.0
+    return out[np.isfinite(out)]
+
+
+def _forces(atoms) -> np.ndarray | None:
+    calc = atoms.calc
+    if calc is not None and "forces" in getattr(calc, "results", {}):
+        return np.asarray(calc.results["forces"])
+    if "forces" in atoms.arrays:
+        return np.asarray(atoms.arrays["forces"])
+    return None
+
+
+def summarise(structures) -> SetSummary:
+    composition: Counter = Counter()
+    fmag, nn = [], []
+    for atoms in structures:
+        origin = str(atoms.info.get("origin", "unknown"))
+        gen = atoms.info.get("generation")
+        composition[(origin, int(gen) if isinstance(gen, (int, np.integer)) else None)] += 1
+        f = _forces(atoms)
+        if f is not None:
+            fmag.append(np.linalg.norm(f, axis=1))
+        nn.append(nearest_neighbour_distances(atoms))
+    cat = lambda parts: np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
+    return SetSummary(len(structures), composition, cat(fmag), cat(nn))
+
+
+class SetReader:
+    """Reads and summarises structure files, once per distinct content; failures are reported
+    through ``warn`` and give ``None``."""
+
+    def __init__(self, warn):
+        self._warn = warn
+        self._by_hash: dict[str, SetSummary | None] = {}
+        self._by_path: dict[Path, SetSummary | None] = {}
+
+    def get(self, path: Path, context: str = "") -> SetSummary | None:
+        path = Path(path)
+        if path in self._by_path:
+            return self._by_path[path]
+        summary = None
+        if path.is_file():
+            try:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                if digest in self._by_hash:
+                    summary = self._by_hash[digest]
+                else:
+                    summary = summarise(read_structures(path))
+                    self._by_hash[digest] = summary
+            except Exception as exc:  # noqa: BLE001 - any parse failure is a damaged file
+                self._warn(f"{context or path}: {path.name} is unreadable ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); skipped")
+        self._by_path[path] = summary
+        return summary

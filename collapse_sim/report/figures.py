@@ -1,0 +1,419 @@
+"""Every figure of the report, drawn with matplotlib's object API on the Agg canvas (no pyplot,
+no global backend switch) and returned as a base64 PNG data URI.
+
+Shared conventions: one colour per policy name (``catalogue.policy_colours``), one line
+style and marker per run directory, labelled axes with units, a legend on every figure.
+"""
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass, field
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+
+from collapse_sim.report import analysis
+from collapse_sim.report.catalogue import (DATA_LABELS, FIGURES, METRICS, PROBE_LABELS, RUN_LINESTYLES, RUN_MARKERS,
+                                           TARGET_LABELS, describe, panel_col_order)
+from collapse_sim.report.datasets import SetReader
+from collapse_sim.report.rundata import RunData, finite
+
+RC = {
+    "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10,
+    "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.titlesize": 13,
+    "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
+}
+DPI = 90
+REAL_COLOUR = "#555555"
+COL_TITLES = {"ID": PROBE_LABELS["id"], "OOD": PROBE_LABELS["ood"], **DATA_LABELS, "all": ""}
+
+
+@dataclass
+class Plot:
+    """A rendered figure for the page."""
+
+    id: str
+    title: str
+    caption: str
+    uri: str
+    alt: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Style:
+    runs: list[RunData]
+    colours: dict[str, str]
+
+    @property
+    def multi_run(self) -> bool:
+        return len(self.runs) > 1
+
+    def run_index(self, label: str) -> int:
+        return next((i for i, r in enumerate(self.runs) if r.label == label), 0)
+
+    def linestyle(self, run_label: str) -> str:
+        return RUN_LINESTYLES[self.run_index(run_label) % len(RUN_LINESTYLES)]
+
+    def marker(self, run_label: str) -> str:
+        return RUN_MARKERS[self.run_index(run_label) % len(RUN_MARKERS)]
+
+    def colour(self, policy: str) -> str:
+        return self.colours.get(policy, "#333333")
+
+    def label(self, run_label: str, policy: str) -> str:
+        return f"{run_label} · {policy}" if self.multi_run else policy
+
+    def handle(self, run_label: str, policy: str) -> Line2D:
+        return Line2D([], [], color=self.colour(policy), linestyle=self.linestyle(run_label),
+                      marker=self.marker(run_label), lw=2, label=self.label(run_label, policy))
+
+
+def new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def to_data_uri(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _legend(fig: Figure, handles: list, extra: list | None = None, ncols: int | None = None) -> None:
+    handles = list(handles) + list(extra or [])
+    if handles:
+        fig.legend(handles=handles, loc="outside upper center", ncols=ncols or min(len(handles), 4), frameon=False)
+
+
+def _int_xaxis(ax, label: str = "generation") -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(label)
+
+
+def _blank(ax, text: str) -> None:
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#777777")
+
+
+# --- collapse curves -----------------------------------------------------------------------
+def collapse_curves(figure_key: str, columns: list[str], style: Style, present: dict[str, list[str]]) -> Plot:
+    """One panel per metric (rows: quantity; columns: probe / data set), one line per run × policy."""
+    metrics = [describe(c) for c in columns]
+    rows = list(dict.fromkeys(m.row for m in metrics))
+    cols = sorted(dict.fromkeys(m.col for m in metrics), key=panel_col_order)
+    wrap = cols == ["all"]
+    if wrap:  # independent quantities: a plain grid
+        ncols = min(3, len(rows))
+        nrows = -(-len(rows) // ncols)
+        cells = {(m.row, m.col): divmod(i, ncols) for i, m in enumerate(metrics)}
+    else:
+        ncols, nrows = len(cols), len(rows)
+        cells = {(m.row, m.col): (rows.index(m.row), cols.index(m.col)) for m in metrics}
+    fig = new_figure(5.6 * ncols + 0.4, 3.5 * nrows + 0.9)
+    axes = np.atleast_2d(fig.subplots(nrows, ncols, squeeze=False))
+    used, handles, notes = set(), {}, []
+    by_col = {m.column: m for m in metrics}
+    for column, m in by_col.items():
+        r, c = cells[(m.row, m.col)]
+        ax = axes[r, c]
+        used.add((r, c))
+        drew_ref = False
+        for run in style.runs:
+            for s in analysis.series(run, column):
+                colour, ls, mk = style.colour(s.policy), style.linestyle(run.label), style.marker(run.label)
+                ax.plot(s.generations, s.mean, color=colour, linestyle=ls, marker=mk, lw=2, ms=5)
+                ok = np.isfinite(s.sem)
+                if ok.any():
+                    ax.fill_between(s.generations[ok], (s.mean - s.sem)[ok], (s.mean + s.sem)[ok], color=colour, alpha=0.18,
+                                    lw=0)
+                handles.setdefault((run.label, s.policy), style.handle(run.label, s.policy))
+            ref = finite((run.reference or {}).get(column))
+            if ref is not None:
+                ax.axhline(ref, color="black", linestyle=style.linestyle(run.label), lw=1, alpha=0.6)
+                drew_ref = True
+        title = m.label if wrap else f"{m.label} — {COL_TITLES.get(m.col, m.col)}"
+        ax.set_title(title)
+        ax.set_ylabel(m.axis_label)
+        _int_xaxis(ax)
+        if drew_ref:
+            handles.setdefault(("", "reference"), Line2D([], [], color="black", lw=1, alpha=0.6,
+                                                         label="reference model (real data only)"))
+        if style.multi_run and len(present.get(column, [])) < len(style.runs):
+            notes.append(f"{m.short}: recorded only by {', '.join(present.get(column, []))}.")
+    for r in range(nrows):
+        for c in range(ncols):
+            if (r, c) not in used:
+                if wrap:
+                    axes[r, c].set_axis_off()
+                else:
+                    _blank(axes[r, c], f"{describe_row(rows[r])}\nnot recorded for {COL_TITLES.get(cols[c], cols[c])}")
+    _legend(fig, list(handles.values()))
+    spec = FIGURES[figure_key]
+    caption = spec.caption + (" Lines: mean over seeds; bands: ± standard error over seeds (drawn where at least two "
+                               "seeds have a value).")
+    alt = f"{spec.title}: {', '.join(by_col)} versus generation"
+    return Plot(f"fig-{figure_key}", spec.title, caption, to_data_uri(fig), alt, notes)
+
+
+def describe_row(row: str) -> str:
+    m = next((m for m in METRICS.values() if m.row == row), None)
+    return m.label if m else row
+
+
+# --- information imbalance plane ----------------------------------------------------------
+def information_plane(target: str, style: Style) -> Plot | None:
+    probes = [p for p in ("id", "ood") if any(
+        any(finite(r.get(f"ii_{target}_to_model_{p}")) is not None and finite(r.get(f"ii_model_to_{target}_{p}")) is not None
+            for r in run.rows) for run in style.runs)]
+    if not probes:
+        return None
+    fig = new_figure(6.4 * len(probes) + 0.4, 6.2)
+    axes = fig.subplots(1, len(probes), squeeze=False)[0]
+    handles, top = {}, 1.0
+    id_max = max((v for run in style.runs for r in run.rows for p in probes
+                   if (v := finite(r.get(f"id_twonn_model_{p}"))) is not None), default=None)
+    for ax, p in zip(axes, probes):
+        for run in style.runs:
+            for lin in sorted(run.lineages.values(), key=lambda l: l.name):
+                pts = []
+                for r in sorted((r for r in run.rows if r["lineage"] == lin.name), key=lambda r: r["generation"]):
+                    x, y = finite(r.get(f"ii_{target}_to_model_{p}")), finite(r.get(f"ii_model_to_{target}_{p}"))
+                    if x is not None and y is not None:
+                        pts.append((r["generation"], x, y, finite(r.get(f"id_twonn_model_{p}"))))
+                if not pts:
+                    continue
+                colour = style.colour(lin.policy)
+                g, x, y, dim = (np.array([q[i] if q[i] is not None else np.nan for q in pts], dtype=float) for i in range(4))
+                top = max(top, float(np.nanmax(np.r_[x, y])))
+                sizes = 25 + 175 * (dim / id_max) if id_max else np.full(len(x), 50.0)
+                sizes = np.where(np.isfinite(sizes), sizes, 50.0)
+                ax.scatter(x, y, s=sizes, color=colour, marker=style.marker(run.label), alpha=0.75,
+                           edgecolors="white", linewidths=0.5, zorder=3)
+                for i in range(len(x) - 1):
+                    ax.annotate("", xy=(x[i + 1], y[i + 1]), xytext=(x[i], y[i]), zorder=2,
+                                arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.6, linestyle=style.linestyle(run.label),
+                                                shrinkA=4, shrinkB=4, mutation_scale=14))
+                ax.annotate(f"g{int(g[-1])}", (x[-1], y[-1]), xytext=(4, 4), textcoords="offset points", fontsize=9,
+                            color=colour)
+                handles.setdefault((run.label, lin.policy), style.handle(run.label, lin.policy))
+        ax.set_title(f"vs {TARGET_LABELS.get(target, target)} — {PROBE_LABELS[p]}")
+        ax.set_xlabel(f"Δ({target} → model) [–]")
+        ax.set_ylabel(f"Δ(model → {target}) [–]")
+    lim = 1.05 * top
+    for ax in axes:
+        ax.plot([0, lim], [0, lim], color="#999999", lw=1, linestyle="--", zorder=1)
+        ax.set_xlim(0, lim)
+        ax.set_ylim(0, lim)
+        ax.set_aspect("equal")
+    extra = [Line2D([], [], color="#999999", lw=1, linestyle="--", label="symmetric (equal information)")]
+    if id_max:
+        extra.append(Line2D([], [], color="#777777", marker="o", lw=0, ms=9,
+                            label="marker area ∝ embedding intrinsic dim."))
+    _legend(fig, list(handles.values()), extra)
+    caption = (f"Information imbalance between each generation's embeddings and the {TARGET_LABELS.get(target, target)}'s on the "
+               "same probes. Δ(A→B) ≈ 0: A's neighbourhoods predict B's (A carries B's information); ≈ 1: A says "
+               "nothing about B. Arrows follow each lineage from generation to generation (gN marks the last). "
+               "Near the origin the two representations carry the same information; above the diagonal the "
+               "model has lost information the target still has.")
+    return Plot(f"fig-ii-{target}", f"Information-imbalance plane: {TARGET_LABELS.get(target, target)}", caption,
+                to_data_uri(fig), f"Information imbalance plane versus {target}")
+
+
+# --- heatmaps ------------------------------------------------------------------------------
+def heatmaps(result, style: Style) -> Plot | None:
+    maps = result.heatmaps
+    if not maps:
+        return None
+    ncols = min(4, len(maps))
+    nrows = -(-len(maps) // ncols)
+    fig = new_figure(4.3 * ncols + 1.2, 4.0 * nrows + 0.8)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    finite_vals = np.concatenate([h.matrix[np.isfinite(h.matrix)] for h in maps])
+    vmin = min(0.0, float(finite_vals.min())) if finite_vals.size else 0.0
+    image = None
+    for ax, h in zip(axes.flat, maps):
+        image = ax.imshow(h.matrix, vmin=vmin, vmax=1.0, cmap="viridis", origin="upper")
+        ticks = range(len(h.generations))
+        ax.set_xticks(list(ticks), [str(g) for g in h.generations])
+        ax.set_yticks(list(ticks), [str(g) for g in h.generations])
+        ax.grid(False)
+        ax.set_xlabel("generation")
+        ax.set_ylabel("generation")
+        name = f"{h.run.label} · {h.lineage.name}" if style.multi_run else h.lineage.name
+        ax.set_title(name, color=style.colour(h.lineage.policy), fontweight="bold")
+        if len(h.generations) <= 8:
+            for i in ticks:
+                for j in ticks:
+                    v = h.matrix[i, j]
+                    if np.isfinite(v):
+                        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
+                                color="white" if v < vmin + 0.6 * (1 - vmin) else "black")
+    for ax in list(axes.flat)[len(maps):]:
+        ax.set_axis_off()
+    ks = sorted({h.k for h in maps})
+    bar = fig.colorbar(image, ax=axes, shrink=0.8)
+    bar.set_label(f"CKNNA (k={', '.join(map(str, ks))}) [–]")
+    policies = list(dict.fromkeys((h.run.label, h.lineage.policy) for h in maps))
+    _legend(fig, [Patch(color=style.colour(p), label=f"title colour: {style.label(r, p)}") for r, p in policies])
+    caption = ("CKNNA between the ID-probe embeddings of every pair of generations of a lineage, computed for this "
+               "report from the saved models (1 on the diagonal; a dark block = generations whose representations no longer "
+               "align). Title colour = policy.")
+    return Plot("fig-heatmaps", "Generation × generation alignment (CKNNA)", caption, to_data_uri(fig),
+                "Generation by generation CKNNA heatmaps", list(result.notes))
+
+
+# --- provenance ----------------------------------------------------------------------------
+def provenance(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
+    panels = []  # (run, lineage, {gen: Counter or None}, row fallback)
+    notes = []
+    max_gen = 0
+    for run in style.runs:
+        rows = {(r["lineage"], r["generation"]): r for r in run.rows}
+        for lin in sorted(run.lineages.values(), key=lambda l: (l.policy, l.seed or 0, l.name)):
+            comp = {}
+            for g in lin.generations:
+                summary = reader.get(lin.gen_dir(g) / "train.extxyz", f"{run.label}/{lin.name}/gen-{g:03d}")
+                if summary is not None and summary.n_structures:
+                    comp[g] = summary.composition
+                elif (row := rows.get((lin.name, g))) is not None and finite(row.get("n_train")) is not None:
+                    n_real, n_syn = finite(row.get("n_real")) or 0, finite(row.get("n_synthetic")) or 0
+                    from collections import Counter
+
+                    comp[g] = Counter({("real", None): int(n_real), ("synthetic", None): int(n_syn)})
+                    notes.append(f"{run.label}/{lin.name} gen-{g:03d}: composition from metrics row (train.extxyz unavailable); "
+                                 "synthetic origin unknown")
+            if comp:
+                panels.append((run, lin, comp))
+                max_gen = max(max_gen, max(comp), *(k[1] for c in comp.values() for k in c if k[1] is not None))
+    if not panels:
+        return None, notes
+    cmap = matplotlib.colormaps["plasma"]
+    syn_colour = lambda k: cmap(0.1 + 0.75 * (k / max(max_gen, 1)))
+    ncols = min(4, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig = new_figure(4.4 * ncols + 0.4, 3.5 * nrows + 1.2)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    legend: dict[str, Patch] = {}
+    for ax, (run, lin, comp) in zip(axes.flat, panels):
+        gens = sorted(comp)
+        bottom = np.zeros(len(gens))
+        cats = sorted({k for c in comp.values() for k in c},
+                      key=lambda k: (k[0] != "real", k[0], -1 if k[1] is None else k[1]))
+        for cat in cats:
+            heights = np.array([comp[g].get(cat, 0) for g in gens], dtype=float)
+            origin, og = cat
+            if origin == "real":
+                colour, label, hatch = REAL_COLOUR, "real (oracle-labelled)", None
+            elif origin == "synthetic" and og is not None:
+                colour, label, hatch = syn_colour(og), f"synthetic, sampled by model g{og}", None
+            else:
+                colour, label, hatch = "#cccccc", f"{origin} (origin generation unknown)", "//"
+            ax.bar(gens, heights, bottom=bottom, color=colour, hatch=hatch, edgecolor="white", lw=0.5, width=0.8)
+            bottom += heights
+            legend.setdefault(label, Patch(facecolor=colour, hatch=hatch, label=label))
+        name = f"{run.label} · {lin.name}" if style.multi_run else lin.name
+        ax.set_title(name, color=style.colour(lin.policy), fontweight="bold")
+        ax.set_ylabel("training structures [count]")
+        _int_xaxis(ax)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_axis_off()
+    order = sorted(legend, key=lambda s: (not s.startswith("real"), len(s), s))
+    _legend(fig, [legend[k] for k in order], ncols=min(len(order), 5))
+    caption = ("Composition of each generation's training set, read from the provenance of train.extxyz "
+               "(atoms.info origin and generation): real oracle-labelled data versus synthetic data by the generation "
+               "of the model that sampled and labelled it. Title colour = policy.")
+    return Plot("fig-provenance", "Training-set provenance", caption, to_data_uri(fig),
+                "Stacked bars of training-set composition per generation"), notes
+
+
+# --- distribution drift --------------------------------------------------------------------
+MAX_DRIFT_GENERATIONS = 6
+
+
+def drift(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
+    """Histograms of per-atom force magnitudes and nearest-neighbour distances of each
+    generation's sampled pool (pooled over seeds) against the real generation-0 data."""
+    notes = []
+    real: dict[str, dict[str, list[np.ndarray]]] = {}
+    sampled: dict[int, dict[tuple[str, str], dict[str, list[np.ndarray]]]] = {}
+    for run in style.runs:
+        seeds_done = set()
+        for lin in sorted(run.lineages.values(), key=lambda l: l.name):
+            ctx = f"{run.label}/{lin.name}"
+            if 0 in lin.generations and lin.seed not in seeds_done:
+                s = reader.get(lin.gen_dir(0) / "train.extxyz", f"{ctx}/gen-000")
+                if s is not None and s.n_structures:
+                    seeds_done.add(lin.seed)
+                    d = real.setdefault(run.label, {"f": [], "nn": []})
+                    d["f"].append(s.force_magnitudes)
+                    d["nn"].append(s.nn_distances)
+            for g in lin.generations:
+                if g == 0:
+                    continue
+                s = reader.get(lin.gen_dir(g) / "sampled.extxyz", f"{ctx}/gen-{g:03d}")
+                if s is None or not s.n_structures:
+                    continue
+                d = sampled.setdefault(g, {}).setdefault((run.label, lin.policy), {"f": [], "nn": []})
+                d["f"].append(s.force_magnitudes)
+                d["nn"].append(s.nn_distances)
+    if not sampled and not real:
+        return None, ["No readable train.extxyz / sampled.extxyz: distribution drift not drawn."]
+    gens = sorted(sampled)
+    if len(gens) > MAX_DRIFT_GENERATIONS:
+        keep = sorted({gens[int(round(i))] for i in np.linspace(0, len(gens) - 1, MAX_DRIFT_GENERATIONS)})
+        notes.append(f"Drift histograms show generations {', '.join(map(str, keep))} of {gens[0]}–{gens[-1]}.")
+        gens = keep
+    if not gens:
+        notes.append("No sampled pools (sampled.extxyz) to compare with the real data yet.")
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)
+    all_f = [cat(d["f"]) for d in real.values()] + [cat(d["f"]) for g in gens for d in sampled[g].values()]
+    all_nn = [cat(d["nn"]) for d in real.values()] + [cat(d["nn"]) for g in gens for d in sampled[g].values()]
+    f_all, nn_all = cat(all_f), cat(all_nn)
+    bins_f = np.linspace(0.0, float(f_all.max()) * 1.02 if f_all.size else 1.0, 50)
+    lo, hi = (float(nn_all.min()), float(nn_all.max())) if nn_all.size else (0.0, 1.0)
+    bins_nn = np.linspace(lo - 0.02 * (hi - lo + 1e-9), hi + 0.02 * (hi - lo + 1e-9), 50)
+    rows = gens or [None]
+    fig = new_figure(12.4, 3.1 * len(rows) + 1.0)
+    axes = fig.subplots(len(rows), 2, squeeze=False)
+    handles = {}
+    for r, g in enumerate(rows):
+        for c, (key, bins, xlabel, ylabel) in enumerate((
+                ("f", bins_f, "per-atom force magnitude |F| [eV/Å]", "density [1/(eV/Å)]"),
+                ("nn", bins_nn, "nearest-neighbour distance [Å]", "density [1/Å]"))):
+            ax = axes[r, c]
+            for run_label, d in real.items():
+                values = cat(d[key])
+                if values.size:
+                    ax.hist(values, bins=bins, density=True, histtype="stepfilled", color=REAL_COLOUR, alpha=0.3,
+                            linestyle=style.linestyle(run_label), edgecolor=REAL_COLOUR, lw=1.2)
+                    label = f"{run_label} · real data (generation 0)" if style.multi_run else "real data (generation 0)"
+                    handles.setdefault(("real", run_label), Patch(facecolor=REAL_COLOUR, alpha=0.35, label=label))
+            for (run_label, policy), d in sorted((sampled.get(g) or {}).items()):
+                values = cat(d[key])
+                if values.size:
+                    ax.hist(values, bins=bins, density=True, histtype="step", color=style.colour(policy),
+                            linestyle=style.linestyle(run_label), lw=1.8)
+                    handles.setdefault((run_label, policy), style.handle(run_label, policy))
+            ax.set_yscale("log")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            what = "force magnitudes" if key == "f" else "nearest-neighbour distances"
+            ax.set_title(f"{what} — pool sampled for generation {g}" if g is not None else what)
+    _legend(fig, list(handles.values()))
+    caption = ("Per-atom force magnitudes and nearest-neighbour distances of the synthetic pool sampled for each "
+               "generation (sampled.extxyz of every lineage of a policy, pooled over seeds) against the real "
+               "generation-0 training data (grey). Log density axis, so a lost tail shows as a curve ending early.")
+    return Plot("fig-drift", "Distribution drift", caption, to_data_uri(fig),
+                "Histograms of force magnitudes and nearest neighbour distances per generation"), notes
+
+
+def rc_context():
+    return matplotlib.rc_context(RC)

@@ -1,0 +1,349 @@
+"""Reading a run directory for the report, tolerating damage.
+
+Everything that is wrong with a run directory (a truncated metrics.jsonl line, a missing
+generation, a generation without metrics.json, an unparsable scenario) becomes a line in
+``RunData.warnings`` and the report goes on with what is left. Only a path that is not a
+run directory at all raises ``NotARunDirectory``.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from collapse_sim.report.catalogue import split_lineage
+from collapse_sim.store import GEN_DIR
+
+#: files a run may write to record the machine and software it ran on (shown if present)
+RECORDED_ENV_FILES = ("environment.json", "versions.json", "machine.json", "run.json", "provenance.json")
+#: row keys that may carry such a record
+RECORDED_ENV_KEYS = ("versions", "environment", "machine", "platform", "hostname", "host")
+
+
+class NotARunDirectory(ValueError):
+    """The path is not a collapse_sim run directory (one line for the user)."""
+
+
+@dataclass
+class LineageData:
+    name: str
+    policy: str
+    policy_kind: str | None
+    seed: int | None
+    dir: Path
+    generations: list[int] = field(default_factory=list)  # gen-NNN directories present
+
+    def gen_dir(self, generation: int) -> Path:
+        return self.dir / f"gen-{generation:03d}"
+
+
+@dataclass
+class RunData:
+    path: Path
+    name: str  # scenario name (or directory name)
+    label: str = ""  # unique within a report; set by ``assign_labels``
+    scenario: dict | None = None
+    model_settings: object | None = None
+    rows: list[dict] = field(default_factory=list)
+    lineages: dict[str, LineageData] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    recorded_env: dict[str, str] = field(default_factory=dict)
+    reference: dict | None = None  # reference/info.json
+
+    @property
+    def policies(self) -> list[str]:
+        return sorted({lin.policy for lin in self.lineages.values()})
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({lin.seed for lin in self.lineages.values() if lin.seed is not None})
+
+    @property
+    def expected_generations(self) -> int | None:
+        g = (self.scenario or {}).get("generations")
+        return g if isinstance(g, int) and g >= 0 else None
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(f"{self.label or self.name}: {message}")
+
+    def note(self, message: str) -> None:
+        self.notes.append(f"{self.label or self.name}: {message}")
+
+
+def is_run_directory(path: Path) -> bool:
+    return path.is_dir() and ((path / "scenario.yaml").is_file() or (path / "metrics.jsonl").is_file())
+
+
+def check_run_directory(path: Path) -> None:
+    """Raise ``NotARunDirectory`` (one line) unless ``path`` is a run directory."""
+    path = Path(path)
+    if not path.exists():
+        raise NotARunDirectory(f"{path}: no such directory")
+    if not is_run_directory(path):
+        raise NotARunDirectory(f"{path}: not a run directory (no scenario.yaml or metrics.jsonl)")
+
+
+def load_run(path: Path) -> RunData:
+    path = Path(path)
+    check_run_directory(path)
+    run = RunData(path=path, name=path.name)
+    _read_scenario(run)
+    rows = _read_metrics_jsonl(run)
+    _discover_lineages(run, rows)
+    run.rows = _merge_generation_rows(run, rows)
+    _fill_lineages_from_rows(run)
+    _check_completeness(run)
+    _read_recorded_env(run)
+    _read_reference(run)
+    return run
+
+
+def assign_labels(runs: list[RunData]) -> None:
+    """Unique labels: the scenario name, qualified by the parent folder (or a number) on clashes."""
+    names = [r.name for r in runs]
+    for r in runs:
+        r.label = r.name
+        if names.count(r.name) > 1:
+            r.label = f"{r.name} ({r.path.resolve().parent.name})"
+    labels = [r.label for r in runs]
+    for i, r in enumerate(runs):
+        if labels.count(r.label) > 1:
+            r.label = f"{r.label} #{i + 1}"
+    for r in runs:  # messages recorded before labelling carry the directory name
+        r.warnings = [_relabel(w, r) for w in r.warnings]
+        r.notes = [_relabel(n, r) for n in r.notes]
+
+
+def _relabel(message: str, run: RunData) -> str:
+    prefix = f"{run.name}: "
+    return f"{run.label}: {message[len(prefix):]}" if message.startswith(prefix) else message
+
+
+# --- pieces --------------------------------------------------------------------------------
+def _read_scenario(run: RunData) -> None:
+    path = run.path / "scenario.yaml"
+    if not path.is_file():
+        run.warn("no scenario.yaml: scenario details, expected lineages and the alignment heatmaps are unavailable")
+        return
+    try:
+        data = yaml.safe_load(path.read_text(errors="replace"))
+    except (yaml.YAMLError, OSError) as exc:
+        run.warn(f"scenario.yaml is unreadable ({type(exc).__name__}); scenario details unavailable")
+        return
+    if not isinstance(data, dict):
+        run.warn("scenario.yaml does not hold a mapping; scenario details unavailable")
+        return
+    run.scenario = data
+    if isinstance(data.get("name"), str):
+        run.name = data["name"]
+    run.model_settings = _model_settings(run, data)
+
+
+def _model_settings(run: RunData, data: dict):
+    """The scenario's model settings; a scenario written by another version of collapse_sim
+    may not validate as a whole, so fall back to validating the model section alone."""
+    from collapse_sim.models.settings import ModelSettings
+    from collapse_sim.scenario import parse_scenario
+
+    try:
+        return parse_scenario(data, source=str(run.path / "scenario.yaml")).model
+    except Exception:  # noqa: BLE001 - any failure: try the section alone
+        pass
+    try:
+        return ModelSettings.model_validate(data.get("model"))
+    except Exception as exc:  # noqa: BLE001
+        run.warn(f"scenario.yaml: model settings do not validate ({str(exc).splitlines()[0]}); models cannot be loaded")
+        return None
+
+
+def _valid_row(row) -> bool:
+    return (isinstance(row, dict) and isinstance(row.get("lineage"), str)
+            and isinstance(row.get("generation"), int) and not isinstance(row.get("generation"), bool))
+
+
+def _read_metrics_jsonl(run: RunData) -> dict[tuple[str, int], dict]:
+    path = run.path / "metrics.jsonl"
+    rows: dict[tuple[str, int], dict] = {}
+    if not path.is_file():
+        run.warn("no metrics.jsonl; rows are read from the generation directories' metrics.json")
+        return rows
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        run.warn(f"metrics.jsonl is unreadable ({exc.strerror}); rows are read from the generation directories")
+        return rows
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            what = "the last line is truncated" if i == last else f"line {i + 1} is not valid JSON"
+            run.warn(f"metrics.jsonl: {what}; skipped (the row is recovered from its metrics.json if that exists)")
+            continue
+        if not _valid_row(row):
+            run.warn(f"metrics.jsonl line {i + 1}: not a metrics row (needs 'lineage' and an integer 'generation'); skipped")
+            continue
+        key = (row["lineage"], row["generation"])
+        if key in rows:
+            run.note(f"metrics.jsonl holds {key[0]} generation {key[1]} twice; the later row is used")
+        rows[key] = row
+    return rows
+
+
+def _discover_lineages(run: RunData, rows: dict) -> None:
+    names = set()
+    try:
+        children = sorted(p for p in run.path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        children = []
+    for child in children:
+        try:
+            gens = sorted(int(m.group(1)) for p in child.iterdir() if (m := GEN_DIR.match(p.name)) and p.is_dir())
+            staged = [p.name for p in child.iterdir() if p.name.startswith(".gen-") and p.is_dir()]
+        except OSError:
+            continue
+        if gens or staged:
+            names.add(child.name)
+            if staged:
+                run.note(f"{child.name}: {len(staged)} uncommitted staging director{'y' if len(staged) == 1 else 'ies'} "
+                         "left by an interrupted run (ignored)")
+        if gens:
+            run.lineages[child.name] = _lineage(child.name, child, gens, rows)
+    for lineage, _ in rows:
+        if lineage not in run.lineages:
+            run.lineages[lineage] = _lineage(lineage, run.path / lineage, [], rows)
+
+
+def _lineage(name: str, path: Path, gens: list[int], rows: dict) -> LineageData:
+    policy, seed = split_lineage(name)
+    sample = next((r for (lin, _), r in sorted(rows.items()) if lin == name), {})
+    policy = sample.get("policy") if isinstance(sample.get("policy"), str) else policy
+    seed = sample.get("seed") if isinstance(sample.get("seed"), int) else seed
+    kind = sample.get("policy_kind") if isinstance(sample.get("policy_kind"), str) else None
+    return LineageData(name, policy, kind, seed, path, gens)
+
+
+def _merge_generation_rows(run: RunData, rows: dict) -> list[dict]:
+    """metrics.jsonl rows, completed by gen-*/metrics.json for generations it lacks."""
+    recovered = []
+    for lin in run.lineages.values():
+        for g in lin.generations:
+            mpath = lin.gen_dir(g) / "metrics.json"
+            if not mpath.is_file():
+                run.warn(f"{lin.name}/gen-{g:03d} has no metrics.json (partial generation)")
+                continue
+            if (lin.name, g) in rows:
+                continue
+            try:
+                row = json.loads(mpath.read_text(errors="replace"))
+            except (json.JSONDecodeError, OSError):
+                run.warn(f"{lin.name}/gen-{g:03d}/metrics.json is unreadable; generation skipped in the curves")
+                continue
+            if _valid_row(row):
+                rows[(lin.name, g)] = row
+                recovered.append(f"{lin.name}/gen-{g:03d}")
+    if recovered and (run.path / "metrics.jsonl").is_file():
+        run.note(f"{len(recovered)} row(s) missing from metrics.jsonl were read from metrics.json: {', '.join(recovered)}")
+    out = []
+    for (lineage, g), row in sorted(rows.items()):
+        lin = run.lineages[lineage]
+        row = dict(row)
+        row.setdefault("policy", lin.policy)
+        if lin.seed is not None:
+            row.setdefault("seed", lin.seed)
+        out.append(row)
+    return out
+
+
+def _fill_lineages_from_rows(run: RunData) -> None:
+    for lin in run.lineages.values():
+        sample = next((r for r in run.rows if r["lineage"] == lin.name), None)
+        if sample is None:
+            continue
+        if isinstance(sample.get("policy"), str):
+            lin.policy = sample["policy"]
+        if isinstance(sample.get("policy_kind"), str):
+            lin.policy_kind = sample["policy_kind"]
+        if isinstance(sample.get("seed"), int):
+            lin.seed = sample["seed"]
+
+
+def _expected_lineages(scenario: dict | None) -> list[str]:
+    try:
+        seeds = [int(s) for s in scenario["seeds"]]
+        names = [p.get("name") or p["kind"] for p in scenario["policies"]]
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return []
+    return [f"{name}-s{seed}" for seed in seeds for name in names]
+
+
+def _check_completeness(run: RunData) -> None:
+    expected = run.expected_generations
+    for name in _expected_lineages(run.scenario):
+        if name not in run.lineages:
+            run.warn(f"lineage {name} (from scenario.yaml) has no directory and no metrics rows")
+    row_gens: dict[str, set[int]] = {}
+    for row in run.rows:
+        row_gens.setdefault(row["lineage"], set()).add(row["generation"])
+    for lin in run.lineages.values():
+        present = set(lin.generations)
+        if lin.generations:
+            gaps = sorted(set(range(max(present) + 1)) - present)
+            if gaps:
+                run.warn(f"{lin.name}: generation director{'y' if len(gaps) == 1 else 'ies'} "
+                         f"{', '.join(f'gen-{g:03d}' for g in gaps)} missing although later ones exist")
+        orphans = sorted(row_gens.get(lin.name, set()) - present)
+        if orphans and lin.dir.is_dir():
+            run.warn(f"{lin.name}: metrics rows for generation(s) {', '.join(map(str, orphans))} but no directory; "
+                     "curves use the rows, provenance and drift skip them")
+        elif orphans:
+            run.warn(f"{lin.name}: no lineage directory; only its metrics rows are shown")
+        last = max(present | row_gens.get(lin.name, set()), default=-1)
+        if expected is not None and 0 <= last < expected:
+            run.warn(f"{lin.name}: stops at generation {last} of {expected} (run incomplete or interrupted)")
+
+
+def _flatten(prefix: str, value, out: dict[str, str]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = str(value)
+
+
+def _read_recorded_env(run: RunData) -> None:
+    for name in RECORDED_ENV_FILES:
+        path = run.path / name
+        if path.is_file():
+            try:
+                _flatten(name.removesuffix(".json"), json.loads(path.read_text(errors="replace")), run.recorded_env)
+            except (json.JSONDecodeError, OSError):
+                run.warn(f"{name} is unreadable; the run's recorded environment is not shown")
+    for key in RECORDED_ENV_KEYS:
+        values = {json.dumps(r[key], sort_keys=True) for r in run.rows if key in r}
+        for text in sorted(values)[:3]:
+            _flatten(key, json.loads(text), run.recorded_env)
+
+
+def _read_reference(run: RunData) -> None:
+    path = run.path / "reference" / "info.json"
+    if path.is_file():
+        try:
+            info = json.loads(path.read_text(errors="replace"))
+            run.reference = info if isinstance(info, dict) else None
+        except (json.JSONDecodeError, OSError):
+            run.warn("reference/info.json is unreadable; reference-model lines are not drawn")
+
+
+def finite(value) -> float | None:
+    """A finite float, or None for missing / null / non-numeric / NaN values."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
