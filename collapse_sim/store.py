@@ -59,7 +59,8 @@ def write_structures(path: Path, structures: Sequence[Atoms]) -> None:
         raise
 
 
-def read_structures(path: Path) -> list[Atoms]:
+def read_structures(path: Path | str) -> list[Atoms]:
+    path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         return []
     return ase.io.read(path, index=":", format="extxyz")
