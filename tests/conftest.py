@@ -35,3 +35,15 @@ def tiny_run(tmp_path_factory, ray_session):
     RunStore(root).write_scenario(scenario.resolved_yaml())
     rows = run(RunContext(scenario, root, RayExecutor()), progress=lambda m: None)
     return scenario, root, rows
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """For modules of small metric computations: one thread loses little, and avoids OpenMP
+    spin-wait stalls (3x slower runs seen) when other jobs share the cores. Restored afterwards."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

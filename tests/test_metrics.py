@@ -25,14 +25,7 @@ def _load(name: str):
 oracle = _load("dense_oracles")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Inputs here are small: one thread loses little, and avoids OpenMP spin-wait stalls
-    (3x slower runs seen) when other jobs share the cores. Restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def rotation(dim: int, seed: int) -> np.ndarray:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import collapse_sim.metrics as cm
 
@@ -24,14 +23,7 @@ _spec.loader.exec_module(client)
 REL = 1e-6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Inputs here are small: one thread loses little, and avoids OpenMP spin-wait stalls
-    (3x slower runs seen) when other jobs share the cores. Restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _datasets() -> dict[str, np.ndarray]:

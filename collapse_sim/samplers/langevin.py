@@ -6,12 +6,11 @@ dropped and the failure is counted: a finding about the model, not a crash."""
 from __future__ import annotations
 
 import numpy as np
-from ase import Atoms, units
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase import Atoms
 from ase.neighborlist import neighbor_list
 
 from collapse_sim.executor import torch_threads
+from collapse_sim.md import langevin
 from collapse_sim.rng import stream
 from collapse_sim.samplers import ModelRef, SampleResult
 
@@ -36,15 +35,7 @@ def run_replica(model_ref: ModelRef, start: Atoms, settings, seed: int, cpus: fl
     rng = stream(seed, "langevin")
     atoms = Atoms(start.numbers, start.positions, cell=start.cell, pbc=start.pbc)
     atoms.calc = model.calculator()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=settings.temperature_K, rng=rng)
-    dyn = Langevin(
-        atoms,
-        timestep=settings.timestep_fs * units.fs,
-        temperature_K=settings.temperature_K,
-        friction=settings.friction / units.fs,
-        rng=rng,
-        fixcm=False,
-    )
+    dyn = langevin(atoms, settings.temperature_K, settings.timestep_fs, settings.friction, rng)
     frames: list[Atoms] = []
 
     def check(keep: bool) -> None:

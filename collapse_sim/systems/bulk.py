@@ -4,12 +4,11 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 from ase.build import bulk
 from ase.calculators.calculator import Calculator
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
+from collapse_sim.md import langevin
 from collapse_sim.rng import stream
 
 
@@ -43,16 +42,7 @@ class BulkSystem:
             if calculator is None:
                 raise ValueError("an md recipe needs the oracle calculator")
             atoms.calc = calculator
-            MaxwellBoltzmannDistribution(atoms, temperature_K=recipe.temperature_K, rng=rng)
-            dyn = Langevin(
-                atoms,
-                timestep=recipe.timestep_fs * units.fs,
-                temperature_K=recipe.temperature_K,
-                friction=recipe.friction / units.fs,
-                rng=rng,
-                fixcm=False,
-            )
-            dyn.run(recipe.md_steps)
+            langevin(atoms, recipe.temperature_K, recipe.timestep_fs, recipe.friction, rng).run(recipe.md_steps)
             atoms.calc = None
         atoms.info.clear()
         return atoms
