@@ -57,16 +57,28 @@ def _checked_scenario(path: Path):
     return scenario
 
 
-def _execute(scenario, root: Path, args) -> int:
+def _execute(scenario, root: Path, args, fresh: bool) -> int:
+    """Run under the run directory's lock: a fresh run refuses a directory that already
+    holds one, and a second driver (run or resume) refuses one in use."""
     from collapse_sim.executor import LocalExecutor, RayExecutor, start_ray
     from collapse_sim.loop import RunContext, run
+    from collapse_sim.store import RunDirInUse, RunStore
 
-    if args.local:
-        executor = LocalExecutor()
-    else:
-        start_ray(args.address, args.num_cpus or scenario.ray.num_cpus)
-        executor = RayExecutor()
-    rows = run(RunContext(scenario, root.resolve(), executor), progress=lambda msg: print(msg, flush=True))
+    store = RunStore(root)
+    try:
+        with store.lock():
+            if fresh:
+                if store.scenario_path.exists():
+                    raise UsageError(f"{root} already holds a run; use 'collapse-sim resume {root}' or choose another --out")
+                store.write_scenario(scenario.resolved_yaml())
+            if args.local:
+                executor = LocalExecutor()
+            else:
+                start_ray(args.address, args.num_cpus or scenario.ray.num_cpus)
+                executor = RayExecutor()
+            rows = run(RunContext(scenario, root.resolve(), executor), progress=lambda msg: print(msg, flush=True))
+    except RunDirInUse as exc:
+        raise UsageError(str(exc)) from None
     print(f"done: {len(rows)} metrics rows in {root / 'metrics.jsonl'}")
     return 0
 
@@ -78,21 +90,18 @@ def _cmd_run(args) -> int:
     root = args.out / scenario.name
     if (root / "scenario.yaml").exists():
         raise UsageError(f"{root} already holds a run; use 'collapse-sim resume {root}' or choose another --out")
-    from collapse_sim.store import RunStore
-
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--out {args.out}: cannot create the run directory ({exc.strerror})") from None
-    RunStore(root).write_scenario(scenario.resolved_yaml())
-    return _execute(scenario, root, args)
+    return _execute(scenario, root, args, fresh=True)
 
 
 def _cmd_resume(args) -> int:
     path = args.run_dir / "scenario.yaml"
     if not path.is_file():
         raise UsageError(f"{args.run_dir}: not a run directory (no scenario.yaml)")
-    return _execute(_checked_scenario(path), args.run_dir, args)
+    return _execute(_checked_scenario(path), args.run_dir, args, fresh=False)
 
 
 def _cmd_validate(args) -> int:

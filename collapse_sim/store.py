@@ -66,6 +66,10 @@ def read_structures(path: Path | str) -> list[Atoms]:
     return ase.io.read(path, index=":", format="extxyz")
 
 
+class RunDirInUse(RuntimeError):
+    """Another driver holds the run directory."""
+
+
 def gen_name(generation: int) -> str:
     return f"gen-{generation:03d}"
 
@@ -88,6 +92,33 @@ class RunStore:
 
     def generation_dir(self, lineage: str, generation: int) -> Path:
         return self.root / lineage / gen_name(generation)
+
+    # --- exclusive use ------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run directory for one driver. An OS file lock (flock) is released by the
+        kernel when the holder dies, even by SIGKILL, so a crashed run never blocks resume."""
+        import fcntl
+        import socket
+
+        path = self.root / ".lock"
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RunDirInUse(f"{self.root} is in use by {holder}; wait for it to finish") from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
+            handle.flush()
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
 
     # --- writing ---------------------------------------------------------------------
     def write_scenario(self, text: str) -> None:

@@ -65,3 +65,26 @@ def test_console_script_error_has_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "collapse_sim.cli", "validate", str(path)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "forget" in proc.stderr
+
+
+def test_a_run_directory_in_use_is_refused(tmp_path, capsys):
+    """Two drivers on one run directory: the second refuses with one line; a dead holder's
+    lock (flock) is released by the kernel, so resume works after a crash."""
+    from collapse_sim.store import RunStore
+
+    root = tmp_path / "runs" / "quickstart"
+    root.mkdir(parents=True)
+    (root / "scenario.yaml").write_text(yaml.safe_dump(quickstart_dict()))
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from collapse_sim.store import RunStore\n"
+        f"with RunStore(sys.argv[1]).lock():\n    print('locked', flush=True); time.sleep(60)"), str(root)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        code, _, err = run_cli(capsys, "resume", root, "--local")
+        assert code == 2 and "is in use by pid" in err and err.count("\n") == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    with RunStore(root).lock():  # the killed holder's lock is gone
+        pass
