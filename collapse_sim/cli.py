@@ -35,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--max-heatmap-lineages", type=int, default=16, help="load models for at most this many lineages (default: 16)")
     report.add_argument("--no-heatmaps", action="store_true", help="skip the heatmaps (no model is loaded)")
     report.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: .collapse_sim_report_cache beside --out)")
+
+    theory = sub.add_parser("validate-theory", help="run a closed-form scenario (linear regression, Gaussian refitting) over many seeds and compare with the exact laws")
+    theory.add_argument("scenario", type=Path)
+    theory.add_argument("--seeds", type=int, default=None, help="run seeds 0..N-1 instead of the scenario's seeds")
+    theory.add_argument("--out", type=Path, default=None, help="keep the run under this folder (default: a temporary folder, removed afterwards)")
+    _ray_options(theory)
     return parser
 
 
@@ -47,11 +53,11 @@ def _ray_options(parser: argparse.ArgumentParser) -> None:
 def _checked_scenario(path: Path):
     from collapse_sim.oracles import ASEOracle
     from collapse_sim.scenario import load_scenario
-    from collapse_sim.systems import BulkSystem
+    from collapse_sim.systems import make_system
 
     scenario = load_scenario(path)
     try:
-        ASEOracle(scenario.oracle).check(BulkSystem(scenario.system).ideal())
+        ASEOracle(scenario.oracle).check(make_system(scenario.system).ideal())
     except ValueError as exc:
         raise UsageError(f"{path}: oracle: {exc}") from None
     return scenario
@@ -76,6 +82,7 @@ def _execute(scenario, root: Path, args, fresh: bool) -> int:
             else:
                 start_ray(args.address, args.num_cpus or scenario.ray.num_cpus)
                 executor = RayExecutor()
+            store.write_environment(executor="local" if args.local else f"ray {args.address or 'embedded'}")
             rows = run(RunContext(scenario, root.resolve(), executor), progress=lambda msg: print(msg, flush=True))
     except RunDirInUse as exc:
         raise UsageError(str(exc)) from None
@@ -142,12 +149,47 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_validate_theory(args) -> int:
+    import tempfile
+
+    from collapse_sim.executor import LocalExecutor, RayExecutor, start_ray
+    from collapse_sim.theory import TheoryError, experiment_kind, run_theory, with_seeds
+
+    scenario = _checked_scenario(args.scenario)
+    if args.seeds is not None:
+        if args.seeds < 2:
+            raise UsageError(f"--seeds {args.seeds}: need at least 2 seeds for standard errors")
+        scenario = with_seeds(scenario, args.seeds)
+    try:
+        experiment_kind(scenario)
+    except TheoryError as exc:
+        raise UsageError(f"{args.scenario}: {exc}") from None
+    if args.out is not None:
+        if args.out.exists() and not args.out.is_dir():
+            raise UsageError(f"--out {args.out}: exists and is not a directory")
+        if (args.out / scenario.name).exists():
+            raise UsageError(f"{args.out / scenario.name} already exists; choose another --out")
+    if args.local:
+        executor = LocalExecutor()
+    else:
+        start_ray(args.address, args.num_cpus or scenario.ray.num_cpus)
+        executor = RayExecutor()
+    with tempfile.TemporaryDirectory(prefix="collapse-sim-theory-") as tmp:
+        root = (args.out if args.out is not None else Path(tmp)) / scenario.name
+        report = run_theory(scenario, root, executor)
+    print(report.table())
+    if args.out is not None:
+        print(f"run kept in {root}")
+    return 0 if report.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from collapse_sim.scenario import ScenarioError
 
     try:
-        return {"run": _cmd_run, "resume": _cmd_resume, "validate": _cmd_validate, "report": _cmd_report}[args.command](args)
+        return {"run": _cmd_run, "resume": _cmd_resume, "validate": _cmd_validate, "report": _cmd_report,
+                "validate-theory": _cmd_validate_theory}[args.command](args)
     except (ScenarioError, UsageError) as exc:
         print(f"collapse-sim: error: {exc}", file=sys.stderr)
         return 2

@@ -124,6 +124,15 @@ class RunStore:
     def write_scenario(self, text: str) -> None:
         atomic_write_text(self.scenario_path, text)
 
+    def write_environment(self, **extra) -> None:
+        """environment.json: versions and machine of the latest driver (run or resume)."""
+        import time
+
+        from collapse_sim.environment import machine_info
+
+        record = {"machine": machine_info(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}
+        atomic_write_text(self.root / "environment.json", json.dumps(record, indent=1, sort_keys=True))
+
     @property
     def reference_dir(self) -> Path:
         return self.root / "reference"

@@ -3,18 +3,15 @@ and how run directories differ."""
 from __future__ import annotations
 
 import math
-import os
-import platform
 from dataclasses import dataclass, field
-from importlib import metadata
 
 import numpy as np
 
 from collapse_sim.report.catalogue import (COMPOSITION_COLUMNS, DOWN, ID_COLUMNS, METRICS, SECONDS_SUFFIX, UP,
                                            describe, is_curve_column)
+from collapse_sim.environment import machine_info  # noqa: F401  (re-exported for the header)
 from collapse_sim.report.rundata import RunData, finite
 
-VERSION_PACKAGES = ("collapse_sim", "mace-torch", "torch", "ase", "ray", "numpy", "matplotlib")
 
 
 # --- curves ------------------------------------------------------------------------------
@@ -166,17 +163,6 @@ def _rank(rows: list[FindingRow], columns: list[str]) -> list[PolicyRank]:
 
 
 # --- header ------------------------------------------------------------------------------
-def machine_info() -> dict[str, str]:
-    versions = {}
-    for pkg in VERSION_PACKAGES:
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = "not installed"
-    return {"platform": platform.platform(), "python": platform.python_version(),
-            "cpus": str(os.cpu_count()), "processor": platform.machine(), **versions}
-
-
 @dataclass
 class StageTimes:
     seconds: dict[str, float]  # column -> summed seconds

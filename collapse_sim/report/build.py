@@ -1,8 +1,10 @@
 """``build_report``: run directories in, report.html (self-contained) and report.md out."""
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,9 +163,18 @@ def build_report(run_dirs, out: Path, *, threshold: float = DEFAULT_THRESHOLD, c
 
     html_path, md_path = out, out.with_suffix(".md")
     context["elapsed"] = time.perf_counter() - start
-    atomic_write_text(html_path, render_html(context))
-    atomic_write_text(md_path, render_markdown(context, html_path.name))
+    for path, text in ((html_path, render_html(context)), (md_path, render_markdown(context, html_path.name))):
+        atomic_write_text(path, text)
+        _readable(path)
     return ReportResult(html_path, md_path, warnings, time.perf_counter() - start, timings)
+
+
+def _readable(path: Path) -> None:
+    """Atomic writes create owner-only files; a report is meant to be shared (umask applies)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o666 & ~umask)
 
 
 def _context(runs: list[RunData], sections, found, warnings, notes, threshold) -> dict:
@@ -208,5 +219,7 @@ def _system(run: RunData) -> str:
     s = (run.scenario or {}).get("system")
     if not isinstance(s, dict):
         return "—"
+    if "element" not in s:  # another system kind: show its settings as they are
+        return ", ".join(f"{k}={v}" for k, v in s.items())
     cell = "×".join(map(str, s.get("supercell", []))) if isinstance(s.get("supercell"), list) else ""
     return f"{s.get('element', '?')} {s.get('crystal', '')} a={s.get('lattice_constant', '?')} Å {cell}".strip()

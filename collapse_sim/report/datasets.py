@@ -29,11 +29,46 @@ class SetSummary:
 
 def nearest_neighbour_distances(atoms) -> np.ndarray:
     """Distance from every atom to its nearest other atom (periodic images included)."""
-    from ase.neighborlist import neighbor_list
-
     n = len(atoms)
     if n < 2 and not any(atoms.pbc):
         return np.zeros(0)
+    fast = _minimum_image_nn(atoms)
+    return fast if fast is not None else _neighbour_list_nn(atoms)
+
+
+def _minimum_image_nn(atoms) -> np.ndarray | None:
+    """All-pairs minimum-image distances (numpy, fast for the small cells of these runs).
+
+    Exact when each atom's nearest neighbour is closer than half the cell's smallest
+    perpendicular width (the minimum image is then the nearest image); otherwise None."""
+    pos = atoms.get_positions()
+    n = len(pos)
+    if n < 2 or n > 2000:
+        return None
+    delta = pos[:, None, :] - pos[None, :, :]
+    if all(atoms.pbc):
+        cell = atoms.cell.array
+        volume = abs(np.linalg.det(cell))
+        if volume <= 0:
+            return None
+        widths = [volume / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3])) for i in range(3)]
+        frac = delta @ np.linalg.inv(cell)
+        delta = (frac - np.round(frac)) @ cell
+        limit = 0.5 * min(widths)
+    elif not any(atoms.pbc):
+        limit = np.inf
+    else:
+        return None
+    d = np.sqrt((delta**2).sum(-1))
+    np.fill_diagonal(d, np.inf)
+    nearest = d.min(axis=1)
+    return nearest if bool((nearest < limit).all()) else None
+
+
+def _neighbour_list_nn(atoms) -> np.ndarray:
+    from ase.neighborlist import neighbor_list
+
+    n = len(atoms)
     out = np.full(n, np.inf)
     cutoff = _NN_CUTOFF
     for _ in range(4):

@@ -135,12 +135,15 @@ def alignment_heatmaps(runs: list[RunData], *, k: int | None = None, max_lineage
         probe_sets[run.label] = (probes, _sha256(probe_path), run_k)
         usable.append(run)
     selected, total = _select_lineages(usable, max_lineages)
+    unembeddable: set[str] = set()  # runs whose model kind has no embed()
     if total > len(selected):
         result.notes.append(f"Heatmaps are drawn for {len(selected)} of {total} lineages (cap: --max-heatmap-lineages "
                             f"{max_lineages}; each policy's first seed comes first), to bound the report's build time.")
     for run, lin in selected:
         probes, probe_key, run_k = probe_sets[run.label]
         settings = _cpu_settings(run.model_settings)
+        if run.label in unembeddable:
+            continue
         gens = sorted(lin.generations)
         embeddings: list[np.ndarray | None] = []
         for g in gens:
@@ -151,10 +154,16 @@ def alignment_heatmaps(runs: list[RunData], *, k: int | None = None, max_lineage
                 continue
             try:
                 embeddings.append(cache.get(path, probe_key, lambda p=path: _embed(settings, p, probes)))
+            except NoEmbedding as exc:
+                unembeddable.add(run.label)
+                result.notes.append(f"{run.label}: {exc}; heatmaps skipped")
+                break
             except Exception as exc:  # noqa: BLE001 - a damaged model file
                 embeddings.append(None)
                 result.notes.append(f"{run.label}/{lin.name}: gen-{g:03d} model could not be loaded or run "
                                     f"({type(exc).__name__}); its row is blank")
+        if run.label in unembeddable:
+            continue
         n = len(gens)
         matrix = np.full((n, n), np.nan)
         for i in range(n):  # every ordered pair: CKNNA is only nearly symmetric (kNN ties)
@@ -180,8 +189,18 @@ def _scenario_k(run: RunData) -> int | None:
     return k if isinstance(k, int) and k >= 1 else None
 
 
+class NoEmbedding(Exception):
+    """The run's model kind does not provide per-structure embeddings."""
+
+
 def _embed(settings, path: Path, probes) -> np.ndarray:
     from collapse_sim.models import load_model
 
-    model = load_model(settings, path)
-    return model.embed(probes)
+    kind = getattr(settings, "kind", "?")
+    model = load_model(settings, path, threads=1)  # one thread: robust against a busy machine
+    if not callable(getattr(model, "embed", None)):
+        raise NoEmbedding(f"models of kind {kind!r} have no embed()")
+    try:
+        return model.embed(probes)
+    except NotImplementedError as exc:
+        raise NoEmbedding(f"models of kind {kind!r} do not embed structures ({exc})") from None

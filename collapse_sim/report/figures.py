@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections import Counter
 from dataclasses import dataclass, field
 
 import matplotlib
@@ -29,7 +30,7 @@ RC = {
     "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.titlesize": 13,
     "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
 }
-DPI = 90
+DPI = 100  # figures are at most ~14 in wide: about the page width, so fonts are not scaled down
 REAL_COLOUR = "#555555"
 COL_TITLES = {"ID": PROBE_LABELS["id"], "OOD": PROBE_LABELS["ood"], **DATA_LABELS, "all": ""}
 
@@ -148,6 +149,10 @@ def collapse_curves(figure_key: str, columns: list[str], style: Style, present: 
                                                          label="reference model (real data only)"))
         if style.multi_run and len(present.get(column, [])) < len(style.runs):
             notes.append(f"{m.short}: recorded only by {', '.join(present.get(column, []))}.")
+    gens = [g for run in style.runs for row in run.rows for g in [row["generation"]]]
+    if gens:  # one generation axis for every panel, so ID/OOD and train/sampled line up
+        for r, c in used:
+            axes[r, c].set_xlim(min(gens) - 0.25, max(gens) + 0.25)
     for r in range(nrows):
         for c in range(ncols):
             if (r, c) not in used:
@@ -232,15 +237,20 @@ def heatmaps(result, style: Style) -> Plot | None:
     maps = result.heatmaps
     if not maps:
         return None
-    ncols = min(4, len(maps))
+    ncols = min(3, len(maps))
     nrows = -(-len(maps) // ncols)
-    fig = new_figure(4.3 * ncols + 1.2, 4.0 * nrows + 0.8)
+    fig = new_figure(4.2 * ncols + 1.4, 4.0 * nrows + 0.9)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     finite_vals = np.concatenate([h.matrix[np.isfinite(h.matrix)] for h in maps])
-    vmin = min(0.0, float(finite_vals.min())) if finite_vals.size else 0.0
+    # colour range: from a round number below the smallest value (so small differences show) to 1;
+    # cells carry their numbers when the matrix is small
+    low = float(finite_vals.min()) if finite_vals.size else 0.0
+    vmin = min(np.floor(low * 10) / 10, 0.8) if low >= 0 else float(np.floor(low * 10) / 10)
+    vmax = 1.0  # CKNNA of a representation with itself; larger values saturate (the colour bar says so)
+    above = bool(finite_vals.size and finite_vals.max() > vmax + 1e-9)
     image = None
     for ax, h in zip(axes.flat, maps):
-        image = ax.imshow(h.matrix, vmin=vmin, vmax=1.0, cmap="viridis", origin="upper")
+        image = ax.imshow(h.matrix, vmin=vmin, vmax=vmax, cmap="viridis", origin="upper")
         ticks = range(len(h.generations))
         ax.set_xticks(list(ticks), [str(g) for g in h.generations])
         ax.set_yticks(list(ticks), [str(g) for g in h.generations])
@@ -254,15 +264,16 @@ def heatmaps(result, style: Style) -> Plot | None:
                 for j in ticks:
                     v = h.matrix[i, j]
                     if np.isfinite(v):
-                        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
-                                color="white" if v < vmin + 0.6 * (1 - vmin) else "black")
+                        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=9,
+                                color="white" if v < vmin + 0.6 * (vmax - vmin) else "black")
     for ax in list(axes.flat)[len(maps):]:
         ax.set_axis_off()
     ks = sorted({h.k for h in maps})
-    bar = fig.colorbar(image, ax=axes, shrink=0.8)
+    bar = fig.colorbar(image, ax=axes, shrink=0.8, extend="max" if above else "neither")
     bar.set_label(f"CKNNA (k={', '.join(map(str, ks))}) [–]")
     policies = list(dict.fromkeys((h.run.label, h.lineage.policy) for h in maps))
-    _legend(fig, [Patch(color=style.colour(p), label=f"title colour: {style.label(r, p)}") for r, p in policies])
+    _legend(fig, [Patch(color=style.colour(p), label=f"title colour: {style.label(r, p)}") for r, p in policies],
+            ncols=min(len(policies), 3))
     caption = ("CKNNA between the ID-probe embeddings of every pair of generations of a lineage, computed for this "
                "report from the saved models (1 on the diagonal; a dark block = generations whose representations no longer "
                "align). Title colour = policy.")
@@ -271,35 +282,54 @@ def heatmaps(result, style: Style) -> Plot | None:
 
 
 # --- provenance ----------------------------------------------------------------------------
+MAX_PROVENANCE_PANELS = 12
+
+
+def _provenance_lineages(style: Style) -> tuple[list, int]:
+    """(run, lineage) pairs to draw: all when few, else every policy's first seeds first."""
+    pairs = [(run, lin) for run in style.runs
+             for lin in sorted(run.lineages.values(), key=lambda l: (l.policy, l.seed or 0, l.name))]
+    if len(pairs) <= MAX_PROVENANCE_PANELS:
+        return pairs, len(pairs)
+    rank, seen = {}, {}
+    for run, lin in pairs:
+        key = (run.label, lin.policy)
+        rank[(run.label, lin.name)] = seen.get(key, 0)
+        seen[key] = seen.get(key, 0) + 1
+    chosen = sorted(pairs, key=lambda p: rank[(p[0].label, p[1].name)])[:MAX_PROVENANCE_PANELS]
+    keep = {(r.label, l.name) for r, l in chosen}
+    return [p for p in pairs if (p[0].label, p[1].name) in keep], len(pairs)
+
+
 def provenance(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
     panels = []  # (run, lineage, {gen: Counter or None}, row fallback)
     notes = []
     max_gen = 0
-    for run in style.runs:
+    chosen, total = _provenance_lineages(style)
+    if total > len(chosen):
+        notes.append(f"Provenance is drawn for {len(chosen)} of {total} lineages (each policy's first seeds).")
+    for run, lin in chosen:
         rows = {(r["lineage"], r["generation"]): r for r in run.rows}
-        for lin in sorted(run.lineages.values(), key=lambda l: (l.policy, l.seed or 0, l.name)):
-            comp = {}
-            for g in lin.generations:
-                summary = reader.get(lin.gen_dir(g) / "train.extxyz", f"{run.label}/{lin.name}/gen-{g:03d}")
-                if summary is not None and summary.n_structures:
-                    comp[g] = summary.composition
-                elif (row := rows.get((lin.name, g))) is not None and finite(row.get("n_train")) is not None:
-                    n_real, n_syn = finite(row.get("n_real")) or 0, finite(row.get("n_synthetic")) or 0
-                    from collections import Counter
-
-                    comp[g] = Counter({("real", None): int(n_real), ("synthetic", None): int(n_syn)})
-                    notes.append(f"{run.label}/{lin.name} gen-{g:03d}: composition from metrics row (train.extxyz unavailable); "
-                                 "synthetic origin unknown")
-            if comp:
-                panels.append((run, lin, comp))
-                max_gen = max(max_gen, max(comp), *(k[1] for c in comp.values() for k in c if k[1] is not None))
+        comp = {}
+        for g in lin.generations:
+            summary = reader.get(lin.gen_dir(g) / "train.extxyz", f"{run.label}/{lin.name}/gen-{g:03d}")
+            if summary is not None and summary.n_structures:
+                comp[g] = summary.composition
+            elif (row := rows.get((lin.name, g))) is not None and finite(row.get("n_train")) is not None:
+                n_real, n_syn = finite(row.get("n_real")) or 0, finite(row.get("n_synthetic")) or 0
+                comp[g] = Counter({("real", None): int(n_real), ("synthetic", None): int(n_syn)})
+                notes.append(f"{run.label}/{lin.name} gen-{g:03d}: composition from its metrics row "
+                             "(train.extxyz unavailable); synthetic origin unknown")
+        if comp:
+            panels.append((run, lin, comp))
+            max_gen = max(max_gen, max(comp), *(k[1] for c in comp.values() for k in c if k[1] is not None))
     if not panels:
         return None, notes
     cmap = matplotlib.colormaps["plasma"]
     syn_colour = lambda k: cmap(0.1 + 0.75 * (k / max(max_gen, 1)))
-    ncols = min(4, len(panels))
+    ncols = min(3, len(panels))
     nrows = -(-len(panels) // ncols)
-    fig = new_figure(4.4 * ncols + 0.4, 3.5 * nrows + 1.2)
+    fig = new_figure(4.5 * ncols + 0.4, 3.5 * nrows + 1.2)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     legend: dict[str, Patch] = {}
     for ax, (run, lin, comp) in zip(axes.flat, panels):

@@ -99,6 +99,7 @@ def load_run(path: Path) -> RunData:
     _check_completeness(run)
     _read_recorded_env(run)
     _read_reference(run)
+    _collect_row_warnings(run)
     return run
 
 
@@ -307,6 +308,21 @@ def _check_completeness(run: RunData) -> None:
         last = max(present | row_gens.get(lin.name, set()), default=-1)
         if expected is not None and 0 <= last < expected:
             run.warn(f"{lin.name}: stops at generation {last} of {expected} (run incomplete or interrupted)")
+
+
+def _collect_row_warnings(run: RunData, limit: int = 8) -> None:
+    """Warnings the run recorded inside its rows (e.g. ``metric_warnings``: a metric that could
+    not be computed), shown as notes: distinct messages with how many rows carry them."""
+    counts: dict[str, int] = {}
+    for row in run.rows:
+        for key, value in row.items():
+            if key.endswith("warnings") and isinstance(value, list):
+                for message in value:
+                    counts[str(message)] = counts.get(str(message), 0) + 1
+    if counts:
+        shown = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        more = f"; and {len(counts) - limit} more" if len(counts) > limit else ""
+        run.note("the run recorded metric warnings: " + "; ".join(f"{m} (×{n})" for m, n in shown) + more)
 
 
 def _flatten(prefix: str, value, out: dict[str, str]) -> None:
