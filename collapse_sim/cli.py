@@ -153,7 +153,7 @@ def _cmd_validate_theory(args) -> int:
     import tempfile
 
     from collapse_sim.executor import LocalExecutor, RayExecutor, start_ray
-    from collapse_sim.theory import TheoryError, experiment_kind, run_theory, with_seeds
+    from collapse_sim.theory import TheoryError, experiment_kind, run_theory, scratch_parent, with_seeds
 
     scenario = _checked_scenario(args.scenario)
     if args.seeds is not None:
@@ -174,9 +174,14 @@ def _cmd_validate_theory(args) -> int:
     else:
         start_ray(args.address, args.num_cpus or scenario.ray.num_cpus)
         executor = RayExecutor()
-    with tempfile.TemporaryDirectory(prefix="collapse-sim-theory-") as tmp:
+    from collapse_sim.store import RunDirInUse
+
+    with tempfile.TemporaryDirectory(prefix="collapse-sim-theory-", dir=scratch_parent()) as tmp:
         root = (args.out if args.out is not None else Path(tmp)) / scenario.name
-        report = run_theory(scenario, root, executor)
+        try:
+            report = run_theory(scenario, root, executor)
+        except RunDirInUse as exc:
+            raise UsageError(str(exc)) from None
     print(report.table())
     if args.out is not None:
         print(f"run kept in {root}")
@@ -184,6 +189,11 @@ def _cmd_validate_theory(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    from collapse_sim.executor import PASSIVE_OPENMP
+
+    os.environ.setdefault("OMP_WAIT_POLICY", PASSIVE_OPENMP)  # before torch loads OpenMP
     args = _parser().parse_args(argv)
     from collapse_sim.scenario import ScenarioError
 

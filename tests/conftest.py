@@ -5,6 +5,7 @@ import os
 import pytest
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does (collapse_sim.executor.PASSIVE_OPENMP)
 os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
 
 @pytest.fixture(scope="session")
