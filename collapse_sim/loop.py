@@ -28,11 +28,12 @@ from collapse_sim.oracles import ASEOracle
 from collapse_sim.policies import GenerationData, make_policy
 from collapse_sim.pools import Pool, composition, flatten, group_into_pools
 from collapse_sim.rng import child_seed, stream
-from collapse_sim.samplers import ModelRef, make_sampler
+from collapse_sim.noise import with_synthetic_noise
+from collapse_sim.samplers import ModelRef, make_sampler, starting_structures
 from collapse_sim.scenario import Scenario
 from collapse_sim.store import RunStore, read_structures, write_structures
 from collapse_sim.structures import forces_of, tag
-from collapse_sim.systems import BulkSystem, plan_recipes
+from collapse_sim.systems import BulkSystem, make_system, plan_recipes
 
 MODEL_FILE = "model.model"
 
@@ -59,10 +60,10 @@ def lineages(scenario: Scenario) -> list[tuple[object, int, str]]:
 # --- oracle data ------------------------------------------------------------------------
 def _label_chunk(job) -> list[Atoms]:
     system_settings, oracle_settings, recipes, plan, provenance = job
-    system, oracle = BulkSystem(system_settings), ASEOracle(oracle_settings)
+    system, oracle = make_system(system_settings), ASEOracle(oracle_settings)
     calc = oracle.calculator()
     structures = [system.perturbed(recipes[i], seed, calc) for i, seed in plan]
-    return tag(oracle.label(structures, calc), **provenance)
+    return tag(oracle.label(structures, calc, noise_seeds=[seed for _, seed in plan]), **provenance)
 
 
 def oracle_structures(ctx: RunContext, set_settings, n: int, rng_key: tuple, provenance: dict) -> list[Atoms]:
@@ -150,7 +151,11 @@ def _embed_probes(model, probes: dict[str, list[Atoms]], out_dir: Path) -> dict[
 
 def _measure(ctx: RunContext, model, out_dir: Path, targets: dict[str, Path], train: list[Atoms],
              sampled: list[Atoms]) -> dict:
-    """The metrics row of one generation (see README); writes the probe embeddings to ``out_dir``."""
+    """The metrics row of one generation (see README); writes the probe embeddings to ``out_dir``.
+    The model's own ``summary()`` fields are always in it; the suite only if metrics are enabled."""
+    summary = model.summary() if hasattr(model, "summary") else {}
+    if not ctx.scenario.metrics.enabled:
+        return summary
     start = time.perf_counter()
     sc, yard, warnings = ctx.scenario, Yardsticks.load(ctx.store, ctx.scenario), []
     row = {}
@@ -162,7 +167,7 @@ def _measure(ctx: RunContext, model, out_dir: Path, targets: dict[str, Path], tr
     row |= model_metrics(embeddings, others, sc.metrics.k, warnings)
     for label, structures in (("train", train), ("sampled", sampled)):
         row |= data_metrics(structures, label, yard, sc.metrics.k, warnings)
-    return row | {"metrics_seconds": time.perf_counter() - start, "metric_warnings": warnings}
+    return row | summary | {"metrics_seconds": time.perf_counter() - start, "metric_warnings": warnings}
 
 
 def ensure_reference(ctx: RunContext) -> None:
@@ -225,7 +230,8 @@ def run_generation_zero(ctx: RunContext, seed: int, reference: list) -> None:
             model, train_seconds = _train(ctx, real0, child_seed(seed, "train", 0), tmp / "train_log.jsonl")
             model.save(tmp / MODEL_FILE)
             real0 = _reread(tmp / "train.extxyz", real0)
-            ctx.executor.result(reference[0])
+            if reference[0] is not None:  # None: metrics disabled, no reference
+                ctx.executor.result(reference[0])
             row = dict(seed=seed, generation=0, **composition([Pool("real", 0, tuple(real0))]), md_failures=0,
                        md_replicas=0, train_seconds=train_seconds, sample_seconds=0.0, model_hash=model.fingerprint(),
                        **_policy_fields(policy, name))
@@ -248,11 +254,12 @@ def _reread(path: Path, structures: list[Atoms]) -> list[Atoms]:
     return read_structures(path)
 
 
-def _load_generation(store: RunStore, lineage: str, g: int) -> GenerationData:
+def _load_generation(store: RunStore, lineage: str, g: int, train: list[Atoms] | None = None) -> GenerationData:
     """A committed generation as read back from disk. The loop always continues from this
-    (never from its in-memory copy, which extxyz rounds), so a resumed run is bit-identical."""
+    (never from its in-memory copy, which extxyz rounds), so a resumed run is bit-identical.
+    ``train``: the training set already read back from this generation's train.extxyz."""
     gen_dir = store.generation_dir(lineage, g)
-    train = group_into_pools(read_structures(gen_dir / "train.extxyz"))
+    train = group_into_pools(train if train is not None else read_structures(gen_dir / "train.extxyz"))
     offered = group_into_pools(read_structures(gen_dir / "sampled.extxyz") + read_structures(gen_dir / "fresh_real.extxyz"))
     by_origin = {p.origin: p for p in offered}
     return GenerationData(g, train, by_origin.get("synthetic"), by_origin.get("real"))
@@ -274,9 +281,10 @@ def run_lineage(ctx: RunContext, policy_settings, seed: int) -> str:
         producer = prev_model.fingerprint()
 
         start = time.perf_counter()
-        sampled = sampler.sample(ModelRef(sc.model, prev_path), flatten(history[-1].train), sc.synthetic.n_structures,
+        sampled = sampler.sample(ModelRef(sc.model, prev_path), starting_structures(sampler, history), sc.synthetic.n_structures,
                                  child_seed(seed, name, "sample", g), ctx.executor)
-        synthetic_structures = tag(prev_model.predict(sampled.structures), origin="synthetic", generation=g - 1,
+        labelled = with_synthetic_noise(prev_model.predict(sampled.structures), sc.synthetic.energy_noise, seed, name, g)
+        synthetic_structures = tag(labelled, origin="synthetic", generation=g - 1,
                                    lineage=name, producer=producer, sampler=sc.synthetic.sampler.kind, seed=seed)
         sample_seconds = time.perf_counter() - start
         synthetic = Pool("synthetic", g - 1, tuple(synthetic_structures))
@@ -302,7 +310,7 @@ def run_lineage(ctx: RunContext, policy_settings, seed: int) -> str:
             targets = {"gen0": store.generation_dir(name, 0), "prev": store.generation_dir(name, g - 1)}
             row |= _measure(ctx, model, tmp, targets, train, synthetic_structures)
             _write_row(tmp, row)
-        history.append(_load_generation(store, name, g))
+        history.append(_load_generation(store, name, g, train))
     return name
 
 
@@ -317,11 +325,14 @@ def run(ctx: RunContext, progress=print) -> list[dict]:
     removed = store.discard_partial()
     if removed:
         progress(f"discarded {removed} partially written item(s) from an interrupted run")
-    ensure_probes(ctx)
     cpus = sc.ray.cpus_per_training
-    reference = ex.submit(ensure_reference, ctx, cpus=cpus)
+    reference = None  # metrics disabled: no probes, no reference model
+    if sc.metrics.enabled:
+        ensure_probes(ctx)
+        reference = ex.submit(ensure_reference, ctx, cpus=cpus)
     pending = {ex.submit(run_generation_zero, ctx, seed, [reference], cpus=cpus): ("gen0", seed) for seed in sc.seeds}
-    pending[reference] = ("reference", None)
+    if reference is not None:
+        pending[reference] = ("reference", None)
     names = [name for _, _, name in lineages(sc)]
     while pending:
         future, _ = ex.wait_first(list(pending))

@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from collapse_sim.models.settings import ModelSettings
 from collapse_sim.policies.settings import PolicySettings
 from collapse_sim.samplers.settings import SamplerSettings
-from collapse_sim.settings_base import Strict
+from collapse_sim.settings_base import Strict, kind_union
 
 
 class ScenarioError(ValueError):
@@ -49,12 +49,26 @@ class SystemSettings(Strict):
         return value
 
 
+class GaussianSystemSettings(Strict):
+    """Abstract samples x ~ N(mean, std²), each carried as a one-atom structure with x in
+    positions[0, 0] (``collapse_sim.systems.gaussian``); for the ``gaussian`` model."""
+
+    kind: Literal["gaussian"]
+    mean: float = 0.0
+    std: float = Field(1.0, gt=0)
+
+
+#: a ``system:`` mapping without ``kind`` is a bulk crystal
+AnySystemSettings = kind_union("bulk", SystemSettings, GaussianSystemSettings)
+
+
 class OracleSettings(Strict):
     """Any ASE calculator class, by import path, with keyword arguments."""
 
     calculator: str = "ase.calculators.emt.EMT"
     kwargs: dict[str, Any] = Field(default_factory=dict)
     chunk_size: int = Field(25, ge=1, description="structures per labelling task")
+    energy_noise: float = Field(0.0, ge=0, description="eV per structure: std of Gaussian noise added to every oracle energy")
 
     @field_validator("calculator")
     @classmethod
@@ -97,6 +111,7 @@ class ProbeSettings(Strict):
 class SyntheticSettings(Strict):
     n_structures: int = Field(ge=1, description="model-labelled structures sampled per generation")
     sampler: SamplerSettings
+    energy_noise: float = Field(0.0, ge=0, description="eV per structure: std of Gaussian noise added to the model's labels")
 
 
 class ReferenceModelSettings(Strict):
@@ -108,6 +123,8 @@ class ReferenceModelSettings(Strict):
 class MetricSettings(Strict):
     """The per-generation metric suite (see README, metrics.jsonl columns)."""
 
+    enabled: bool = Field(True, description="false: no probes, reference model or metric suite; rows keep "
+                                           "composition, timings, model_hash and the model's own summary fields")
     k: int = Field(10, ge=1, description="neighbours for CKNNA, mutual kNN and coverage")
     soap_r_cut: float = Field(5.0, gt=0, description="Å")
     soap_n_max: int = Field(4, ge=1)
@@ -125,10 +142,10 @@ class Scenario(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     seeds: list[int] = Field(min_length=1)
     generations: int = Field(ge=1, description="model-fed generations after generation 0")
-    system: SystemSettings = Field(default_factory=SystemSettings)
+    system: AnySystemSettings = Field(default_factory=SystemSettings)
     oracle: OracleSettings = Field(default_factory=OracleSettings)
     real_data: StructureSetSettings
-    probes: ProbeSettings
+    probes: ProbeSettings | None = Field(None, description="required unless metrics.enabled is false")
     model: ModelSettings
     synthetic: SyntheticSettings
     policies: list[PolicySettings] = Field(min_length=1)
@@ -153,10 +170,30 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _enough_probes_for_k(self) -> "Scenario":
+        if self.probes is None:
+            if self.metrics.enabled:
+                raise ValueError("probes: required while metrics.enabled is true")
+            return self
         for name in ("id", "ood"):
             n = getattr(self.probes, name).n_structures
             if n < self.metrics.k + 2:
                 raise ValueError(f"probes.{name}.n_structures: {n} is too few for metrics.k={self.metrics.k} (need >= k+2)")
+        return self
+
+    @model_validator(mode="after")
+    def _compatible_kinds(self) -> "Scenario":
+        gaussian = [self.system.kind == "gaussian", self.model.kind == "gaussian"]
+        if any(gaussian) and not all(gaussian):
+            raise ValueError(f"system.kind {self.system.kind!r} and model.kind {self.model.kind!r}: "
+                             "the gaussian system and the gaussian model go together")
+        if self.system.kind == "gaussian" and self.metrics.enabled:
+            raise ValueError("metrics.enabled: the atomistic metric suite does not apply to the gaussian system; set it to false")
+        sampler = self.synthetic.sampler.kind
+        if sampler == "model-samples" and self.model.kind != "gaussian":
+            raise ValueError(f"synthetic.sampler: model-samples needs a generative model (gaussian), not {self.model.kind!r}")
+        if sampler == "fixed-design" and self.synthetic.n_structures != self.real_data.n_structures:
+            raise ValueError(f"synthetic.n_structures: fixed-design relabels the {self.real_data.n_structures} real "
+                             f"generation-0 structures, so it must be {self.real_data.n_structures}")
         return self
 
     @property
@@ -181,10 +218,29 @@ def import_object(path: str) -> Any:
     return getattr(module, attr)
 
 
-def _describe(error: ValidationError) -> str:
+def _location(loc: tuple, data: Any) -> list[str]:
+    """The error's path in the user's terms: without validator names and without the tag
+    pydantic inserts after a ``kind`` union (a non-final part that is not a key of the input)."""
+    parts, node = [], data
+    for i, part in enumerate(loc):
+        if isinstance(part, str) and part.startswith("function-"):
+            continue
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and i < len(loc) - 1:
+            continue  # a union tag such as 'mace'
+        parts.append(str(part))
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return parts
+
+
+def _describe(error: ValidationError, data: Any = None) -> str:
     first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    message = first["msg"].removeprefix("Value error, ")
+    where = ".".join(_location(first["loc"], data))
+    message = first["msg"].removeprefix("Value error, ").replace("found using kind()", "found using 'kind'")
     extra = f" (and {error.error_count() - 1} more problem(s))" if error.error_count() > 1 else ""
     return f"{where}: {message}{extra}" if where else message + extra
 
@@ -195,7 +251,7 @@ def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as error:
-        raise ScenarioError(f"{source}: {_describe(error)}") from None
+        raise ScenarioError(f"{source}: {_describe(error, data)}") from None
 
 
 def load_scenario(path: str | Path) -> Scenario:

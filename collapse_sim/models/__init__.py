@@ -10,6 +10,14 @@ def _model_class(kind: str):
         from collapse_sim.models.mace import MACEModel
 
         return MACEModel
+    if kind == "linear":
+        from collapse_sim.models.linear import LinearModel
+
+        return LinearModel
+    if kind == "gaussian":
+        from collapse_sim.models.gaussian import GaussianModel
+
+        return GaussianModel
     raise KeyError(f"unknown model kind {kind!r}")
 
 

@@ -21,6 +21,11 @@ class Model(Protocol):
     fingerprint() -> str                     'sha256:' + hex digest of the parameters; identical
                                              for identical weights whatever process saved them
                                              (the file bytes are not: TorchScript names vary)
+
+    Optional: summary() -> dict               fields the model adds to its generation's metrics row
+                                             (linear: linear_weight_norm; gaussian: gauss_mean, gauss_var)
+              sample(n, rng) -> list[Atoms]   a generative model's own samples (sampler model-samples)
+    Kinds: mace (MACEModel), linear (LinearModel), gaussian (GaussianModel); see ``collapse_sim.models``.
     """
 
     def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None) -> "Model": ...

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import (Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator,
                       model_validator)
 
-from collapse_sim.settings_base import Strict
+from collapse_sim.settings_base import Strict, kind_union
 
 _IRREP = re.compile(r"^(\d+)x(\d+)([eo])$")
 
@@ -99,4 +99,50 @@ class MACESettings(Strict):
         return self
 
 
-ModelSettings = MACESettings
+class LinearSettings(Strict):
+    """A linear potential: least squares of energies on fixed per-structure descriptors.
+
+    Descriptor (``collapse_sim.models.linear.PairBasis``): column 0 counts the atoms (the E0
+    term); column b = 1..n_basis is sum over pairs i<j closer than ``r_cut`` of
+    exp(-(r_ij - c_b)^2 / (2 width^2)) * fc(r_ij), centres c_b evenly spaced from ``r_min``
+    (step (r_cut - r_min)/n_basis), fc(r) = (1 + cos(pi r / r_cut))/2. Forces and stress are its
+    analytic gradients. Only energies are fitted (the closed-form collapse laws are about them)."""
+
+    kind: Literal["linear"]
+    n_basis: PositiveInt = 4
+    r_cut: PositiveFloat = Field(5.0, description="Å")
+    r_min: NonNegativeFloat = Field(2.0, description="Å; centre of the first radial Gaussian")
+    width: PositiveFloat | None = Field(None, description="Å; default: the centre spacing")
+    alpha: NonNegativeFloat = Field(0.0, description="ridge penalty alpha*|w|^2 (0 = ordinary least squares)")
+
+    @model_validator(mode="after")
+    def _check_range(self) -> "LinearSettings":
+        if self.r_min >= self.r_cut:
+            raise ValueError(f"r_min={self.r_min} must be below r_cut={self.r_cut}")
+        return self
+
+    @property
+    def basis(self) -> dict:
+        """The descriptor's settings (what an oracle must share for the linear laws to be exact)."""
+        return {"n_basis": self.n_basis, "r_cut": self.r_cut, "r_min": self.r_min, "width": self.width}
+
+
+class GaussianSettings(Strict):
+    """An abstract generative model: a 1-D Gaussian fitted to samples (``collapse_sim.models.gaussian``).
+
+    A sample is a one-atom structure whose x coordinate holds the value (see the ``gaussian``
+    system). ``estimator``: ``mle`` divides the sum of squares by M, ``unbiased`` by M - 1."""
+
+    kind: Literal["gaussian"]
+    estimator: Literal["mle", "unbiased"] = "mle"
+
+
+#: every model kind; a ``model:`` mapping without ``kind`` is a MACE model
+ModelSettings = kind_union("mace", MACESettings, LinearSettings, GaussianSettings)
+
+
+def parse_model_settings(data) -> MACESettings | LinearSettings | GaussianSettings:
+    """Validate a ``model:`` mapping on its own (``ModelSettings`` is a tagged union, not a class)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(ModelSettings).validate_python(data)

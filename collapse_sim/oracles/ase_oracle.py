@@ -20,7 +20,13 @@ class ASEOracle:
     def calculator(self) -> Calculator:
         return import_object(self.settings.calculator)(**self.settings.kwargs)
 
-    def label(self, structures: Sequence[Atoms], calculator: Calculator | None = None) -> list[Atoms]:
+    def label(self, structures: Sequence[Atoms], calculator: Calculator | None = None,
+              noise_seeds: Sequence[int] | None = None) -> list[Atoms]:
+        """With ``energy_noise`` > 0, ``noise_seeds`` (one per structure: the seed the recipe plan
+        gave it) key the Gaussian noise added to each energy (``collapse_sim.noise``)."""
+        sigma = getattr(self.settings, "energy_noise", 0.0)
+        if sigma and (noise_seeds is None or len(noise_seeds) != len(structures)):
+            raise ValueError("a noisy oracle (energy_noise > 0) needs one noise seed per structure")
         calc = calculator or self.calculator()
         out = []
         for atoms in structures:
@@ -31,11 +37,15 @@ class ASEOracle:
             stress = work.get_stress() if work.pbc.all() and "stress" in calc.implemented_properties else None
             work.calc = None
             out.append(attach_labels(work, energy, forces, stress))
+        if sigma:
+            from collapse_sim.noise import oracle_noise, shift_energies
+
+            out = shift_energies(out, oracle_noise(sigma, noise_seeds))
         return out
 
     def check(self, atoms: Atoms) -> None:
         """Fail early, with one readable line, if the oracle cannot label this system."""
         try:
-            self.label([atoms])
+            self.label([atoms], noise_seeds=[0])
         except Exception as exc:  # calculators signal unsupported input in many ways
             raise ValueError(f"oracle {self.name} cannot label {atoms.get_chemical_formula()}: {exc}") from None

@@ -4,7 +4,9 @@ that same model). Protocol::
     sample(model_ref, starts, n, seed, executor) -> SampleResult
 
 ``model_ref`` is a ``ModelRef`` (settings + file) so replicas can load the model in any
-Ray worker; a batched multi-replica sampler can replace the ASE one without loop changes."""
+Ray worker; a batched multi-replica sampler can replace the ASE one without loop changes.
+``starts`` is the previous generation's training set unless the sampler defines
+``starts(history) -> list[Atoms]`` (see ``starting_structures``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -35,4 +37,21 @@ def make_sampler(settings, cpus_per_replica: float = 1):
         from collapse_sim.samplers.rattle import RattleSampler
 
         return RattleSampler(settings)
+    if settings.kind == "fixed-design":
+        from collapse_sim.samplers.fixed_design import FixedDesignSampler
+
+        return FixedDesignSampler(settings)
+    if settings.kind == "model-samples":
+        from collapse_sim.samplers.model_samples import ModelSamplesSampler
+
+        return ModelSamplesSampler(settings)
     raise KeyError(f"unknown sampler kind {settings.kind!r}")
+
+
+def starting_structures(sampler, history) -> list[Atoms]:
+    """What ``sampler.sample`` starts from: ``sampler.starts(history)`` if it defines it,
+    else the structures of the lineage's latest training set."""
+    custom = getattr(sampler, "starts", None)
+    if custom is not None:
+        return custom(history)
+    return [atoms for pool in history[-1].train for atoms in pool.structures]

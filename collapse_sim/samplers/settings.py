@@ -30,4 +30,19 @@ class RattleSettings(Strict):
     stdev: float = Field(0.05, gt=0, description="Å")
 
 
-SamplerSettings = Annotated[Union[LangevinSettings, RattleSettings], Field(discriminator="kind")]
+class FixedDesignSettings(Strict):
+    """Exactly generation 0's real training structures (the fixed design X), relabelled by the model.
+
+    Needs ``synthetic.n_structures`` = ``real_data.n_structures``."""
+
+    kind: Literal["fixed-design"]
+
+
+class ModelSamplesSettings(Strict):
+    """New samples drawn from a generative model (``gaussian``): ``model.sample(n, rng)``."""
+
+    kind: Literal["model-samples"]
+
+
+SamplerSettings = Annotated[Union[LangevinSettings, RattleSettings, FixedDesignSettings, ModelSamplesSettings],
+                            Field(discriminator="kind")]
