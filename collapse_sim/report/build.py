@@ -133,27 +133,24 @@ def build_report(run_dirs, out: Path, *, threshold: float = DEFAULT_THRESHOLD, c
             heat.notes.append("Heatmaps disabled (--no-heatmaps).")
         sections.append(heat)
 
-        # provenance
-        prov = Section("provenance", "Data provenance")
-        res = guarded("provenance", lambda: figures.provenance(style, reader), prov)
-        if res:
-            plot, notes = res
-            prov.notes.extend(notes)
-            if plot:
-                prov.plots.append(plot)
-            else:
-                prov.notes.append("No readable training sets: provenance not drawn.")
-        sections.append(prov)
+        def structure_figure(key: str, title: str, label: str, draw, empty_note: str | None) -> Section:
+            """A section holding one figure drawn from the runs' structure files, plus its notes."""
+            section = Section(key, title)
+            res = guarded(label, draw, section)
+            if res:
+                plot, notes = res
+                section.notes.extend(notes)
+                if plot:
+                    section.plots.append(plot)
+                elif empty_note:
+                    section.notes.append(empty_note)
+            return section
 
-        # drift
-        drift = Section("distribution-drift", "Distribution drift")
-        res = guarded("distribution drift", lambda: figures.drift(style, reader), drift)
-        if res:
-            plot, notes = res
-            drift.notes.extend(notes)
-            if plot:
-                drift.plots.append(plot)
-        sections.append(drift)
+        sections.append(structure_figure("provenance", "Data provenance", "provenance",
+                                         lambda: figures.provenance(style, reader),
+                                         "No readable training sets: provenance not drawn."))
+        sections.append(structure_figure("distribution-drift", "Distribution drift", "distribution drift",
+                                         lambda: figures.drift(style, reader), None))
 
     t = time.perf_counter()
     found = analysis.findings(runs, threshold)
