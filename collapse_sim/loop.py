@@ -27,13 +27,13 @@ from collapse_sim.executor import torch_threads
 from collapse_sim.oracles import ASEOracle
 from collapse_sim.policies import GenerationData, make_policy
 from collapse_sim.pools import Pool, composition, flatten, group_into_pools
-from collapse_sim.rng import child_seed, stream
 from collapse_sim.noise import with_synthetic_noise
+from collapse_sim.rng import child_seed, stream
 from collapse_sim.samplers import ModelRef, make_sampler, starting_structures
 from collapse_sim.scenario import Scenario
 from collapse_sim.store import RunStore, read_structures, write_structures
 from collapse_sim.structures import forces_of, tag
-from collapse_sim.systems import BulkSystem, make_system, plan_recipes
+from collapse_sim.systems import make_system, plan_recipes
 
 MODEL_FILE = "model.model"
 
@@ -126,7 +126,7 @@ class Yardsticks:
 def descriptor_fn(sc: Scenario):
     from collapse_sim.metrics import structure_descriptors
 
-    species = sorted(set(BulkSystem(sc.system).ideal().get_chemical_symbols()))
+    species = sorted(set(make_system(sc.system).ideal().get_chemical_symbols()))
     m = sc.metrics
     return lambda structures: structure_descriptors(structures, species=species, r_cut=m.soap_r_cut,
                                                     n_max=m.soap_n_max, l_max=m.soap_l_max)
