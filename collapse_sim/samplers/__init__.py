@@ -28,11 +28,12 @@ class SampleResult:
     details: dict = field(default_factory=dict)
 
 
-def make_sampler(settings, cpus_per_replica: float = 1):
+def make_sampler(settings, cpus_per_task: float = 1, gpus_per_task: float = 0):
+    """The sampler of ``settings``; its tasks (MD replicas or replica chunks) reserve the given resources."""
     if settings.kind == "langevin":
         from collapse_sim.samplers.langevin import LangevinSampler
 
-        return LangevinSampler(settings, cpus_per_replica)
+        return LangevinSampler(settings, cpus_per_task, gpus_per_task)
     if settings.kind == "rattle":
         from collapse_sim.samplers.rattle import RattleSampler
 

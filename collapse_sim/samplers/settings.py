@@ -21,6 +21,10 @@ class LangevinSettings(Strict):
     replicas: int = Field(4, ge=1, description="independent trajectories per generation")
     min_distance: float = Field(0.6, gt=0, description="Å; closer atoms mean the MD exploded")
     max_force: float = Field(50.0, gt=0, description="eV/Å; larger forces mean the MD exploded")
+    engine: Literal["batched", "ase"] = Field(
+        "batched", description="batched: replicas_per_task replicas share one force call per step "
+                               "(samplers.batched_langevin); ase: one ASE Langevin run per replica (the reference)")
+    replicas_per_task: int = Field(16, ge=1, description="replicas advanced together in one task (engine batched)")
 
 
 class RattleSettings(Strict):
