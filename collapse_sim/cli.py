@@ -20,6 +20,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("runs"), help="parent folder of the run directory (default: runs)")
     _ray_options(run)
 
+    sweep = sub.add_parser("sweep", help="run every lineage of the scenario's sweep grid (sweep: axes x policies x seeds)")
+    sweep.add_argument("scenario", type=Path)
+    sweep.add_argument("--out", type=Path, default=Path("runs"), help="parent folder of the run directory (default: runs)")
+    sweep.add_argument("--dry-run", action="store_true", help="print the grid's lineages and exit; nothing is written")
+    _ray_options(sweep)
+
     resume = sub.add_parser("resume", help="continue an interrupted run from its last committed generations")
     resume.add_argument("run_dir", type=Path)
     _ray_options(resume)
@@ -48,6 +54,8 @@ def _ray_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default=None, help="join an existing Ray cluster ('auto' or host:port)")
     parser.add_argument("--num-cpus", type=int, default=None, help="size of the embedded local Ray (default: all cores)")
     parser.add_argument("--local", action="store_true", help="run in this process without Ray (debugging)")
+    parser.add_argument("--progress-interval", type=float, default=None, metavar="SECONDS",
+                        help="seconds between progress updates (default: 1 on a terminal, 30 otherwise)")
 
 
 def _checked_scenario(path: Path):
@@ -66,11 +74,12 @@ def _checked_scenario(path: Path):
 def _execute(scenario, root: Path, args, fresh: bool) -> int:
     """Run under the run directory's lock: a fresh run refuses a directory that already
     holds one, and a second driver (run or resume) refuses one in use."""
-    from collapse_sim.executor import LocalExecutor, RayExecutor, start_ray
-    from collapse_sim.loop import RunContext, run
+    from collapse_sim.executor import AttemptLog, LocalExecutor, RayExecutor, start_ray
+    from collapse_sim.loop import RunContext, lineages, run
+    from collapse_sim.progress import ProgressDisplay
     from collapse_sim.store import RunDirInUse, RunStore
 
-    store = RunStore(root)
+    store = RunStore(root.resolve())
     try:
         with store.lock():
             if fresh:
@@ -81,17 +90,18 @@ def _execute(scenario, root: Path, args, fresh: bool) -> int:
                 executor = LocalExecutor()
             else:
                 start_ray(args.address, args.num_cpus or scenario.ray.num_cpus)
-                executor = RayExecutor()
+                executor = RayExecutor(attempts=AttemptLog(store.root))
             store.write_environment(executor="local" if args.local else f"ray {args.address or 'embedded'}")
-            rows = run(RunContext(scenario, root.resolve(), executor), progress=lambda msg: print(msg, flush=True))
+            with ProgressDisplay(store, lineages(scenario), interval=args.progress_interval) as display:
+                rows = run(RunContext(scenario, store.root, executor), progress=display.log)
     except RunDirInUse as exc:
         raise UsageError(str(exc)) from None
     print(f"done: {len(rows)} metrics rows in {root / 'metrics.jsonl'}")
     return 0
 
 
-def _cmd_run(args) -> int:
-    scenario = _checked_scenario(args.scenario)
+def _cmd_run(args, scenario=None) -> int:
+    scenario = scenario or _checked_scenario(args.scenario)
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a directory")
     root = args.out / scenario.name
@@ -102,6 +112,19 @@ def _cmd_run(args) -> int:
     except OSError as exc:
         raise UsageError(f"--out {args.out}: cannot create the run directory ({exc.strerror})") from None
     return _execute(scenario, root, args, fresh=True)
+
+
+def _cmd_sweep(args) -> int:
+    from collapse_sim.loop import lineages
+    from collapse_sim.sweep import describe_grid
+
+    scenario = _checked_scenario(args.scenario)
+    print(describe_grid(scenario))
+    if args.dry_run:
+        for spec in lineages(scenario):
+            print(f"  {spec.name}  (generation 0 {spec.gen0_key})")
+        return 0
+    return _cmd_run(args, scenario)
 
 
 def _cmd_resume(args) -> int:
@@ -198,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     from collapse_sim.scenario import ScenarioError
 
     try:
-        return {"run": _cmd_run, "resume": _cmd_resume, "validate": _cmd_validate, "report": _cmd_report,
+        return {"run": _cmd_run, "sweep": _cmd_sweep, "resume": _cmd_resume, "validate": _cmd_validate, "report": _cmd_report,
                 "validate-theory": _cmd_validate_theory}[args.command](args)
     except (ScenarioError, UsageError) as exc:
         print(f"collapse-sim: error: {exc}", file=sys.stderr)

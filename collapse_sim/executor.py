@@ -3,7 +3,13 @@ in-process (tests, debugging); ``RayExecutor`` runs Ray tasks (default for ``run
 Large objects travel as file paths; arguments here are settings and small structure lists."""
 from __future__ import annotations
 
+import json
 import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 
@@ -27,7 +33,7 @@ class _Done:
 
 
 class LocalExecutor:
-    def submit(self, fn: Callable, *args, cpus: float = 1, **kwargs) -> _Done:
+    def submit(self, fn: Callable, *args, cpus: float = 1, gpus: float = 0, label: str = "", **kwargs) -> _Done:
         try:
             return _Done(fn(*args, **kwargs))
         except Exception as exc:  # surfaced on .result(), like a remote task
@@ -39,28 +45,83 @@ class LocalExecutor:
     def result(self, future: _Done) -> Any:
         return future.result()
 
-    def map(self, fn: Callable, items: Sequence, cpus: float = 1) -> list:
+    def map(self, fn: Callable, items: Sequence, cpus: float = 1, gpus: float = 0) -> list:
         return [fn(item) for item in items]
 
 
-class RayExecutor:
-    """Ray tasks; usable from the driver and from inside other tasks (nested)."""
+@dataclass(frozen=True)
+class AttemptLog:
+    """Counts attempts of every task on storage all nodes see, so a retry after a worker
+    or node failure (which Ray performs silently) is recorded in ``faults/``.
 
-    def __init__(self, max_retries: int = 2):
+    Attempt k of a task creates ``.tasks/<token>.<k>`` exclusively; an attempt that finds
+    earlier markers is a retry and writes ``faults/<token>.<k>.json``."""
+
+    root: Path
+
+    def check_in(self, token: str, label: str) -> int:
+        tasks = self.root / ".tasks"
+        tasks.mkdir(parents=True, exist_ok=True)
+        attempt = 1
+        while True:
+            try:
+                os.close(os.open(tasks / f"{token}.{attempt}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                break
+            except FileExistsError:
+                attempt += 1
+        if attempt > 1:
+            from collapse_sim.store import atomic_write_text
+
+            record = {"task": label, "token": token, "attempt": attempt, "pid": os.getpid(),
+                      "host": socket.gethostname(), "node_id": _ray_node_id(), "time": time.time()}
+            atomic_write_text(self.root / "faults" / f"{token}.{attempt}.json", json.dumps(record, sort_keys=True))
+        return attempt
+
+
+def _ray_node_id() -> str | None:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:  # outside a Ray worker
+        return None
+
+
+def current_node() -> str:
+    """Where this code runs: the Ray node ID inside Ray, else the host name."""
+    return _ray_node_id() or socket.gethostname()
+
+
+def _run_task(log: AttemptLog | None, token: str, label: str, fn: Callable, args: tuple, kwargs: dict):
+    """The body of every Ray task: count the attempt, then run ``fn``."""
+    if log is not None:
+        log.check_in(token, label)
+    return fn(*args, **kwargs)
+
+
+class RayExecutor:
+    """Ray tasks; usable from the driver and from inside other tasks (nested).
+
+    Tasks are retried ``max_retries`` times when their worker or node dies; every task is
+    idempotent (generations are staged and committed by rename), so a retry redoes at most
+    the generation that was in flight. With ``attempts`` set, retries are recorded there."""
+
+    def __init__(self, max_retries: int = 3, attempts: AttemptLog | None = None):
         self.max_retries = max_retries
+        self.attempts = attempts
 
     _remotes: dict = {}
 
-    def _remote(self, fn: Callable, cpus: float):
+    def _remote(self, cpus: float, gpus: float):
         import ray
 
-        key = (fn, cpus, self.max_retries)
-        if key not in self._remotes:  # export each function once, not once per call
-            self._remotes[key] = ray.remote(fn).options(num_cpus=cpus, max_retries=self.max_retries)
+        key = (cpus, gpus, self.max_retries)
+        if key not in self._remotes:  # export the task function once, not once per call
+            self._remotes[key] = ray.remote(_run_task).options(num_cpus=cpus, num_gpus=gpus, max_retries=self.max_retries)
         return self._remotes[key]
 
-    def submit(self, fn: Callable, *args, cpus: float = 1, **kwargs):
-        return self._remote(fn, cpus).remote(*args, **kwargs)
+    def submit(self, fn: Callable, *args, cpus: float = 1, gpus: float = 0, label: str = "", **kwargs):
+        return self._remote(cpus, gpus).remote(self.attempts, uuid.uuid4().hex, label or fn.__name__, fn, args, kwargs)
 
     def wait_first(self, futures):
         import ray
@@ -73,11 +134,10 @@ class RayExecutor:
 
         return ray.get(future)
 
-    def map(self, fn: Callable, items: Sequence, cpus: float = 1) -> list:
+    def map(self, fn: Callable, items: Sequence, cpus: float = 1, gpus: float = 0) -> list:
         import ray
 
-        remote = self._remote(fn, cpus)
-        return ray.get([remote.remote(item) for item in items])
+        return ray.get([self.submit(fn, item, cpus=cpus, gpus=gpus) for item in items])
 
 
 #: Training, MD replicas and metrics share cores; OpenMP threads that spin while waiting
@@ -98,5 +158,7 @@ def start_ray(address: str | None, num_cpus: int | None) -> None:
     if address:
         ray.init(address=address, log_to_driver=True, runtime_env=runtime_env)
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=True,
+        # address="local": always a new embedded instance, never the latest `ray start` cluster
+        # that ray.init() would otherwise join (found through /tmp/ray/ray_current_cluster)
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=True,
                  runtime_env=runtime_env)

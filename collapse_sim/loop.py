@@ -23,7 +23,7 @@ import numpy as np
 from ase import Atoms
 
 from collapse_sim.evaluation import PROBES, data_metrics, label_rmse, model_metrics
-from collapse_sim.executor import torch_threads
+from collapse_sim.executor import current_node, torch_threads
 from collapse_sim.oracles import ASEOracle
 from collapse_sim.policies import GenerationData, make_policy
 from collapse_sim.pools import Pool, composition, flatten, group_into_pools
@@ -33,6 +33,7 @@ from collapse_sim.samplers import ModelRef, make_sampler, starting_structures
 from collapse_sim.scenario import Scenario
 from collapse_sim.store import RunStore, read_structures, write_structures
 from collapse_sim.structures import forces_of, tag
+from collapse_sim.sweep import LineageSpec, expand
 from collapse_sim.systems import make_system, plan_recipes
 
 MODEL_FILE = "model.model"
@@ -53,8 +54,9 @@ def lineage_name(policy_settings, seed: int) -> str:
     return f"{policy_settings.label}-s{seed}"
 
 
-def lineages(scenario: Scenario) -> list[tuple[object, int, str]]:
-    return [(p, seed, lineage_name(p, seed)) for seed in scenario.seeds for p in scenario.policies]
+def lineages(scenario: Scenario) -> list[LineageSpec]:
+    """Every lineage: policies x seeds, times the sweep grid if the scenario declares one."""
+    return expand(scenario)
 
 
 # --- oracle data ------------------------------------------------------------------------
@@ -206,45 +208,61 @@ def _train(ctx: RunContext, train: list[Atoms], seed: int, log_path: Path):
     return model, time.perf_counter() - start
 
 
+def reproducible_fields(row: dict) -> dict:
+    """A metrics row without what legitimately differs between identical runs (wall times,
+    the node that ran the task): the part that the same seeds must reproduce bit for bit."""
+    return {k: v for k, v in row.items() if not k.endswith("_seconds") and k != "node"}
+
+
 def _write_row(directory: Path, row: dict) -> None:
     (directory / "metrics.json").write_text(json.dumps(row, sort_keys=True, indent=1))
 
 
-def _policy_fields(policy, lineage: str) -> dict:
-    return {"policy": policy.label, "policy_kind": policy.kind, "lineage": lineage}
+def _lineage_fields(spec: LineageSpec) -> dict:
+    return {"policy": spec.label, "policy_kind": spec.policy.kind, "lineage": spec.name, "sweep_point": spec.point}
 
 
-def run_generation_zero(ctx: RunContext, seed: int, reference: list) -> None:
-    """Real data and the generation-0 model of one seed, committed identically to every
-    lineage of that seed. ``reference`` holds the reference task's future (in a list, so
-    that Ray hands it over unresolved): training overlaps it, measuring waits for it."""
+def run_generation_zero(ctx: RunContext, group: list[LineageSpec], reference: list) -> None:
+    """Real data and the generation-0 model shared by ``group`` (lineages with one seed, real
+    data and model), committed identically to each of them. ``reference`` holds the reference
+    task's future (in a list, so that Ray hands it over unresolved): training overlaps it,
+    measuring waits for it."""
     sc, store = ctx.scenario, ctx.store
-    mine = [(p, name) for p, s, name in lineages(sc) if s == seed]
-    done = [name for _, name in mine if 0 in store.completed(name)]
+    seed = group[0].seed
+    done = [spec.name for spec in group if 0 in store.completed(spec.name)]
     if not done:
-        policy, name = mine[0]
+        first = group[0]
+        provenance_lineage = f"gen0@{first.point}-s{seed}" if first.point else f"gen0-s{seed}"
+        store.write_status(first.name, generation=0, stage="labelling real data")
+        started = time.perf_counter()
         real0 = oracle_structures(
             ctx, sc.real_data, sc.real_data.n_structures, (seed, "real", 0),
-            dict(origin="real", generation=0, lineage=f"gen0-s{seed}", producer=sc.oracle.calculator, sampler="oracle", seed=seed))
-        with store.staging(name, 0) as tmp:
+            dict(origin="real", generation=0, lineage=provenance_lineage, producer=sc.oracle.calculator, sampler="oracle", seed=seed))
+        oracle_seconds = time.perf_counter() - started
+        with store.staging(first.name, 0) as tmp:
+            store.write_status(first.name, generation=0, stage="training")
             model, train_seconds = _train(ctx, real0, child_seed(seed, "train", 0), tmp / "train_log.jsonl")
             model.save(tmp / MODEL_FILE)
             real0 = _reread(tmp / "train.extxyz", real0)
+            store.write_status(first.name, generation=0, stage="measuring")
             if reference[0] is not None:  # None: metrics disabled, no reference
                 ctx.executor.result(reference[0])
             row = dict(seed=seed, generation=0, **composition([Pool("real", 0, tuple(real0))]), md_failures=0,
-                       md_replicas=0, train_seconds=train_seconds, sample_seconds=0.0, model_hash=model.fingerprint(),
-                       **_policy_fields(policy, name))
+                       md_replicas=0, train_seconds=train_seconds, sample_seconds=0.0, label_seconds=0.0,
+                       oracle_seconds=oracle_seconds, model_hash=model.fingerprint(), node=current_node(),
+                       **_lineage_fields(first))
             row |= _measure(ctx, model, tmp, {"gen0": tmp}, real0, [])
+            row["generation_seconds"] = time.perf_counter() - started
             _write_row(tmp, row)
-        done = [name]
+        done = [first.name]
     source = store.generation_dir(done[0], 0)
-    for policy, name in mine:  # never retrain: copy the committed generation 0
-        if 0 not in store.completed(name):
-            with store.staging(name, 0) as tmp:
+    for spec in group:  # never retrain: copy the committed generation 0
+        if 0 not in store.completed(spec.name):
+            with store.staging(spec.name, 0) as tmp:
                 for f in source.iterdir():
                     shutil.copyfile(f, tmp / f.name)
-                _write_row(tmp, json.loads((source / "metrics.json").read_text()) | _policy_fields(policy, name))
+                _write_row(tmp, json.loads((source / "metrics.json").read_text()) | _lineage_fields(spec))
+        store.write_status(spec.name, generation=0, stage="committed")
 
 
 def _reread(path: Path, structures: list[Atoms]) -> list[Atoms]:
@@ -265,40 +283,50 @@ def _load_generation(store: RunStore, lineage: str, g: int, train: list[Atoms] |
     return GenerationData(g, train, by_origin.get("synthetic"), by_origin.get("real"))
 
 
-def run_lineage(ctx: RunContext, policy_settings, seed: int) -> str:
-    """Advance one lineage from its last committed generation to the scenario's last."""
+def run_lineage(ctx: RunContext, spec: LineageSpec) -> str:
+    """Advance one lineage from its last committed generation to the scenario's last.
+    Stage changes go to the lineage's status.json (progress display, fault tests)."""
     from collapse_sim.models import load_model
 
     sc, store = ctx.scenario, ctx.store
-    name = lineage_name(policy_settings, seed)
-    policy = make_policy(policy_settings)
-    sampler = make_sampler(sc.synthetic.sampler, sc.ray.cpus_per_sampling)
+    name, seed = spec.name, spec.seed
+    policy = make_policy(spec.policy)
+    sampler = make_sampler(sc.synthetic.sampler, sc.ray.cpus_per_sampling, sc.ray.gpus_per_sampling)
     history = [_load_generation(store, name, g) for g in store.completed(name)]
+    durations: list[float] = []
     for g in range(len(history), sc.generations + 1):
+        started = time.perf_counter()
+        status = lambda stage: store.write_status(name, generation=g, stage=stage, generation_seconds=durations)
+        status("sampling")
         prev_dir = store.generation_dir(name, g - 1)
         prev_path = prev_dir / MODEL_FILE
         prev_model = load_model(sc.model, prev_path, threads=torch_threads(sc.ray.cpus_per_training))
         producer = prev_model.fingerprint()
 
-        start = time.perf_counter()
         sampled = sampler.sample(ModelRef(sc.model, prev_path), starting_structures(sampler, history), sc.synthetic.n_structures,
                                  child_seed(seed, name, "sample", g), ctx.executor)
+        sample_seconds = time.perf_counter() - started
+        status("self-labelling")
         labelled = with_synthetic_noise(prev_model.predict(sampled.structures), sc.synthetic.energy_noise, seed, name, g)
         synthetic_structures = tag(labelled, origin="synthetic", generation=g - 1,
                                    lineage=name, producer=producer, sampler=sc.synthetic.sampler.kind, seed=seed)
-        sample_seconds = time.perf_counter() - start
+        label_seconds = time.perf_counter() - started - sample_seconds
         synthetic = Pool("synthetic", g - 1, tuple(synthetic_structures))
 
         n_real = policy.fresh_real_needed(len(synthetic))
-        fresh_real = None
+        fresh_real, oracle_seconds = None, 0.0
         if n_real:
+            status("labelling fresh real data")
+            oracle_start = time.perf_counter()
             fresh_real = Pool("real", g, tuple(oracle_structures(
                 ctx, sc.real_data, n_real, (seed, "real", g),
                 dict(origin="real", generation=g, lineage=name, producer=sc.oracle.calculator, sampler="oracle", seed=seed))))
+            oracle_seconds = time.perf_counter() - oracle_start
 
         train_pools = policy.next_training_set(history, fresh_real, synthetic, stream(seed, name, "policy", g))
         with store.staging(name, g) as tmp:
             train = _reread(tmp / "train.extxyz", flatten(train_pools))
+            status("training")
             model, train_seconds = _train(ctx, train, child_seed(seed, "train", name, g), tmp / "train_log.jsonl")
             model.save(tmp / MODEL_FILE)
             write_structures(tmp / "sampled.extxyz", synthetic_structures)
@@ -306,11 +334,16 @@ def run_lineage(ctx: RunContext, policy_settings, seed: int) -> str:
                 write_structures(tmp / "fresh_real.extxyz", list(fresh_real.structures))
             row = dict(seed=seed, generation=g, **composition(train_pools), md_failures=sampled.failures,
                        md_replicas=_replicas(sc), train_seconds=train_seconds, sample_seconds=sample_seconds,
-                       model_hash=model.fingerprint(), **_policy_fields(policy_settings, name))
+                       label_seconds=label_seconds, oracle_seconds=oracle_seconds,
+                       model_hash=model.fingerprint(), node=current_node(), **_lineage_fields(spec))
             targets = {"gen0": store.generation_dir(name, 0), "prev": store.generation_dir(name, g - 1)}
+            status("measuring")
             row |= _measure(ctx, model, tmp, targets, train, synthetic_structures)
+            row["generation_seconds"] = time.perf_counter() - started
             _write_row(tmp, row)
         history.append(_load_generation(store, name, g, train))
+        durations.append(time.perf_counter() - started)
+    store.write_status(name, generation=sc.generations, stage="done", generation_seconds=durations)
     return name
 
 
@@ -320,20 +353,27 @@ def _replicas(sc: Scenario) -> int:
 
 # --- driver -----------------------------------------------------------------------------
 def run(ctx: RunContext, progress=print) -> list[dict]:
-    """Run (or resume) every lineage; returns the metrics rows. Lineages advance independently."""
+    """Run (or resume) every lineage; returns the metrics rows. Lineages advance independently:
+    each starts as soon as its generation 0 is committed and never waits for another."""
     sc, store, ex = ctx.scenario, ctx.store, ctx.executor
     removed = store.discard_partial()
     if removed:
         progress(f"discarded {removed} partially written item(s) from an interrupted run")
-    cpus = sc.ray.cpus_per_training
+    specs = lineages(sc)
+    names = [spec.name for spec in specs]
+    resources = dict(cpus=sc.ray.cpus_per_training, gpus=sc.ray.gpus_per_training)
     reference = None  # metrics disabled: no probes, no reference model
     if sc.metrics.enabled:
         ensure_probes(ctx)
-        reference = ex.submit(ensure_reference, ctx, cpus=cpus)
-    pending = {ex.submit(run_generation_zero, ctx, seed, [reference], cpus=cpus): ("gen0", seed) for seed in sc.seeds}
+        reference = ex.submit(ensure_reference, ctx, label="reference", **resources)
+    groups: dict[str, list[LineageSpec]] = {}
+    for spec in specs:
+        groups.setdefault(spec.gen0_key, []).append(spec)
+    pending = {ex.submit(run_generation_zero, RunContext(group[0].scenario, ctx.root, ex), group, [reference],
+                         label=f"generation 0 of {group[0].name}", **resources): ("gen0", group)
+               for group in groups.values()}
     if reference is not None:
         pending[reference] = ("reference", None)
-    names = [name for _, _, name in lineages(sc)]
     while pending:
         future, _ = ex.wait_first(list(pending))
         kind, payload = pending.pop(future)
@@ -341,11 +381,15 @@ def run(ctx: RunContext, progress=print) -> list[dict]:
         if kind == "reference":
             progress("reference model ready")
         elif kind == "gen0":
-            progress(f"seed {payload}: generation 0 ready")
-            for policy, seed, name in lineages(sc):
-                if seed == payload:
-                    pending[ex.submit(run_lineage, ctx, policy, seed, cpus=cpus)] = ("lineage", name)
+            progress(f"generation 0 ready for {', '.join(spec.name for spec in payload)}")
+            for spec in payload:
+                task = ex.submit(run_lineage, RunContext(spec.scenario, ctx.root, ex), spec, label=f"lineage {spec.name}",
+                                 **resources)
+                pending[task] = ("lineage", spec.name)
         else:
             progress(f"lineage {payload}: {len(store.completed(payload)) - 1} generation(s) done")
             store.rebuild_metrics(names)
+    faults = store.finish()
+    if faults:
+        progress(f"{len(faults)} task attempt(s) retried after a worker failure (recorded in {store.root / 'faults'})")
     return store.rebuild_metrics(names)

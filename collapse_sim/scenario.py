@@ -136,6 +136,8 @@ class RaySettings(Strict):
     cpus_per_training: float = Field(1, gt=0)
     cpus_per_sampling: float = Field(1, gt=0)
     cpus_per_labelling: float = Field(1, gt=0)
+    gpus_per_training: float = Field(0, ge=0, description="GPUs a training (lineage) task reserves; set model.device: cuda to use them")
+    gpus_per_sampling: float = Field(0, ge=0, description="GPUs a sampling task reserves")
 
 
 class Scenario(Strict):
@@ -152,6 +154,7 @@ class Scenario(Strict):
     reference_model: ReferenceModelSettings = Field(default_factory=ReferenceModelSettings)
     metrics: MetricSettings = Field(default_factory=MetricSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
+    sweep: dict[str, list[Any]] = Field(default_factory=dict, description="dotted field path -> values; see collapse_sim.sweep")
 
     @field_validator("seeds")
     @classmethod
@@ -194,6 +197,20 @@ class Scenario(Strict):
         if sampler == "fixed-design" and self.synthetic.n_structures != self.real_data.n_structures:
             raise ValueError(f"synthetic.n_structures: fixed-design relabels the {self.real_data.n_structures} real "
                              f"generation-0 structures, so it must be {self.real_data.n_structures}")
+        return self
+
+    @model_validator(mode="after")
+    def _valid_sweep(self) -> "Scenario":
+        from collapse_sim.sweep import check_axis, expand
+
+        if not self.sweep:
+            return self
+        data = self.model_dump(mode="json")
+        for path, values in self.sweep.items():
+            check_axis(path, data)
+            if not values:
+                raise ValueError(f"sweep.{path}: give at least one value")
+        expand(self)  # every grid point must be a valid scenario
         return self
 
     @property

@@ -7,6 +7,8 @@ run never sees half a generation::
       probes/id.extxyz, probes/ood.extxyz   oracle-labelled once, shared by all lineages
       <policy>-s<seed>/gen-<NNN>/           train.extxyz, model.model, sampled.extxyz,
                                             metrics.json, train_log.jsonl
+      <lineage>/status.json                 stage and generation now in flight (progress display)
+      faults/                               one record per task retried after a worker failure
       metrics.jsonl                         one row per lineage x generation
 """
 from __future__ import annotations
@@ -132,6 +134,34 @@ class RunStore:
 
         record = {"machine": machine_info(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}
         atomic_write_text(self.root / "environment.json", json.dumps(record, indent=1, sort_keys=True))
+
+    def write_status(self, lineage: str, **fields) -> None:
+        """The lineage's current stage, for the progress display; overwritten at every stage."""
+        import socket
+        import time
+
+        from collapse_sim.executor import current_node
+
+        record = {"lineage": lineage, **fields, "time": time.time(), "pid": os.getpid(), "host": socket.gethostname(),
+                  "node": current_node()}
+        atomic_write_text(self.root / lineage / "status.json", json.dumps(record, sort_keys=True))
+
+    def status(self, lineage: str) -> dict | None:
+        try:
+            return json.loads((self.root / lineage / "status.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def faults(self) -> list[dict]:
+        """Records of task attempts that were retries (see ``executor.AttemptLog``)."""
+        return [json.loads(p.read_text()) for p in sorted((self.root / "faults").glob("*.json"))]
+
+    def finish(self) -> list[dict]:
+        """After the last task: drop attempt markers and what killed attempts left staged;
+        returns the fault records."""
+        shutil.rmtree(self.root / ".tasks", ignore_errors=True)
+        self.discard_partial()
+        return self.faults()
 
     @property
     def reference_dir(self) -> Path:

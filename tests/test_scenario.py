@@ -1,6 +1,8 @@
 import pytest
 
-from collapse_sim.scenario import ScenarioError, parse_scenario
+from pathlib import Path
+
+from collapse_sim.scenario import ScenarioError, load_scenario, parse_scenario
 from scenario_factory import quickstart_dict
 
 
@@ -44,3 +46,9 @@ def test_bad_scenarios_name_the_field(mutate, expected):
 def test_top_level_must_be_mapping():
     with pytest.raises(ScenarioError, match="mapping"):
         parse_scenario(["not", "a", "mapping"])
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_shipped_scenarios_are_valid(path):
+    assert load_scenario(path).name == path.stem

@@ -13,7 +13,7 @@ import zlib
 from dataclasses import dataclass
 
 #: columns that identify a row rather than measure something
-ID_COLUMNS = frozenset({"policy", "policy_kind", "lineage", "seed", "generation", "model_hash"})
+ID_COLUMNS = frozenset({"policy", "policy_kind", "lineage", "sweep_point", "node", "seed", "generation", "model_hash"})
 #: training-set composition (drawn in the provenance section) and other counts that are not curves
 COMPOSITION_COLUMNS = ("n_train", "n_real", "n_synthetic", "md_replicas")
 #: columns ending in this are wall times; they are summed per stage in the header

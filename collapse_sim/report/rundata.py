@@ -276,6 +276,14 @@ def _fill_lineages_from_rows(run: RunData) -> None:
 
 
 def _expected_lineages(scenario: dict | None) -> list[str]:
+    if isinstance(scenario, dict) and scenario.get("sweep"):
+        from collapse_sim.scenario import ScenarioError, parse_scenario
+        from collapse_sim.sweep import expand
+
+        try:
+            return [spec.name for spec in expand(parse_scenario(scenario))]
+        except ScenarioError:
+            return []
     try:
         seeds = [int(s) for s in scenario["seeds"]]
         names = [p.get("name") or p["kind"] for p in scenario["policies"]]

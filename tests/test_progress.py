@@ -1,0 +1,58 @@
+"""Progress display: what it reads from status files and how it prints on a terminal and in logs."""
+import io
+import time
+
+from scenario_factory import tiny_scenario_dict
+
+from collapse_sim.progress import ProgressDisplay, snapshot, summary, table
+from collapse_sim.scenario import parse_scenario
+from collapse_sim.store import RunStore
+from collapse_sim.sweep import expand
+
+
+def _run_dir(tmp_path):
+    """replace-s0 finished, accumulate-s0 training generation 2 (one generation took 10 s), fresh-real waiting."""
+    specs = expand(parse_scenario(tiny_scenario_dict()))  # generations: 2
+    store = RunStore(tmp_path)
+    for g in (0, 1, 2):
+        store.generation_dir("replace-s0", g).mkdir(parents=True)
+    for g in (0, 1):
+        store.generation_dir("accumulate-s0", g).mkdir(parents=True)
+    store.write_status("replace-s0", generation=2, stage="done", generation_seconds=[12.0, 14.0])
+    store.write_status("accumulate-s0", generation=2, stage="training", generation_seconds=[10.0])
+    return store, specs
+
+
+def test_snapshot_reads_generation_stage_and_eta(tmp_path):
+    store, specs = _run_dir(tmp_path)
+    rows = {r.name: r for r in snapshot(store, specs)}
+    assert (rows["replace-s0"].done, rows["replace-s0"].stage, rows["replace-s0"].eta()) == (2, "done", 0.0)
+    acc = rows["accumulate-s0"]
+    assert (acc.done, acc.stage, acc.generation, acc.eta()) == (1, "training", 2, 10.0)
+    assert (rows["fresh-real-s0"].stage, rows["fresh-real-s0"].eta()) == ("waiting", None)
+    line = summary(list(rows.values()), elapsed=65, retries=1)
+    assert "lineages 1/3 done, 1 running | generations 3/6 | retries 1" in line and line.startswith("[0:01:05]")
+    lines = table(list(rows.values()), now=time.time())
+    assert lines[1].startswith("accumulate-s0") and "2/2" in lines[1] and "training" in lines[1]
+    assert lines[-1].startswith("replace-s0")  # running first, finished last
+
+
+def test_log_mode_prints_a_summary_line_per_interval(tmp_path):
+    store, specs = _run_dir(tmp_path)
+    out = io.StringIO()
+    with ProgressDisplay(store, specs, out=out, interval=0.05, tty=False) as display:
+        time.sleep(0.3)
+        display.log("generation 0 ready")
+    lines = out.getvalue().splitlines()
+    assert "generation 0 ready" in lines and len([l for l in lines if "lineages 1/3 done" in l]) >= 3
+    assert "\x1b[" not in out.getvalue()
+
+
+def test_terminal_mode_redraws_the_table_in_place(tmp_path):
+    store, specs = _run_dir(tmp_path)
+    out = io.StringIO()
+    with ProgressDisplay(store, specs, out=out, interval=0.05, tty=True):
+        time.sleep(0.2)
+    text = out.getvalue()
+    assert "\x1b[5F\x1b[J" in text  # cursor up over summary + header + 3 lineages, clear, redraw
+    assert text.count("accumulate-s0") >= 2
