@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -12,10 +13,12 @@ from ase.calculators.emt import EMT
 
 from collapse_sim.models.base import Model
 from collapse_sim.evaluation import label_rmse
+from collapse_sim.models import mace as mace_impl
 from collapse_sim.models.mace import MACEModel, MACESettings
 from collapse_sim.structures import attach_labels, energy_of, forces_of
 
 from mace.calculators import MACECalculator  # after collapse_sim.models.mace (which imports mace first)
+from mace.tools import torch_geometric
 
 TINY = dict(hidden_irreps="8x0e+8x1o", MLP_irreps="8x0e", radial_MLP=[16, 16], batch_size=4, lr=0.01)
 EPOCHS = 8
@@ -246,3 +249,111 @@ def test_label_rmse():
     with pytest.raises(ValueError):
         label_rmse(a, a[:1])
 
+
+# ------------------------------------------------------------------------------------ fast training paths
+def _mixed(data) -> list[Atoms]:
+    """Graphs of different sizes (32, 8, 4 and 1 atoms; the 4 a free cluster): batches must renumber
+    edges per graph, and split-batch losses must weight the parts by their graphs and atoms."""
+    small = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 1, 1))
+    small.rattle(0.05, seed=3)
+    small = _label(small)
+    cluster = Atoms("Cu4", positions=[[0, 0, 0], [2.5, 0, 0], [0, 2.5, 0], [0, 0, 2.5]])
+    cluster.calc = EMT()
+    cluster = attach_labels(cluster, cluster.get_potential_energy(), cluster.get_forces())
+    prim = _label(bulk("Cu", "fcc", a=3.55))
+    return [data["train"][0], small, cluster, data["train"][3], prim, data["train"][5], small]
+
+
+def _mace_graphs(model: MACEModel, structures: list[Atoms]):
+    with mace_impl._default_dtype(torch.float32):
+        return mace_impl._graphs(structures, model.z_table, model.r_max, ["Default"], labels=True)
+
+
+def test_packed_batches_equal_mace_collation(trained, data):
+    model, _ = trained
+    graphs = _mace_graphs(model, _mixed(data))
+    packed = mace_impl._Packed(graphs)
+    for idx in ([0, 1, 2, 3, 4, 5, 6], [6, 2, 0], [4], [2, 2, 5, 1], list(range(6, -1, -1))):
+        ref = torch_geometric.Batch.from_data_list([graphs[i] for i in idx])
+        got = packed.batch(idx)
+        assert set(got) == set(ref.keys) and got.num_graphs == ref.num_graphs
+        for key in ref.keys:
+            assert got[key].dtype == ref[key].dtype and torch.equal(got[key], ref[key]), key
+        out_ref = model.model(ref.to_dict(), training=False, compute_force=True, compute_stress=True)
+        out_got = model.model(got.to_dict(), training=False, compute_force=True, compute_stress=True)
+        for key in ("energy", "forces", "stress"):
+            torch.testing.assert_close(out_got[key], out_ref[key], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("stress", [False, True])
+def test_split_batch_loss_and_gradients_match_whole_batch(trained, data, stress):
+    model, _ = trained
+    net = model.model
+    graphs = _mace_graphs(model, _mixed(data))
+    packed = mace_impl._Packed(graphs)
+    idx = np.arange(len(graphs))
+    loss_fn = (mace_impl.modules.WeightedEnergyForcesStressLoss(1.0, 100.0, 10.0) if stress
+               else mace_impl.modules.WeightedEnergyForcesLoss(1.0, 100.0))
+    params = list(net.parameters())
+    whole = torch_geometric.Batch.from_data_list(graphs)  # the reference path: mace's collation and loss
+    out = net(whole.to_dict(), training=True, compute_force=True, compute_stress=stress)
+    loss_ref = loss_fn(pred=out, ref=whole)
+    grads_ref = torch.autograd.grad(loss_ref, params)
+    n_atoms = int(whole.num_nodes)
+    for n_parts in (1, 2, 3):
+        loss, grads = 0.0, [torch.zeros_like(p) for p in params]
+        for part in mace_impl._split(idx, n_parts):
+            batch = packed.batch(part)
+            out = net(batch.to_dict(), training=True, compute_force=True, compute_stress=stress)
+            part_loss = mace_impl._part_loss(loss_fn, batch, out, len(idx), n_atoms)
+            loss = loss + part_loss.detach()
+            grads = [g + d for g, d in zip(grads, torch.autograd.grad(part_loss, params))]
+        torch.testing.assert_close(loss, loss_ref.detach(), rtol=1e-5, atol=0)
+        for g, r in zip(grads, grads_ref):
+            torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-6 * float(r.abs().max()) + 1e-9)
+
+
+def test_batch_order_is_mace_run_train_order(trained, data):
+    """mace_run_train reads its shuffled train loader once for avg_num_neighbors, once for the
+    scale, then once per epoch; fit draws its batches from the same generator the same way."""
+    model, _ = trained
+    graphs = _mace_graphs(model, data["train"][:13])
+    packed = mace_impl._Packed(graphs)
+    cli_loader = torch_geometric.DataLoader(graphs, batch_size=4, shuffle=True, drop_last=True,
+                                            generator=torch.Generator().manual_seed(5))
+    ours = mace_impl._train_order(len(graphs), 4, seed=5, drop_last=True)
+    for _ in range(4):
+        cli = list(cli_loader)
+        mine = list(ours)
+        assert len(cli) == len(mine) == 3
+        for b, idx in zip(cli, mine):
+            assert torch.equal(packed.batch(idx).energy, b.energy)
+
+
+def test_fit_with_threads_is_bit_identical_and_leaves_no_threads(data):
+    settings = MACESettings(**TINY, epochs=2)
+    train = data["train"][:12]
+    threads_before = threading.active_count()
+    a = MACEModel(settings, threads=2).fit(train, seed=7)
+    b = MACEModel(settings, threads=2).fit(train, seed=7)
+    assert a.fingerprint() == b.fingerprint() and a.history[-1]["valid_loss"] == b.history[-1]["valid_loss"]
+    assert threading.active_count() == threads_before
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_parallel_validation_matches_whole_set_reference(trained, data):
+    model, _ = trained
+    graphs = _mace_graphs(model, _mixed(data))
+    loss_fn = mace_impl.modules.WeightedEnergyForcesLoss(1.0, 100.0)
+    whole = torch_geometric.Batch.from_data_list(graphs)
+    out = model.model(whole.to_dict(), training=False, compute_force=True)
+    ref_loss = float(loss_fn(pred=out, ref=whole).detach())
+    sizes = (whole.ptr[1:] - whole.ptr[:-1]).double()
+    ref_e = 1e3 * float(torch.sqrt(torch.mean(((out["energy"].detach() - whole.energy).double() / sizes) ** 2)))
+    ref_f = 1e3 * float(torch.sqrt(torch.mean((out["forces"].detach() - whole.forces).double() ** 2)))
+    for lanes in (1, 2, 3):
+        with mace_impl._Workers(lanes) as workers:
+            got = model._evaluate(model.model, loss_fn, mace_impl._Packed(graphs), workers, compute_stress=False)
+        assert got["valid_loss"] == pytest.approx(ref_loss, rel=1e-5)
+        assert got["valid_rmse_e_meV_per_atom"] == pytest.approx(ref_e, rel=1e-4)
+        assert got["valid_rmse_f_meV_per_A"] == pytest.approx(ref_f, rel=1e-5)

@@ -8,7 +8,12 @@ Everything is built through the mace-torch Python API (no CLI, no files in betwe
   E0s by least squares on the training split, ``avg_num_neighbors`` and the scale from the data);
 * training: mace's ``WeightedEnergyForcesLoss`` (``...StressLoss`` when ``stress_weight > 0``),
   Adam(amsgrad) with mace's parameter groups / weight decay, ``ReduceLROnPlateau``, gradient
-  clipping, EMA, keeping the weights with the best validation loss.
+  clipping, EMA, keeping the weights with the best validation loss. With the same seed it starts
+  from the same weights and sees the same batches in the same order as ``mace_run_train`` (its
+  validation errors match the CLI's epoch by epoch); it is faster because graphs are collated
+  once and batches gathered by index, and on CPU each batch is split over ``threads`` cores
+  (one part per core, one thread per op) instead of splitting every small op over the cores
+  (``benchmarks/bench_train.py``).
 
 The saved file is the pickled ``torch.nn.Module`` (exactly what ``mace_run_train`` writes), so
 ``MACECalculator(model_paths=...)`` loads it directly.
@@ -44,6 +49,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from e3nn import o3
 from mace import data as mace_data
 from mace import modules
+from mace.modules import loss as mace_loss
 from mace.calculators import MACECalculator
 from mace.tools import AtomicNumberTable, torch_geometric
 from mace.tools.scatter import scatter_mean
@@ -163,8 +169,137 @@ def _graphs(structures: Sequence[Atoms], z_table: AtomicNumberTable, r_max: floa
     return out
 
 
-def _collate(graphs: Sequence[mace_data.AtomicData], device: torch.device):
-    return torch_geometric.Batch.from_data_list(list(graphs)).to(device)
+class _Batch(dict):
+    """A collated batch as a plain dict with attribute access and ``num_graphs`` (what mace's
+    losses and statistics read from a ``Batch``); ``to_dict()`` is a shallow copy, so the model
+    may replace entries of its input without touching the reference labels."""
+
+    __slots__ = ()
+
+    def __getattr__(self, key: str):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    @property
+    def num_graphs(self) -> int:
+        return int(self["ptr"].numel()) - 1
+
+    def to_dict(self) -> dict:
+        return dict(self)
+
+
+class _Packed:
+    """Graphs collated once by mace's own ``Batch.from_data_list``; :meth:`batch` gathers any
+    sub-batch by index from the packed tensors.
+
+    ``batch(idx)`` holds exactly the tensors of ``Batch.from_data_list([graphs[i] for i in idx])``
+    (same keys, dtypes, values, edge indices renumbered; tests compare them), without the per-graph
+    Python loop: a few ``index_select`` calls per batch instead of ~20 ops per graph and key.
+    """
+
+    def __init__(self, graphs: Sequence[mace_data.AtomicData]):
+        full = torch_geometric.Batch.from_data_list(list(graphs))
+        self.n = len(graphs)
+        ptr = full.ptr
+        self.num_nodes = ptr[1:] - ptr[:-1]
+        groups: dict[tuple, tuple[torch.Tensor, list]] = {}
+        for key in full.keys:
+            if key in ("batch", "ptr"):
+                continue
+            value = full[key]
+            slices = full.__slices__[key]
+            cat_dim = full.__cat_dims__[key]
+            cat_dim = 0 if cat_dim is None else cat_dim % value.dim()
+            cumsum = full.__cumsum__[key]
+            inc = None
+            if any(not isinstance(c, int) or c != 0 for c in cumsum):
+                inc = torch.as_tensor(cumsum[:-1], dtype=value.dtype)
+                if inc.dim() != 1 or not torch.equal(inc, ptr[:-1].to(value.dtype)):
+                    raise ValueError(f"cannot pack key {key!r}: unexpected increments")
+            groups.setdefault(tuple(slices), (torch.as_tensor(slices), []))[1].append((key, value, cat_dim, inc))
+        self._groups = list(groups.values())
+
+    def batch(self, idx, device: torch.device | None = None) -> _Batch:
+        idx = torch.as_tensor(np.asarray(idx, dtype=np.int64))
+        num_nodes = self.num_nodes[idx]
+        node_offsets = torch.cumsum(num_nodes, 0) - num_nodes  # new first node of each graph
+        out = _Batch()
+        for slices, fields in self._groups:
+            starts, lengths = slices[idx], slices[idx + 1] - slices[idx]
+            total = int(lengths.sum())
+            new_starts = torch.cumsum(lengths, 0) - lengths
+            rows = torch.repeat_interleave(starts - new_starts, lengths, output_size=total) + torch.arange(total)
+            for key, value, cat_dim, inc in fields:
+                item = value.index_select(cat_dim, rows)
+                if inc is not None:  # edge_index: renumber nodes to the new batch
+                    shape = [1] * item.dim()
+                    shape[cat_dim] = total
+                    shift = torch.repeat_interleave(node_offsets - inc[idx], lengths, output_size=total)
+                    item = item + shift.view(shape)
+                out[key] = item
+        out["batch"] = torch.repeat_interleave(torch.arange(len(idx)), num_nodes, output_size=int(num_nodes.sum()))
+        out["ptr"] = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(num_nodes, 0)])
+        if device is not None and device.type != "cpu":
+            out = _Batch({k: v.to(device) for k, v in out.items()})
+        return out
+
+
+def _part_loss(loss_fn: torch.nn.Module, ref: _Batch, pred: dict, n_graphs: int, n_atoms: int) -> torch.Tensor:
+    """This part's share of ``loss_fn`` on the whole batch (``n_graphs`` graphs, ``n_atoms`` atoms).
+
+    mace's losses are sums of means (energies and stresses over graphs, forces over atoms); each
+    mean of a part, weighted by the part's share of graphs/atoms, sums over the parts to the
+    loss of the whole batch, so the parts' gradients add up to the whole batch's gradient.
+    """
+    g = ref.num_graphs / n_graphs
+    a = int(ref["batch"].numel()) / n_atoms
+    if isinstance(loss_fn, modules.WeightedEnergyForcesLoss):
+        return (loss_fn.energy_weight * (mace_loss.weighted_mean_squared_error_energy(ref, pred, False) * g)
+                + loss_fn.forces_weight * (mace_loss.mean_squared_error_forces(ref, pred, False) * a))
+    if isinstance(loss_fn, modules.WeightedEnergyForcesStressLoss):
+        return (loss_fn.energy_weight * (mace_loss.weighted_mean_squared_error_energy(ref, pred, False) * g)
+                + loss_fn.forces_weight * (mace_loss.mean_squared_error_forces(ref, pred, False) * a)
+                + loss_fn.stress_weight * (mace_loss.weighted_mean_squared_stress(ref, pred, False) * g))
+    raise TypeError(f"no split-batch form for {type(loss_fn).__name__}")
+
+
+class _Workers:
+    """``n`` lanes that run one part each of a split batch: the calling thread and ``n - 1``
+    worker threads. Each torch op runs on one core (intra-op threads 1) and the parts run in
+    parallel, which on small MACE models beats splitting every op across cores (sub-ms ops,
+    synchronisation per op); results come back in part order, so reductions are reproducible.
+    A context manager: the worker threads end on exit."""
+
+    def __init__(self, n: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.n = n
+        self._pool = ThreadPoolExecutor(n - 1, thread_name_prefix="cs-mace") if n > 1 else None
+
+    def __enter__(self) -> "_Workers":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def map(self, fn, items: list) -> list:
+        futures = [self._pool.submit(fn, item) for item in items[1:]] if len(items) > 1 else []
+        first = fn(items[0])
+        return [first] + [f.result() for f in futures]
+
+
+def _train_order(n_train: int, batch_size: int, seed: int, drop_last: bool) -> torch.utils.data.DataLoader:
+    """Index batches into the training split, in ``mace_run_train``'s order: each pass draws from
+    the same generator, seeded the same way, as the CLI's shuffled train loader does."""
+    return torch.utils.data.DataLoader(range(n_train), batch_size=batch_size, shuffle=True, drop_last=drop_last,
+                                       generator=torch.Generator().manual_seed(seed), collate_fn=list)
+
+
+def _split(idx, parts: int) -> list[np.ndarray]:
+    return [p for p in np.array_split(np.asarray(idx, dtype=np.int64), min(parts, len(idx))) if len(p)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,15 +354,17 @@ class MACEModel:
             e0 = given
         return np.array([[float(e0[z]) for z in z_table.zs]])  # [n_heads=1, n_elements]
 
-    def _build(self, train_graphs, configs, z_table) -> tuple[modules.ScaleShiftMACE, dict]:
+    def _build(self, train_pass, configs, z_table) -> tuple[modules.ScaleShiftMACE, dict]:
+        """The model; ``train_pass()`` gives the batches of one pass over the training set (like
+        ``mace_run_train``, which reads its shuffled train loader once for ``avg_num_neighbors``
+        and once more for the scale unless ``no_scaling``)."""
         s = self.settings
         atomic_energies = self._e0s(configs, z_table)
-        loader = torch_geometric.DataLoader(train_graphs, batch_size=s.batch_size, shuffle=False)
-        avg_num_neighbors = float(modules.compute_avg_num_neighbors(loader))
+        avg_num_neighbors = float(modules.compute_avg_num_neighbors(train_pass()))
         if s.scaling == "no_scaling":
             mean, std = 0.0, 1.0
         else:
-            mean_arr, std_arr = modules.scaling_classes[s.scaling](loader, atomic_energies)
+            mean_arr, std_arr = modules.scaling_classes[s.scaling](train_pass(), atomic_energies)
             mean = float(np.atleast_1d(mean_arr)[0])
             std = float(np.atleast_1d(std_arr)[0])
         shift = mean if s.model == "ScaleShiftMACE" else 0.0
@@ -278,39 +415,74 @@ class MACEModel:
             {"name": "readouts", "params": list(model.readouts.parameters()), "weight_decay": 0.0},
         ]
 
-    def _evaluate(self, model, loss_fn, graphs, compute_stress: bool) -> dict:
-        """Validation loss (mean over structures) and RMSEs, like mace's evaluate()."""
+    def _evaluate(self, model, loss_fn, packed: _Packed, workers: _Workers, compute_stress: bool) -> dict:
+        """Validation loss (mace's loss on the whole validation set as one batch) and RMSEs.
+
+        The set is split into one contiguous part per worker lane, each evaluated in batches of
+        at most ``_PREDICT_BATCH`` graphs; parts and batches only change float summation order."""
         device = self._device
-        total_loss, n_graphs = 0.0, 0
-        de, df = [], []
-        with _frozen(model):
-            for start in range(0, len(graphs), _PREDICT_BATCH):
-                batch = _collate(graphs[start:start + _PREDICT_BATCH], device)
-                out = model(batch.to_dict(), training=False, compute_force=True,
-                            compute_stress=compute_stress)
-                n = batch.num_graphs
-                total_loss += float(loss_fn(pred=out, ref=batch).detach()) * n
-                n_graphs += n
+        all_idx = np.arange(packed.n)
+        n_graphs = packed.n
+        n_atoms = int(packed.num_nodes.sum())
+
+        def run(part: np.ndarray):
+            loss, de, df = 0.0, [], []
+            for start in range(0, len(part), _PREDICT_BATCH):
+                batch = packed.batch(part[start:start + _PREDICT_BATCH], device)
+                out = model(batch.to_dict(), training=False, compute_force=True, compute_stress=compute_stress)
+                loss += float(_part_loss(loss_fn, batch, out, n_graphs, n_atoms).detach())
                 sizes = (batch.ptr[1:] - batch.ptr[:-1]).to(out["energy"].dtype)
                 de.append(((out["energy"] - batch.energy) / sizes).detach().cpu().double())
                 df.append((out["forces"] - batch.forces).detach().cpu().double().reshape(-1))
-        de_t, df_t = torch.cat(de), torch.cat(df)
+            return loss, de, df
+
+        with _frozen(model):
+            results = workers.map(run, _split(all_idx, workers.n))
+        de_t = torch.cat([t for r in results for t in r[1]])
+        df_t = torch.cat([t for r in results for t in r[2]])
         return {
-            "valid_loss": total_loss / n_graphs,
+            "valid_loss": float(sum(r[0] for r in results)),
             "valid_rmse_e_meV_per_atom": 1e3 * float(torch.sqrt(torch.mean(de_t ** 2))),
             "valid_rmse_f_meV_per_A": 1e3 * float(torch.sqrt(torch.mean(df_t ** 2))),
         }
+
+    def _lanes(self) -> tuple[int, bool]:
+        """(parallel batch parts, deterministic-algorithms mode needed).
+
+        On CPU with ``threads`` given, each batch is split into ``threads`` parts computed in
+        parallel with one intra-op thread each: ops are then serial, so reproducible without
+        ``torch.use_deterministic_algorithms`` (its sort-based scatter backward cost 1-7 % per
+        epoch in our measurements). Otherwise (CUDA, or torch's default thread count) one part
+        and deterministic mode."""
+        if self.settings.device == "cpu" and self.threads is not None:
+            return self.threads, False
+        return 1, True
 
     # ---------------------------------------------------------------- protocol
     def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None) -> "MACEModel":
         """Train a fresh model on ``train`` (labelled structures); returns ``self``.
 
-        Deterministic: the same seed, data, dtype and torch thread count give bit-identical weights.
-        Training runs under ``torch.use_deterministic_algorithms`` (restored afterwards), without
-        which the force backward pass is not reproducible with >1 thread under CPU load. Different
-        thread counts still differ in the last bits (reduction order depends on the thread count).
-        The seed drives the weight initialisation (``torch.manual_seed`` inside ``fork_rng``, so the
-        caller's RNG is untouched) and a numpy Generator for the train/valid split and shuffling.
+        Same procedure as ``mace_run_train`` with the same settings and seed: the same train/valid
+        split (``np.random.default_rng(seed)``), the same initial weights (``torch.manual_seed(seed)``
+        right before the model is built), the same batches in the same order (a torch DataLoader
+        over the training indices, shuffled by ``torch.Generator().manual_seed(seed)``, incomplete
+        last batch dropped, read once for ``avg_num_neighbors`` and once for the scale before the
+        first epoch), Adam(amsgrad) with mace's parameter groups, ReduceLROnPlateau on the
+        validation loss, gradient clipping, EMA, and at the end the EMA weights of the epoch with
+        the lowest validation loss. Only float rounding differs (summation order): with mace-torch
+        0.3.16 the validation errors match the CLI's log epoch by epoch. One deliberate difference:
+        the validation loss is mace's loss over the whole validation set, where the CLI sums the
+        means of its ``--valid_batch_size`` batches and divides by the number of structures (the
+        same up to a constant factor when the set fits in one batch).
+
+        Fast paths (tests compare them with the reference paths): the neighbour lists are built
+        once, graphs are collated once and batches gathered by index (:class:`_Packed`), and with
+        ``threads`` on CPU each batch is split into ``threads`` parts computed in parallel
+        (:class:`_Workers`, :func:`_part_loss`), validation too.
+
+        Deterministic: the same seed, data, dtype and ``threads`` give bit-identical weights
+        (different ``threads`` differ in the last bits: the parts differ). The caller's RNG state,
+        default dtype, thread count and deterministic-algorithms mode are restored afterwards.
         """
         from torch_ema import ExponentialMovingAverage  # mace dependency
 
@@ -322,21 +494,30 @@ class MACEModel:
         dtype = _DTYPES[s.dtype]
         rng = np.random.default_rng(seed)
         n = len(train)
-        perm = rng.permutation(n)
+        perm = rng.permutation(n)  # = mace's random_train_valid_split (rng.shuffle of range(n))
         n_valid = 0 if (s.valid_fraction == 0.0 or n < 2) else min(max(int(s.valid_fraction * n), 1), n - 1)
         train_idx, valid_idx = perm[: n - n_valid], perm[n - n_valid:]
+        n_lanes, deterministic = self._lanes()
+        intra_threads = 1 if not deterministic else self.threads
+        # mace_run_train drops the incomplete last batch; keep it when it is the only one
+        drop_last = len(train_idx) > s.batch_size
 
-        with _default_dtype(dtype), _num_threads(self.threads), _deterministic(), \
-                torch.random.fork_rng(devices=[]):
+        with _default_dtype(dtype), _num_threads(intra_threads), \
+                (_deterministic() if deterministic else contextlib.nullcontext()), \
+                torch.random.fork_rng(devices=[]), _Workers(n_lanes) as workers:
             torch.manual_seed(seed)
             z_table = AtomicNumberTable(sorted({int(z) for a in train for z in a.numbers}))
             configs = [_config(a, labels=True) for a in train]
             graphs = [mace_data.AtomicData.from_config(c, z_table=z_table, cutoff=s.r_max, heads=["Default"])
                       for c in configs]
-            train_graphs = [graphs[i] for i in train_idx]
-            valid_graphs = [graphs[i] for i in valid_idx]
+            train_set = _Packed([graphs[i] for i in train_idx])
+            valid_set = _Packed([graphs[i] for i in valid_idx]) if n_valid else None
+            order = _train_order(len(train_idx), s.batch_size, seed, drop_last)
 
-            model, info = self._build(train_graphs, [configs[i] for i in train_idx], z_table)
+            def train_pass() -> list[_Batch]:
+                return [train_set.batch(idx) for idx in order]
+
+            model, info = self._build(train_pass, [configs[i] for i in train_idx], z_table)
             model.to(device)
             use_stress = s.stress_weight > 0
             clip_grad = s.clip_grad
@@ -351,6 +532,14 @@ class MACEModel:
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimizer, factor=s.lr_factor, patience=s.scheduler_patience)
             ema = ExponentialMovingAverage(model.parameters(), decay=s.ema_decay) if s.ema_decay else None
+            params = list(model.parameters())
+
+            def train_part(args):
+                idx, n_graphs, n_atoms = args
+                batch = train_set.batch(idx, device)
+                out = model(batch.to_dict(), training=True, compute_force=True, compute_stress=use_stress)
+                loss = _part_loss(loss_fn, batch, out, n_graphs, n_atoms)
+                return loss.detach(), torch.autograd.grad(loss, params, allow_unused=True)
 
             self.history = []
             log_file = None
@@ -365,27 +554,30 @@ class MACEModel:
                     t0 = time.perf_counter()
                     if epoch > 0 and valid_loss is not None:
                         scheduler.step(valid_loss)
-                    order = train_idx[rng.permutation(len(train_idx))]
                     losses = []
-                    for start in range(0, len(order), s.batch_size):
-                        batch = _collate([graphs[i] for i in order[start:start + s.batch_size]], device)
-                        optimizer.zero_grad(set_to_none=True)
-                        out = model(batch.to_dict(), training=True, compute_force=True,
-                                    compute_stress=use_stress)
-                        loss = loss_fn(pred=out, ref=batch)
-                        loss.backward()
+                    for idx in order:
+                        idx = np.asarray(idx, dtype=np.int64)
+                        n_graphs = len(idx)
+                        n_atoms = int(train_set.num_nodes[idx].sum())
+                        parts = workers.map(train_part, [(p, n_graphs, n_atoms) for p in _split(idx, n_lanes)])
+                        for k, p in enumerate(params):
+                            grad = None
+                            for _, grads in parts:  # fixed order: reproducible sum
+                                if grads[k] is not None:
+                                    grad = grads[k] if grad is None else grad + grads[k]
+                            p.grad = grad
                         if clip_grad is not None:
-                            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=clip_grad)
+                            torch.nn.utils.clip_grad_norm_(params, max_norm=clip_grad)
                         optimizer.step()
                         if ema is not None:
                             ema.update()
-                        losses.append(float(loss.detach()))
+                        losses.append(float(sum(loss for loss, _ in parts)))
                     record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
                               "lr": float(optimizer.param_groups[0]["lr"])}
-                    if valid_graphs:
+                    if valid_set is not None:
                         ctx = ema.average_parameters() if ema is not None else contextlib.nullcontext()
                         with ctx:
-                            metrics = self._evaluate(model, loss_fn, valid_graphs, use_stress)
+                            metrics = self._evaluate(model, loss_fn, valid_set, workers, use_stress)
                             valid_loss = metrics["valid_loss"]
                             if valid_loss < best_loss:
                                 best_loss, best_epoch = valid_loss, epoch + 1
@@ -406,6 +598,8 @@ class MACEModel:
                 model.load_state_dict(best_state)
             elif ema is not None and s.epochs > 0:
                 ema.copy_to(model.parameters())
+            for p in params:
+                p.grad = None
             model.eval()
 
         self.model = model
