@@ -6,7 +6,8 @@ Model: ``MACESettings()`` as in the quickstart (hidden 16x0e+16x1o, max_ell 1, 2
 correlation 2, r_max 4.5, float32), trained for ``--epochs`` on EMT-labelled 32-atom fcc Cu
 (``bench_train.make_data``). Both engines run ``--steps`` steps of 600 K Langevin dynamics
 (2 fs, friction 0.02/fs) from the same ``--replicas`` rattled cells in this process: the ASE
-one runs them one after another (what ``engine: ase`` does per task), the batched one all
+one runs them one after another with a plain ``mace.calculators.MACECalculator`` loaded from
+the saved model (the baseline named in the issue), the batched one all
 together (``engine: batched`` with ``replicas_per_task`` = ``--replicas``). Prints replica-steps/s
 of each and their ratio per repeat, then the medians.
 """
@@ -14,11 +15,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
+from bench_train import make_data  # noqa: I001  (imports mace before e3nn)
 import torch
+from mace.calculators import MACECalculator
 
-from bench_train import make_data
 from collapse_sim.md import langevin
 from collapse_sim.models.mace import MACEModel, MACESettings
 from collapse_sim.rng import stream
@@ -27,14 +31,20 @@ from collapse_sim.samplers.batched_langevin import BatchedLangevin, MACEPotentia
 TEMPERATURE_K, TIMESTEP_FS, FRICTION = 600.0, 2.0, 0.02
 
 
-def ase_rate(model: MACEModel, starts: list, steps: int) -> float:
-    """Replica-steps/s of ASE Langevin + MACECalculator, one replica after another."""
-    t = time.perf_counter()
-    for r, start in enumerate(starts):
-        atoms = start.copy()
-        atoms.calc = model.calculator()
-        langevin(atoms, TEMPERATURE_K, TIMESTEP_FS, FRICTION, stream(r, "langevin")).run(steps)
-    return len(starts) * steps / (time.perf_counter() - t)
+def ase_rate(calc: MACECalculator, starts: list, steps: int, threads: int) -> float:
+    """Replica-steps/s of ASE Langevin + a plain MACECalculator (built once, as a user would,
+    from the saved model file), one replica after another with ``threads`` torch threads."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        t = time.perf_counter()
+        for r, start in enumerate(starts):
+            atoms = start.copy()
+            atoms.calc = calc
+            langevin(atoms, TEMPERATURE_K, TIMESTEP_FS, FRICTION, stream(r, "langevin")).run(steps)
+        return len(starts) * steps / (time.perf_counter() - t)
+    finally:
+        torch.set_num_threads(previous)
 
 
 def batched_rate(model: MACEModel, starts: list, steps: int) -> tuple[float, int]:
@@ -69,9 +79,12 @@ def main() -> None:
     print(f"model: {opts.epochs} epochs on {opts.n_train} structures ({time.perf_counter() - t:.1f} s); "
           f"{opts.replicas} replicas x {opts.steps} steps of 32-atom Cu, {opts.threads} threads, {opts.device}")
 
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp) / "bench.model")
+        calc = MACECalculator(model_paths=str(Path(tmp) / "bench.model"), device=opts.device, default_dtype="float32")
     ase_rates, batched_rates, ratios = [], [], []
     for repeat in range(opts.repeats):
-        ase_rates.append(ase_rate(model, starts, opts.steps))
+        ase_rates.append(ase_rate(calc, starts, opts.steps, opts.threads))
         rate, rebuilds = batched_rate(model, starts, opts.steps)
         batched_rates.append(rate)
         ratios.append(rate / ase_rates[-1])

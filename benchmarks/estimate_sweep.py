@@ -82,7 +82,8 @@ def main() -> None:
     print("  where the time goes: " + ", ".join(f"{s.removesuffix('_seconds')} {100 * v / grand:.0f} %"
                                                 for s, v in sorted(total_stage.items(), key=lambda kv: -kv[1])))
     bound = "the longest lineage's chain of generations" if wall == longest else "cluster throughput (slots busy)"
-    print(f"  wall time ~ {wall / 3600:.1f} h, bounded by {bound}; {grand / 3600 / slots:.1f} h if perfectly packed")
+    print(f"  {grand / 3600 * cpus:.0f} CPU-hours; wall time ~ {wall / 3600:.1f} h, bounded by {bound}; "
+          f"{grand / 3600 / slots:.1f} h if perfectly packed")
 
     gen_dirs = [d for d in args.run_dir.glob("*/gen-*") if d.is_dir()]
     per_gen = float(np.mean([sum(f.stat().st_size for f in d.iterdir()) for d in gen_dirs]))
@@ -93,9 +94,13 @@ def main() -> None:
     fs = args.lineages * args.generations * (per_gen + per_structure_bytes * (mean_n_train - measured_n_train))
     n_syn = scenario["synthetic"]["n_structures"]
     store = args.lineages * args.generations * 2 * n_syn * per_structure_bytes  # sampled frames out, labels back
+    files = float(np.mean([len(list(d.iterdir())) for d in gen_dirs]))
+    # per generation: each file written to a temporary name and renamed, the staged directory
+    # renamed, ~6 status.json rewrites (write + rename), ~3 attempt markers
+    ops = args.lineages * args.generations * (2 * files + 1 + 2 * 6 + 3)
     print(f"  shared filesystem: ~{fs / 1e9:.0f} GB written ({per_gen / 1e6:.1f} MB per generation directory measured, "
-          f"{per_structure_bytes / 1e3:.1f} kB per structure), ~{args.lineages * args.generations * 15 / 1e3:.0f}k files; "
-          f"status.json rewritten ~6 times per generation")
+          f"{per_structure_bytes / 1e3:.1f} kB per structure), ~{args.lineages * args.generations * files / 1e3:.0f}k files, "
+          f"~{ops / 1e6:.1f}M metadata operations (~{ops / wall:.0f}/s over the wall time)")
     print(f"  Ray object store: ~{store / 1e9:.1f} GB in total through task arguments and results (structures only; "
           "models and datasets travel as paths)")
 
