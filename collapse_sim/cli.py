@@ -50,11 +50,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _seconds(text: str) -> float:
+    """A finite positive number of seconds (else argparse's one-line usage error)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
 def _ray_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default=None, help="join an existing Ray cluster ('auto' or host:port)")
     parser.add_argument("--num-cpus", type=int, default=None, help="size of the embedded local Ray (default: all cores)")
     parser.add_argument("--local", action="store_true", help="run in this process without Ray (debugging)")
-    parser.add_argument("--progress-interval", type=float, default=None, metavar="SECONDS",
+    parser.add_argument("--progress-interval", type=_seconds, default=None, metavar="SECONDS",
                         help="seconds between progress updates (default: 1 on a terminal, 30 otherwise)")
 
 

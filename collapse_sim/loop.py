@@ -23,7 +23,7 @@ import numpy as np
 from ase import Atoms
 
 from collapse_sim.evaluation import PROBES, data_metrics, label_rmse, model_metrics
-from collapse_sim.executor import current_node, torch_threads
+from collapse_sim.executor import LocalExecutor, current_node, torch_threads
 from collapse_sim.oracles import ASEOracle
 from collapse_sim.policies import GenerationData, make_policy
 from collapse_sim.pools import Pool, composition, flatten, group_into_pools
@@ -37,6 +37,8 @@ from collapse_sim.sweep import LineageSpec, expand
 from collapse_sim.systems import make_system, plan_recipes
 
 MODEL_FILE = "model.model"
+#: while a run is going, metrics.jsonl is refreshed at most this often (it re-reads every generation)
+METRICS_REBUILD_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -262,7 +264,9 @@ def run_generation_zero(ctx: RunContext, group: list[LineageSpec], reference: li
                 for f in source.iterdir():
                     shutil.copyfile(f, tmp / f.name)
                 _write_row(tmp, json.loads((source / "metrics.json").read_text()) | _lineage_fields(spec))
-        store.write_status(spec.name, generation=0, stage="committed")
+            store.write_status(spec.name, generation=0, stage="committed")
+        elif spec.name == done[0] and store.completed(spec.name) == [0]:
+            store.write_status(spec.name, generation=0, stage="committed")
 
 
 def _reread(path: Path, structures: list[Atoms]) -> list[Atoms]:
@@ -292,6 +296,9 @@ def run_lineage(ctx: RunContext, spec: LineageSpec) -> str:
     name, seed = spec.name, spec.seed
     policy = make_policy(spec.policy)
     sampler = make_sampler(sc.synthetic.sampler, sc.ray.cpus_per_sampling, sc.ray.gpus_per_sampling)
+    # A task waiting for nested tasks gives its CPUs back but keeps its GPUs: a lineage that
+    # holds a GPU samples on it in-process, or nested GPU tasks could wait on each other forever.
+    sample_executor = LocalExecutor() if sc.ray.gpus_per_training > 0 else ctx.executor
     history = [_load_generation(store, name, g) for g in store.completed(name)]
     durations: list[float] = []
     for g in range(len(history), sc.generations + 1):
@@ -304,7 +311,7 @@ def run_lineage(ctx: RunContext, spec: LineageSpec) -> str:
         producer = prev_model.fingerprint()
 
         sampled = sampler.sample(ModelRef(sc.model, prev_path), starting_structures(sampler, history), sc.synthetic.n_structures,
-                                 child_seed(seed, name, "sample", g), ctx.executor)
+                                 child_seed(seed, name, "sample", g), sample_executor)
         sample_seconds = time.perf_counter() - started
         status("self-labelling")
         labelled = with_synthetic_noise(prev_model.predict(sampled.structures), sc.synthetic.energy_noise, seed, name, g)
@@ -359,6 +366,7 @@ def run(ctx: RunContext, progress=print) -> list[dict]:
     removed = store.discard_partial()
     if removed:
         progress(f"discarded {removed} partially written item(s) from an interrupted run")
+    earlier_faults = len(store.faults())
     specs = lineages(sc)
     names = [spec.name for spec in specs]
     resources = dict(cpus=sc.ray.cpus_per_training, gpus=sc.ray.gpus_per_training)
@@ -374,6 +382,7 @@ def run(ctx: RunContext, progress=print) -> list[dict]:
                for group in groups.values()}
     if reference is not None:
         pending[reference] = ("reference", None)
+    rebuilt = time.monotonic()
     while pending:
         future, _ = ex.wait_first(list(pending))
         kind, payload = pending.pop(future)
@@ -388,8 +397,10 @@ def run(ctx: RunContext, progress=print) -> list[dict]:
                 pending[task] = ("lineage", spec.name)
         else:
             progress(f"lineage {payload}: {len(store.completed(payload)) - 1} generation(s) done")
-            store.rebuild_metrics(names)
-    faults = store.finish()
-    if faults:
-        progress(f"{len(faults)} task attempt(s) retried after a worker failure (recorded in {store.root / 'faults'})")
+            if time.monotonic() - rebuilt > METRICS_REBUILD_SECONDS:  # reads every metrics.json: not per lineage
+                store.rebuild_metrics(names)
+                rebuilt = time.monotonic()
+    retried = len(store.finish()) - earlier_faults
+    if retried:
+        progress(f"{retried} task attempt(s) retried after a worker failure (recorded in {store.root / 'faults'})")
     return store.rebuild_metrics(names)

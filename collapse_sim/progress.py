@@ -97,6 +97,7 @@ class ProgressDisplay:
         self._stop = threading.Event()
         self._drawn = 0  # lines of the last table on screen
         self._start = time.time()
+        self._earlier_faults = len(store.faults())  # retries of earlier drivers (a resumed run)
         self._thread = threading.Thread(target=self._loop, name="collapse-sim-progress", daemon=True)
 
     def __enter__(self) -> "ProgressDisplay":
@@ -120,7 +121,7 @@ class ProgressDisplay:
     def lines(self) -> list[str]:
         rows = snapshot(self.store, self.specs)
         now = time.time()
-        head = summary(rows, now - self._start, len(self.store.faults()))
+        head = summary(rows, now - self._start, len(self.store.faults()) - self._earlier_faults)
         return [head, *table(rows, now)] if self.tty else [head]
 
     def render(self) -> None:

@@ -201,16 +201,19 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _valid_sweep(self) -> "Scenario":
-        from collapse_sim.sweep import check_axis, expand
+        from collapse_sim.sweep import check_axes, expand
 
-        if not self.sweep:
-            return self
-        data = self.model_dump(mode="json")
-        for path, values in self.sweep.items():
-            check_axis(path, data)
-            if not values:
-                raise ValueError(f"sweep.{path}: give at least one value")
-        expand(self)  # every grid point must be a valid scenario
+        if self.sweep:
+            check_axes(self)
+            expand(self)  # every grid point must be a valid scenario, every lineage name distinct
+        return self
+
+    @model_validator(mode="after")
+    def _gpus_need_cuda(self) -> "Scenario":
+        device = getattr(self.model, "device", "cpu")
+        for field in ("gpus_per_training", "gpus_per_sampling"):
+            if getattr(self.ray, field) > 0 and device != "cuda":
+                raise ValueError(f"ray.{field}: GPUs are reserved but model.device is {device!r}; set it to cuda")
         return self
 
     @property

@@ -22,8 +22,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-#: top-level fields a sweep axis may change
-SWEEPABLE = ("model", "synthetic", "real_data", "policies", "generations")
+#: top-level fields a sweep axis may change. Not ``generations``: generation g does not depend
+#: on how many follow it (every draw is keyed by generation), so the longest run contains the rest.
+SWEEPABLE = ("model", "synthetic", "real_data", "policies")
 #: what generation 0 depends on besides the seed (everything else only shapes later generations)
 GEN0_INPUTS = ("system", "oracle", "real_data", "model")
 
@@ -52,44 +53,56 @@ def _policy_index(policies: list[dict], token: str) -> int | None:
     return labels.index(token) if token in labels else None
 
 
-def check_axis(path: str, data: dict) -> None:
-    """Raise ValueError (naming the axis) unless ``path`` names an existing sweepable field."""
+def resolve_axis(path: str, data: dict) -> tuple:
+    """The keys ``path`` names in the resolved scenario ``data`` (policies by name or index,
+    other lists by index); ValueError naming the axis unless it is one sweepable field."""
     parts = path.split(".")
     if parts[0] == "seeds":
         raise ValueError(f"sweep.{path}: seeds are always an axis; list them in 'seeds'")
     if parts[0] not in SWEEPABLE:
         raise ValueError(f"sweep.{path}: {parts[0]!r} cannot be swept (sweepable: {', '.join(SWEEPABLE)}); "
                          "probes, reference model, oracle, system and metrics are shared by every lineage")
+    if parts[0] == "policies" and len(parts) == 3 and parts[2] in ("kind", "name"):
+        raise ValueError(f"sweep.{path}: a policy's {parts[2]} cannot be swept; list the policies instead")
     node: Any = data
+    keys: list = []
     for i, part in enumerate(parts):
         if isinstance(node, list):
-            index = _policy_index(node, part)
+            index = _policy_index(node, part) if i == 1 and parts[0] == "policies" else (
+                int(part) if part.isdigit() and int(part) < len(node) else None)
             if index is None:
-                raise ValueError(f"sweep.{path}: no policy named {part!r}")
+                what = "no policy named" if parts[0] == "policies" and i == 1 else "no list entry"
+                raise ValueError(f"sweep.{path}: {what} {part!r}")
+            keys.append(index)
             node = node[index]
         elif isinstance(node, dict) and part in node:
+            keys.append(part)
             node = node[part]
         else:
             raise ValueError(f"sweep.{path}: no field {'.'.join(parts[:i + 1])!r} in the scenario")
     if isinstance(node, (dict, list)):
         raise ValueError(f"sweep.{path}: sweep a single field, not the whole {parts[-1]!r} section")
+    return tuple(keys)
 
 
-def _set(data: dict, path: str, value: Any) -> None:
-    parts = path.split(".")
+def check_axes(scenario) -> None:
+    """Every axis names one distinct sweepable field and has values (ValueError otherwise)."""
+    data = scenario.model_dump(mode="json")
+    seen: dict[tuple, str] = {}
+    for path, values in scenario.sweep.items():
+        keys = resolve_axis(path, data)
+        if keys in seen:
+            raise ValueError(f"sweep.{path}: the same field as sweep.{seen[keys]}")
+        seen[keys] = path
+        if not values:
+            raise ValueError(f"sweep.{path}: give at least one value")
+
+
+def _set(data: dict, keys: tuple, value: Any) -> None:
     node: Any = data
-    for part in parts[:-1]:
-        node = node[_policy_index(node, part)] if isinstance(node, list) else node[part]
-    if isinstance(node, list):
-        node[_policy_index(node, parts[-1])] = value
-    else:
-        node[parts[-1]] = value
-
-
-def _policy_of_axis(path: str, policies: list[dict]) -> int | None:
-    """Index of the policy an axis belongs to, or None for an axis that shapes every lineage."""
-    parts = path.split(".")
-    return _policy_index(policies, parts[1]) if parts[0] == "policies" else None
+    for key in keys[:-1]:
+        node = node[key]
+    node[keys[-1]] = value
 
 
 def _short(path: str) -> str:
@@ -114,12 +127,13 @@ def expand(scenario) -> list[LineageSpec]:
     base = scenario.model_dump(mode="json")
     base.pop("sweep", None)
     axes = _axis_values(scenario)
-    owners = [_policy_of_axis(path, base["policies"]) for path, _ in axes]
+    keys = [resolve_axis(path, base) for path, _ in axes]
+    owners = [k[1] if k[0] == "policies" else None for k in keys]  # the policy an axis shapes, None: all
     variants = []
     for combo in itertools.product(*[values for _, values in axes]):
         data = json.loads(json.dumps(base))
-        for (path, _), value in zip(axes, combo):
-            _set(data, path, value)
+        for key, value in zip(keys, combo):
+            _set(data, key, value)
         try:
             variant = parse_scenario(data, "sweep") if axes else scenario
         except ScenarioError as exc:
@@ -135,9 +149,14 @@ def expand(scenario) -> list[LineageSpec]:
                 shaping = [(path, value) for (path, _), value, owner in zip(axes, combo, owners) if owner in (None, i)]
                 point = ",".join(f"{_short(path)}={_text(value)}" for path, value in shaping)
                 label = f"{policy.label}@{point}" if point else policy.label
-                key = (seed, i, tuple(_text(v) for _, v in shaping))
+                key = (seed, i, json.dumps([v for _, v in shaping], sort_keys=True))
                 if key not in specs:
                     specs[key] = LineageSpec(f"{label}-s{seed}", label, seed, policy, variant, point, gen0_key)
+    names = [spec.name for spec in specs.values()]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise ValueError(f"sweep: different values give the same lineage name {clashes[0]!r}; "
+                         "use values that differ in letters, digits or _.+=-")
     return list(specs.values())
 
 

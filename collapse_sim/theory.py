@@ -178,6 +178,8 @@ class TheoryReport:
 # --- which experiment ------------------------------------------------------------------------
 def experiment_kind(sc: Scenario) -> str:
     """'linear' or 'gaussian'; TheoryError if the scenario has no exact laws."""
+    if sc.sweep:
+        raise TheoryError("sweep: validate-theory compares policies over seeds; run one scenario per setting")
     sampler = sc.synthetic.sampler.kind
     if sc.model.kind == "gaussian":
         if sampler != "model-samples":

@@ -88,3 +88,13 @@ def test_a_run_directory_in_use_is_refused(tmp_path, capsys):
         holder.wait()
     with RunStore(root).lock():  # the killed holder's lock is gone
         pass
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "soon"])
+def test_progress_interval_must_be_positive_seconds(tmp_path, capsys, value):
+    path = write(tmp_path, quickstart_dict())
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(capsys, "run", path, "--out", tmp_path / "runs", "--progress-interval", value)
+    assert exit_info.value.code == 2
+    assert "--progress-interval: must be a positive number of seconds" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -56,6 +56,14 @@ def test_no_sweep_keeps_the_plain_lineage_names():
     ({"model": [{}]}, "sweep a single field"),
     ({"model.epochs": []}, "sweep.model.epochs: give at least one value"),
     ({"model.epochs": [2, -1]}, "sweep point model.epochs=-1: model.epochs"),
+    ({"generations": [1, 2]}, "'generations' cannot be swept"),
+    ({"model.radial_MLP.x": [8]}, "sweep.model.radial_MLP.x: no list entry 'x'"),
+    ({"real_data.recipes.md.temperature_K": [300]}, "no list entry 'md'"),
+    ({"policies.replace.kind": ["accumulate"]}, "a policy's kind cannot be swept"),
+    ({"policies.fresh-real.real_fraction": [0.1], "policies.1.real_fraction": [0.2]},
+     "sweep.policies.1.real_fraction: the same field as sweep.policies.fresh-real.real_fraction"),
+    ({"synthetic.sampler.kind": ["langevin", "rattle"]}, "sweep point synthetic.sampler.kind='rattle'"),
+    ({"policies.fresh-real.real_fraction": [0.5, "0.5"]}, "different values give the same lineage name"),
 ])
 def test_bad_axes_are_one_line_errors_naming_the_axis(axes, message):
     with pytest.raises(ScenarioError) as err:
@@ -83,12 +91,20 @@ def test_sweep_run_shares_generation_0_only_where_identical(tmp_path):
     rows = run(RunContext(scenario, root, LocalExecutor()), progress=lambda m: None)
     specs = expand(scenario)
     assert len(rows) == 2 * len(specs) and {r["lineage"] for r in rows} == {s.name for s in specs}
-    gen0 = {r["lineage"]: r["model_hash"] for r in rows if r["generation"] == 0}
-    for model in MODELS:
-        assert len({h for name, h in gen0.items() if model in name}) == 1  # shared within a model
+    gen0 = {r["lineage"]: (r["model_hash"], r["train_seconds"]) for r in rows if r["generation"] == 0}
+    for model in MODELS:  # trained once per model and copied: even the wall time is the same float
+        assert len({v for name, v in gen0.items() if model in name}) == 1
     assert len(set(gen0.values())) == 2  # not across models
     by_name = {r["lineage"]: r for r in rows if r["generation"] == 1}
     assert by_name[f"fresh-real@model.hidden_irreps={MODELS[1]},real_fraction=0.5-s0"]["n_real"] == 4  # 0.5 of 8
     assert by_name[f"fresh-real@model.hidden_irreps={MODELS[1]},real_fraction=0.25-s0"]["n_real"] == 2
     assert {r["sweep_point"] for r in rows if r["policy_kind"] == "replace"} == {f"model.hidden_irreps={m}" for m in MODELS}
     assert all(RunStore(root).status(s.name)["stage"] == "done" for s in specs)
+
+
+def test_validate_theory_refuses_a_sweep():
+    from collapse_sim.theory import TheoryError, experiment_kind
+
+    scenario = parse_scenario(sweep_dict(**{"policies.fresh-real.real_fraction": [0.1, 0.5]}))
+    with pytest.raises(TheoryError, match="sweep"):
+        experiment_kind(scenario)
