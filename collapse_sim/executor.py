@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -79,10 +80,11 @@ class AttemptLog:
 
 
 def _ray_node_id() -> str | None:
+    ray = sys.modules.get("ray")  # never import Ray just to ask (a --local run has none)
+    if ray is None or not ray.is_initialized():
+        return None
     try:
-        import ray
-
-        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+        return ray.get_runtime_context().get_node_id()
     except Exception:  # outside a Ray worker
         return None
 
