@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
 
     resume = sub.add_parser("resume", help="continue an interrupted run from its last committed generations")
     resume.add_argument("run_dir", type=Path)
+    resume.add_argument("--allow-procedure-change", action="store_true",
+                        help="continue a run made by an older collapse_sim whose trainer or sampler gave other numbers")
     _ray_options(resume)
 
     validate = sub.add_parser("validate", help="check a scenario and print it with every default resolved")
@@ -88,7 +90,7 @@ def _execute(scenario, root: Path, args, fresh: bool) -> int:
     """Run under the run directory's lock: a fresh run refuses a directory that already
     holds one, and a second driver (run or resume) refuses one in use."""
     from collapse_sim.executor import AttemptLog, LocalExecutor, RayExecutor, start_ray
-    from collapse_sim.loop import RunContext, lineages, run
+    from collapse_sim.loop import PROCEDURE, RunContext, lineages, run
     from collapse_sim.progress import ProgressDisplay
     from collapse_sim.store import RunDirInUse, RunStore
 
@@ -99,18 +101,42 @@ def _execute(scenario, root: Path, args, fresh: bool) -> int:
                 if store.scenario_path.exists():
                     raise UsageError(f"{root} already holds a run; use 'collapse-sim resume {root}' or choose another --out")
                 store.write_scenario(scenario.resolved_yaml())
+            elif not args.allow_procedure_change:
+                _check_procedure(store)
             if args.local:
                 executor = LocalExecutor()
             else:
                 start_ray(args.address, args.num_cpus or scenario.ray.num_cpus)
                 executor = RayExecutor(attempts=AttemptLog(store.root))
-            store.write_environment(executor="local" if args.local else f"ray {args.address or 'embedded'}")
+            store.write_environment(executor="local" if args.local else f"ray {args.address or 'embedded'}",
+                                    procedure=PROCEDURE)
             with ProgressDisplay(store, lineages(scenario), interval=args.progress_interval) as display:
                 rows = run(RunContext(scenario, store.root, executor), progress=display.log)
     except RunDirInUse as exc:
         raise UsageError(str(exc)) from None
     print(f"done: {len(rows)} metrics rows in {root / 'metrics.jsonl'}")
     return 0
+
+
+def _check_procedure(store) -> None:
+    """Refuse to resume a run whose committed generations came from another procedure."""
+    import json
+
+    from collapse_sim.loop import PROCEDURE
+
+    path = store.root / "environment.json"
+    if not path.exists():
+        return  # interrupted before anything was computed
+    try:
+        record = json.loads(path.read_text())
+    except ValueError:
+        return
+    made_by = record.get("procedure", 1)  # runs from before the field existed
+    if made_by != PROCEDURE:
+        version = record.get("machine", {}).get("collapse_sim", "?")
+        raise UsageError(f"{store.root} was made by collapse_sim {version} (procedure {made_by}); this one (procedure "
+                         f"{PROCEDURE}) trains and samples differently, so new generations would not match the old "
+                         "ones; pass --allow-procedure-change to continue anyway")
 
 
 def _cmd_run(args, scenario=None) -> int:

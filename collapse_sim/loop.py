@@ -37,6 +37,10 @@ from collapse_sim.sweep import LineageSpec, expand
 from collapse_sim.systems import make_system, plan_recipes
 
 MODEL_FILE = "model.model"
+#: Bumped whenever the numbers a seed produces change (trainer, sampler, random streams), so a
+#: resume never silently mixes generations made by two procedures. 2: mace_run_train's batch
+#: order and the batched Langevin engine.
+PROCEDURE = 2
 #: while a run is going, metrics.jsonl is refreshed at most this often (it re-reads every generation)
 METRICS_REBUILD_SECONDS = 60.0
 
