@@ -62,7 +62,7 @@ def main() -> None:
         n_train = [max(n0 + growth * g, 1.0) for g in range(args.generations + 1)]
         train = [intercept + per_structure * n for n in n_train]
         other = sum(stage_mean.values()) * args.generations
-        per_policy[policy] = {"n_train_last": n_train[-1], "n_train_mean": float(np.mean(n_train)), "train": sum(train), "other": other,
+        per_policy[policy] = {"n_train_last": n_train[-1], "n_train_mean": float(np.mean(n_train)), "train": sum(train),
                               "lineage": sum(train) + other}
     slots = args.nodes * args.cores_per_node / cpus
     share = {p: args.lineages / len(policies) for p in policies}  # lineages spread evenly over policies

@@ -33,7 +33,7 @@ from collapse_sim.samplers import ModelRef, make_sampler, starting_structures
 from collapse_sim.scenario import Scenario
 from collapse_sim.store import RunStore, read_structures, write_structures
 from collapse_sim.structures import forces_of, tag
-from collapse_sim.sweep import LineageSpec, expand
+from collapse_sim.sweep import LineageSpec, expand, lineage_name
 from collapse_sim.systems import make_system, plan_recipes
 
 MODEL_FILE = "model.model"
@@ -54,10 +54,6 @@ class RunContext:
     @property
     def store(self) -> RunStore:
         return RunStore(self.root)
-
-
-def lineage_name(policy_settings, seed: int) -> str:
-    return f"{policy_settings.label}-s{seed}"
 
 
 def lineages(scenario: Scenario) -> list[LineageSpec]:
@@ -238,7 +234,7 @@ def run_generation_zero(ctx: RunContext, group: list[LineageSpec], reference: li
     done = [spec.name for spec in group if 0 in store.completed(spec.name)]
     if not done:
         first = group[0]
-        provenance_lineage = f"gen0@{first.point}-s{seed}" if first.point else f"gen0-s{seed}"
+        provenance_lineage = lineage_name(f"gen0@{first.point}" if first.point else "gen0", seed)
         store.write_status(first.name, generation=0, stage="labelling real data")
         started = time.perf_counter()
         real0 = oracle_structures(

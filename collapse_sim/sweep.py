@@ -42,6 +42,11 @@ class LineageSpec:
     gen0_key: str  # lineages with equal keys share one generation 0
 
 
+def lineage_name(label: str, seed: int) -> str:
+    """The directory (and random-stream key) of a lineage: '<label>-s<seed>'."""
+    return f"{label}-s{seed}"
+
+
 def _axis_values(scenario) -> list[tuple[str, list]]:
     return [(path, list(values)) for path, values in scenario.sweep.items()]
 
@@ -151,7 +156,7 @@ def expand(scenario) -> list[LineageSpec]:
                 label = f"{policy.label}@{point}" if point else policy.label
                 key = (seed, i, json.dumps([v for _, v in shaping], sort_keys=True))
                 if key not in specs:
-                    specs[key] = LineageSpec(f"{label}-s{seed}", label, seed, policy, variant, point, gen0_key)
+                    specs[key] = LineageSpec(lineage_name(label, seed), label, seed, policy, variant, point, gen0_key)
     names = [spec.name for spec in specs.values()]
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:

@@ -16,6 +16,7 @@ import yaml
 
 from collapse_sim.report.catalogue import split_lineage
 from collapse_sim.store import GEN_DIR
+from collapse_sim.sweep import lineage_name
 
 #: files a run may write to record the machine and software it ran on (shown if present)
 RECORDED_ENV_FILES = ("environment.json", "versions.json", "machine.json", "run.json", "provenance.json")
@@ -289,7 +290,7 @@ def _expected_lineages(scenario: dict | None) -> list[str]:
         names = [p.get("name") or p["kind"] for p in scenario["policies"]]
     except (TypeError, KeyError, ValueError, AttributeError):
         return []
-    return [f"{name}-s{seed}" for seed in seeds for name in names]
+    return [lineage_name(name, seed) for seed in seeds for name in names]
 
 
 def _check_completeness(run: RunData) -> None:
