@@ -41,8 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--threshold", type=float, default=0.2, help="relative degradation vs generation 0 that marks collapse onset (default: 0.2 = 20%%)")
     report.add_argument("--cknna-k", type=int, default=None, help="neighbours for the generation x generation CKNNA heatmaps (default: the scenario's metrics.k, else 10)")
     report.add_argument("--max-heatmap-lineages", type=int, default=16, help="load models for at most this many lineages (default: 16)")
-    report.add_argument("--no-heatmaps", action="store_true", help="skip the heatmaps (no model is loaded)")
-    report.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: .collapse_sim_report_cache beside --out)")
+    report.add_argument("--no-heatmaps", action="store_true", help="skip the generation x generation heatmaps")
 
     theory = sub.add_parser("validate-theory", help="run a closed-form scenario (linear regression, Gaussian refitting) over many seeds and compare with the exact laws")
     theory.add_argument("scenario", type=Path)
@@ -202,8 +201,7 @@ def _cmd_report(args) -> int:
         raise UsageError(f"--out {args.out}: cannot create its folder ({exc.strerror})") from None
     try:
         result = build_report(args.run_dirs, args.out, threshold=args.threshold, cknna_k=args.cknna_k,
-                              max_heatmap_lineages=args.max_heatmap_lineages, heatmaps=not args.no_heatmaps,
-                              cache_dir=args.cache_dir)
+                              max_heatmap_lineages=args.max_heatmap_lineages, heatmaps=not args.no_heatmaps)
     except NotARunDirectory as exc:
         raise UsageError(str(exc)) from None
     suffix = f", {len(result.warnings)} warning(s) shown in the page" if result.warnings else ""

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from scenario_factory import tiny_scenario_dict
 
-ENV = dict(os.environ, RAY_AUTH_MODE="disabled", OMP_WAIT_POLICY="PASSIVE")
+ENV = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")  # with the test session's Ray token (conftest)
 
 
 def write_scenario(path: Path, epochs: int = 10, md_steps: int = 300, **overrides) -> Path:

@@ -1,10 +1,33 @@
 """Shared fixtures: one embedded Ray for the whole session, tiny scenarios, EMT data."""
 from __future__ import annotations
 
+import atexit
 import os
+import secrets
+import shutil
+import tempfile
+
 import pytest
 
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+def _test_token() -> str:
+    """Ray's token authentication stays on in the tests, with a token of the test session's own
+    (mode 0600, removed at exit): CLI subprocesses and the two-node cluster inherit it through
+    RAY_AUTH_TOKEN_PATH, and the user's ~/.ray/auth_token is never read or written."""
+    folder = tempfile.mkdtemp(prefix="collapse-sim-tests-ray-")
+    atexit.register(shutil.rmtree, folder, True)
+    path = os.path.join(folder, "auth_token")
+    with os.fdopen(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "w") as handle:
+        handle.write(secrets.token_hex(32))
+    return path
+
+
+if os.environ.get("RAY_AUTH_MODE", "token").lower() != "token":
+    raise pytest.UsageError(f"RAY_AUTH_MODE={os.environ['RAY_AUTH_MODE']}: the tests run with Ray's token "
+                            "authentication on; unset it")
+os.environ["RAY_AUTH_MODE"] = "token"
+if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
+    os.environ["RAY_AUTH_TOKEN_PATH"] = _test_token()
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does (collapse_sim.executor.PASSIVE_OPENMP)
 os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
 

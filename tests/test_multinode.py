@@ -1,6 +1,8 @@
-"""A real two-node Ray cluster on this machine (`ray start --head` + `ray start --address`),
-a small sweep run against it with --address, tasks spread over both nodes; the test stops
-exactly the processes it started (never `ray stop`, which would kill every Ray here)."""
+"""A real two-node Ray cluster on this machine, every node on 127.0.0.1 with token
+authentication on (``ray_two_nodes.py``): a small sweep run against it with --address runs
+tasks on both nodes, no Ray port of the cluster listens beyond loopback, and a client without
+the token is refused. The test stops exactly the processes it started (never `ray stop`,
+which would kill every Ray here)."""
 import json
 import os
 import signal
@@ -8,39 +10,21 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from cli_runs import ENV, cli, finish, write_scenario
+from ray_probe import connect_without_token, listening, not_on_loopback, process_tree
 
+HERE = Path(__file__).resolve().parent
+#: a slow 2-core machine with other jobs on it can take minutes to start two nodes
+START_SECONDS = 240
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _children() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(entry))
-    return kids
-
-
-def _tree(pid: int) -> set[int]:
-    """``pid`` and all its descendants (some Ray workers start their own process group)."""
-    kids, found, stack = _children(), {pid}, [pid]
-    while stack:
-        for child in kids.get(stack.pop(), []):
-            found.add(child)
-            stack.append(child)
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -51,52 +35,46 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _alive_nodes(address: str) -> list[str]:
-    code = ("import ray; ray.init(address=%r, logging_level='ERROR');"
-            "print(' '.join(n['NodeID'] for n in ray.nodes() if n['Alive']))" % address)
-    out = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=60)
-    return out.stdout.split() if out.returncode == 0 else []
-
-
 @pytest.fixture
 def two_node_cluster(tmp_path):
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
-    common = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--object-store-memory", str(80 * 2**20),
-              "--disable-usage-stats", "--block"]
-    started: list[subprocess.Popen] = []
-
-    def start(args: list[str], nodes: int) -> None:
-        started.append(subprocess.Popen(["ray", "start", *args, *common], env=ENV, start_new_session=True,
-                                        stdout=open(tmp_path / f"ray-{len(started)}.log", "w"), stderr=subprocess.STDOUT))
-        deadline = time.monotonic() + 90
-        while len(_alive_nodes(address)) < nodes:
-            assert time.monotonic() < deadline, (tmp_path / f"ray-{len(started) - 1}.log").read_text()[-2000:]
-            time.sleep(1)
-
+    log = tmp_path / "cluster.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, str(HERE / "ray_two_nodes.py"), str(_free_port())], env=ENV,
+                                start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
     try:
-        start(["--head", "--port", str(port), "--include-dashboard", "false",
-               "--ray-client-server-port", str(_free_port())], nodes=1)
-        start(["--address", address], nodes=2)
-        yield address, _alive_nodes(address)
+        deadline = time.monotonic() + START_SECONDS
+        while not (ready := [line for line in log.read_text().splitlines() if line.startswith("ready ")]):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        _, address, *node_ids = ready[0].split()
+        yield address, node_ids, proc.pid
     finally:
-        ours = set().union(*(_tree(p.pid) for p in started)) if started else set()
-        for proc in started:  # `ray start --block` shuts its node down on SIGTERM
-            proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 30
+        ours = process_tree(proc.pid)
+        proc.send_signal(signal.SIGTERM)  # the script shuts its cluster down
+        deadline = time.monotonic() + 60
         while any(_alive(pid) for pid in ours) and time.monotonic() < deadline:
             time.sleep(0.5)
         for pid in ours:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
-        for proc in started:
-            proc.wait(timeout=30)
+        proc.wait(timeout=30)
         assert not [pid for pid in ours if _alive(pid)]
 
 
-def test_sweep_runs_on_both_nodes_of_a_cluster(two_node_cluster, tmp_path):
-    address, node_ids = two_node_cluster
-    assert len(set(node_ids)) == 2
+def test_sweep_runs_on_both_nodes_of_a_loopback_cluster_with_token_auth(two_node_cluster, tmp_path):
+    address, node_ids, pid = two_node_cluster
+    assert address.startswith("127.0.0.1:") and len(set(node_ids)) == 2
+    exposed = not_on_loopback(listening(process_tree(pid)))
+    assert not exposed, f"Ray ports beyond loopback: {exposed}"
+
+    # without a token, or with a wrong one, the cluster refuses the client
+    refused = [connect_without_token(address, ENV, str(tmp_path)),
+               connect_without_token(address, ENV, str(tmp_path), token="0" * 64)]
+    for client in refused:
+        out, _ = client.communicate(timeout=180)
+        assert client.returncode != 0 and "JOINED" not in out, out[-2000:]
+        assert "Authentication token is missing or incorrect" in out, out[-2000:]
+
     scenario = write_scenario(tmp_path / "sweep.yaml", epochs=2, md_steps=40, generations=1,
                               policies=[{"kind": "replace"}, {"kind": "fresh-real", "real_fraction": 0.5}],
                               sweep={"policies.fresh-real.real_fraction": [0.25, 0.5, 1.0]})

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,17 +27,11 @@ IMG = re.compile(r'<img\s+src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 # --- helpers ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    """One embedding cache for the module: each model is embedded once across all tests."""
-    return tmp_path_factory.mktemp("embedding-cache")
-
-
-@pytest.fixture(scope="module")
-def report(tiny_run, tmp_path_factory, cache_dir):
+def report(tiny_run, tmp_path_factory):
     """The report of the untouched tiny run: (result, html text, run dir, rows)."""
     _, run_dir, rows = tiny_run
     out = tmp_path_factory.mktemp("report") / "report.html"
-    result = build_report([run_dir], out, cache_dir=cache_dir)
+    result = build_report([run_dir], out)
     return result, out.read_text(), run_dir, rows
 
 
@@ -175,8 +170,8 @@ def _garble_extxyz(run_dir):
     (run_dir / "fresh-real-s0" / "gen-002" / "train.extxyz").write_bytes(b"\x00\xff" * 100)
 
 
-def _garble_model(run_dir):
-    (run_dir / "replace-s0" / "gen-002" / "model.model").write_bytes(b"not a torch file")
+def _garble_embeddings(run_dir):
+    (run_dir / "replace-s0" / "gen-002" / "embeddings_id.npy").write_bytes(b"not an npy file")
 
 
 def _delete_metrics_jsonl_and_scenario(run_dir):
@@ -194,11 +189,11 @@ DAMAGE = {
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
-def test_damaged_run_gives_report_with_warning(tiny_run, tmp_path, cache_dir, damage):
+def test_damaged_run_gives_report_with_warning(tiny_run, tmp_path, damage):
     run_dir = copy_run(tiny_run, tmp_path)
     apply, expected = DAMAGE[damage]
     apply(run_dir)
-    result = build_report([run_dir], tmp_path / "out" / "report.html", cache_dir=cache_dir)
+    result = build_report([run_dir], tmp_path / "out" / "report.html")
     text = result.html.read_text()
     box = warning_box(text)
     assert box, "no warning box"
@@ -211,21 +206,21 @@ def test_damaged_run_gives_report_with_warning(tiny_run, tmp_path, cache_dir, da
         assert f'<section id="{section}"' in text
 
 
-def test_everything_damaged_at_once(tiny_run, tmp_path, cache_dir):
+def test_everything_damaged_at_once(tiny_run, tmp_path):
     run_dir = copy_run(tiny_run, tmp_path)
-    for apply in (_truncate_last_line, _delete_generation, _delete_metrics_json, _garble_extxyz, _garble_model):
+    for apply in (_truncate_last_line, _delete_generation, _delete_metrics_json, _garble_extxyz, _garble_embeddings):
         apply(run_dir)
-    result = build_report([run_dir], tmp_path / "report.html", cache_dir=cache_dir)
+    result = build_report([run_dir], tmp_path / "report.html")
     text = result.html.read_text()
     box = warning_box(text)
     for expected in ("truncated", "gen-001 missing", "no metrics.json", "unreadable"):
         assert expected in box, expected
-    assert "gen-002 model could not be loaded" in text  # the heatmap row of the garbled model is blank
+    assert "gen-002 probe embeddings are unreadable" in text  # the heatmap row of the garbled file is blank
     assert 'id="fig-heatmaps"' in text and 'id="fig-accuracy"' in text
 
 
 # --- several run directories -------------------------------------------------------------------
-def test_two_runs_with_mismatched_metrics(tiny_run, tmp_path, cache_dir):
+def test_two_runs_with_mismatched_metrics(tiny_run, tmp_path):
     a = copy_run(tiny_run, tmp_path / "machine-a")
     b = copy_run(tiny_run, tmp_path / "machine-b")
     rewrite_rows(a, lambda r: r | {"my_extra_metric": 1.5 + r["generation"], "note_text": "free text"})
@@ -234,7 +229,7 @@ def test_two_runs_with_mismatched_metrics(tiny_run, tmp_path, cache_dir):
     scenario["oracle"]["chunk_size"] = 99
     (b / "scenario.yaml").write_text(yaml.safe_dump(scenario))
 
-    result = build_report([a, b], tmp_path / "report.html", cache_dir=cache_dir)
+    result = build_report([a, b], tmp_path / "report.html")
     text = result.html.read_text()
     assert result.warnings == []
     assert "tiny (machine-a)" in text and "tiny (machine-b)" in text  # same scenario name: labelled by folder
@@ -252,7 +247,7 @@ def test_two_runs_with_mismatched_metrics(tiny_run, tmp_path, cache_dir):
         assert all(r.cells["cknna_ref_id"].note == "not recorded" for r in found.rows if r.run == "tiny (machine-b)")
 
 
-def test_two_different_scenarios(tiny_run, tmp_path, cache_dir):
+def test_two_different_scenarios(tiny_run, tmp_path):
     a = copy_run(tiny_run, tmp_path / "one")
     b = copy_run(tiny_run, tmp_path / "two")
     scenario = yaml.safe_load((b / "scenario.yaml").read_text())
@@ -297,7 +292,7 @@ def test_handmade_run_without_structures_or_models(tmp_path):
     assert "no scenario.yaml" in warning_box(text)
     assert 'id="fig-accuracy"' in text and 'id="fig-diversity"' in text
     assert "bands: ± standard error over seeds" in text
-    assert "no usable model settings" in text  # heatmaps skipped with a note
+    assert "no generation saved probe embeddings" in text  # heatmaps skipped with a note
     assert "No readable train.extxyz" in text or "No readable training sets" in text
 
 
@@ -343,10 +338,10 @@ def test_cli_rejects_bad_threshold(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "--threshold" in err
 
 
-def test_cli_writes_report(tiny_run, tmp_path, capsys, cache_dir):
+def test_cli_writes_report(tiny_run, tmp_path, capsys):
     _, run_dir, _ = tiny_run
     out = tmp_path / "nested" / "r.html"
-    code = main(["report", str(run_dir), "--out", str(out), "--threshold", "0.5", "--cache-dir", str(cache_dir)])
+    code = main(["report", str(run_dir), "--out", str(out), "--threshold", "0.5"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert out.is_file() and out.with_suffix(".md").is_file()
@@ -354,12 +349,12 @@ def test_cli_writes_report(tiny_run, tmp_path, capsys, cache_dir):
     assert captured.out.startswith(f"wrote {out}")
 
 
-def test_heatmap_notes_for_too_few_probes_and_the_lineage_cap(tiny_run, tmp_path, cache_dir):
+def test_heatmap_notes_for_too_few_probes_and_the_lineage_cap(tiny_run, tmp_path):
     _, run_dir, _ = tiny_run
-    text = build_report([run_dir], tmp_path / "k.html", cknna_k=10, cache_dir=cache_dir).html.read_text()
+    text = build_report([run_dir], tmp_path / "k.html", cknna_k=10).html.read_text()
     assert "too few for CKNNA with k=10 (need at least k+2 = 12); heatmaps skipped" in text
     assert 'id="fig-heatmaps"' not in text
-    text = build_report([run_dir], tmp_path / "cap.html", max_heatmap_lineages=1, cache_dir=cache_dir).html.read_text()
+    text = build_report([run_dir], tmp_path / "cap.html", max_heatmap_lineages=1).html.read_text()
     assert "Heatmaps are drawn for 1 of 3 lineages" in text and 'id="fig-heatmaps"' in text
 
 
@@ -373,12 +368,35 @@ def test_many_lineages_are_capped_in_provenance(tmp_path):
     assert {lin.seed for _, lin in chosen if lin.policy == "replace"} == set(range(6))  # first seeds of each policy
 
 
-def test_model_kind_without_embeddings_skips_heatmaps_once(tiny_run, tmp_path, monkeypatch):
-    import collapse_sim.models
-
-    monkeypatch.setattr(collapse_sim.models, "load_model", lambda settings, path, threads=None: object())
-    _, run_dir, _ = tiny_run
-    result = build_report([run_dir], tmp_path / "r.html", cache_dir=tmp_path / "fresh-cache")
+def test_run_without_saved_embeddings_skips_heatmaps_once(tiny_run, tmp_path):
+    run_dir = copy_run(tiny_run, tmp_path)
+    for path in run_dir.glob("*/gen-*/embeddings_*.npy"):
+        path.unlink()
+    result = build_report([run_dir], tmp_path / "r.html")
     text = result.html.read_text()
-    assert text.count("have no embed(); heatmaps skipped") == 1
+    assert text.count("no generation saved probe embeddings") == 1
     assert 'id="fig-heatmaps"' not in text and result.warnings == []
+
+
+class _Payload:
+    """Unpickling this runs code: it creates ``marker`` (what a hostile model file could do)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_report_never_unpickles_model_files(tiny_run, tmp_path):
+    import pickle
+
+    run_dir = copy_run(tiny_run, tmp_path)
+    marker = tmp_path / "code-ran"
+    models = list(run_dir.glob("*/gen-*/model.model")) + list(run_dir.glob("reference/model.model"))
+    assert models
+    for path in models:
+        path.write_bytes(pickle.dumps(_Payload(marker)))
+    text = build_report([run_dir], tmp_path / "r.html").html.read_text()
+    assert not marker.exists()
+    assert 'id="fig-heatmaps"' in text  # drawn from the saved probe embeddings alone

@@ -40,8 +40,7 @@ class ReportResult:
 
 
 def build_report(run_dirs, out: Path, *, threshold: float = DEFAULT_THRESHOLD, cknna_k: int | None = None,
-                 max_heatmap_lineages: int = DEFAULT_MAX_HEATMAP_LINEAGES, heatmaps: bool = True,
-                 cache_dir: Path | None = None) -> ReportResult:
+                 max_heatmap_lineages: int = DEFAULT_MAX_HEATMAP_LINEAGES, heatmaps: bool = True) -> ReportResult:
     """Write ``out`` (HTML) and ``out`` with suffix .md. Raises ``NotARunDirectory`` for a path
     that is not a run directory; any damage inside a run directory becomes a warning."""
     start = time.perf_counter()
@@ -116,19 +115,18 @@ def build_report(run_dirs, out: Path, *, threshold: float = DEFAULT_THRESHOLD, c
         if heatmaps:
             from collapse_sim.report.embeddings import alignment_heatmaps
 
-            cache = cache_dir if cache_dir is not None else out.parent / ".collapse_sim_report_cache"
             result = guarded("alignment heatmaps", lambda: alignment_heatmaps(
-                runs, k=cknna_k, max_lineages=max_heatmap_lineages, cache_dir=cache), heat)
+                runs, k=cknna_k, max_lineages=max_heatmap_lineages), heat)
             if result is not None:
                 plot = guarded("alignment heatmap figure", lambda: figures.heatmaps(result, style), heat)
                 if plot:
                     heat.plots.append(plot)
-                    heat.intro = (f"{result.models_embedded} model(s) embedded, {result.cache_hits} embedding(s) "
-                                  f"reused from the cache, in {result.seconds:.1f} s.")
+                    heat.intro = (f"CKNNA between the saved in-distribution probe embeddings of "
+                                  f"{result.generations_read} generation(s), in {result.seconds:.1f} s.")
                 else:
                     heat.notes.extend(result.notes)
                 if not result.heatmaps and not result.notes:
-                    heat.notes.append("No lineage has saved models; no heatmap drawn.")
+                    heat.notes.append("No lineage has saved probe embeddings; no heatmap drawn.")
         else:
             heat.notes.append("Heatmaps disabled (--no-heatmaps).")
         sections.append(heat)

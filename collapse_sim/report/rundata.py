@@ -47,7 +47,6 @@ class RunData:
     name: str  # scenario name (or directory name)
     label: str = ""  # unique within a report; set by ``assign_labels``
     scenario: dict | None = None
-    model_settings: object | None = None
     rows: list[dict] = field(default_factory=list)
     lineages: dict[str, LineageData] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -129,7 +128,7 @@ def _relabel(message: str, run: RunData) -> str:
 def _read_scenario(run: RunData) -> None:
     path = run.path / "scenario.yaml"
     if not path.is_file():
-        run.warn("no scenario.yaml: scenario details, expected lineages and the alignment heatmaps are unavailable")
+        run.warn("no scenario.yaml: scenario details and the expected lineages are unavailable")
         return
     try:
         data = yaml.safe_load(path.read_text(errors="replace"))
@@ -142,24 +141,6 @@ def _read_scenario(run: RunData) -> None:
     run.scenario = data
     if isinstance(data.get("name"), str):
         run.name = data["name"]
-    run.model_settings = _model_settings(run, data)
-
-
-def _model_settings(run: RunData, data: dict):
-    """The scenario's model settings; a scenario written by another version of collapse_sim
-    may not validate as a whole, so fall back to validating the model section alone."""
-    from collapse_sim.models.settings import parse_model_settings
-    from collapse_sim.scenario import parse_scenario
-
-    try:
-        return parse_scenario(data, source=str(run.path / "scenario.yaml")).model
-    except Exception:  # noqa: BLE001 - any failure: try the section alone
-        pass
-    try:
-        return parse_model_settings(data.get("model"))
-    except Exception as exc:  # noqa: BLE001
-        run.warn(f"scenario.yaml: model settings do not validate ({str(exc).splitlines()[0]}); models cannot be loaded")
-        return None
 
 
 def _valid_row(row) -> bool:
