@@ -10,7 +10,8 @@ from ase.calculators.emt import EMT
 
 from collapse_sim.executor import LocalExecutor
 from collapse_sim.md import langevin
-from collapse_sim.models.mace import MACEModel, MACESettings
+from collapse_sim.models.mace.model import MACEModel
+from collapse_sim.models.settings import MACESettings
 from collapse_sim.rng import stream
 from collapse_sim.samplers import ModelRef
 from collapse_sim.samplers.batched_langevin import (BatchedLangevin, CalculatorPotential, MACEPotential,

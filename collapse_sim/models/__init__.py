@@ -7,7 +7,7 @@ from pathlib import Path
 
 def _model_class(kind: str):
     if kind == "mace":
-        from collapse_sim.models.mace import MACEModel
+        from collapse_sim.models.mace.model import MACEModel
 
         return MACEModel
     if kind == "linear":
