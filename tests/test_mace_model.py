@@ -13,10 +13,9 @@ from ase.calculators.emt import EMT
 
 from collapse_sim.models.base import Model
 from collapse_sim.evaluation import label_rmse
-from collapse_sim.models.mace import runtime, training
+from collapse_sim.models.mace import MACESettings, runtime, training
 from collapse_sim.models.mace import graphs as mace_graphs
 from collapse_sim.models.mace.model import MACEModel
-from collapse_sim.models.settings import MACESettings
 from collapse_sim.structures import attach_labels, energy_of, forces_of
 
 from mace.calculators import MACECalculator  # after collapse_sim.models.mace.model (which imports mace first)

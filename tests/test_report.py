@@ -376,7 +376,7 @@ def test_many_lineages_are_capped_in_provenance(tmp_path):
 def test_model_kind_without_embeddings_skips_heatmaps_once(tiny_run, tmp_path, monkeypatch):
     import collapse_sim.models
 
-    monkeypatch.setattr(collapse_sim.models, "load_model", lambda settings, path, threads=None: object())
+    monkeypatch.setattr(collapse_sim.models, "load", lambda settings, path, threads=None: object())
     _, run_dir, _ = tiny_run
     result = build_report([run_dir], tmp_path / "r.html", cache_dir=tmp_path / "fresh-cache")
     text = result.html.read_text()

@@ -194,10 +194,10 @@ class NoEmbedding(Exception):
 
 
 def _embed(settings, path: Path, probes) -> np.ndarray:
-    from collapse_sim.models import load_model
+    from collapse_sim import models
 
     kind = getattr(settings, "kind", "?")
-    model = load_model(settings, path, threads=1)  # one thread: robust against a busy machine
+    model = models.load(settings, path, threads=1)  # one thread: robust against a busy machine
     if not callable(getattr(model, "embed", None)):
         raise NoEmbedding(f"models of kind {kind!r} have no embed()")
     try:

@@ -148,7 +148,7 @@ def _read_scenario(run: RunData) -> None:
 def _model_settings(run: RunData, data: dict):
     """The scenario's model settings; a scenario written by another version of collapse_sim
     may not validate as a whole, so fall back to validating the model section alone."""
-    from collapse_sim.models.settings import parse_model_settings
+    from collapse_sim.models import parse_settings
     from collapse_sim.scenario import parse_scenario
 
     try:
@@ -156,7 +156,7 @@ def _model_settings(run: RunData, data: dict):
     except Exception:  # noqa: BLE001 - any failure: try the section alone
         pass
     try:
-        return parse_model_settings(data.get("model"))
+        return parse_settings(data.get("model"))
     except Exception as exc:  # noqa: BLE001
         run.warn(f"scenario.yaml: model settings do not validate ({str(exc).splitlines()[0]}); models cannot be loaded")
         return None

@@ -33,7 +33,7 @@ from mace.tools.utils import atomic_numbers_to_indices
 from collapse_sim.executor import torch_threads
 from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.rng import stream
-from collapse_sim.samplers import ModelRef
+from collapse_sim.samplers.base import ModelRef
 from collapse_sim.samplers.langevin import exploded, segments
 
 #: Å. Candidate pairs are kept within r_max + skin and rebuilt once an atom of the replica moved
@@ -267,7 +267,7 @@ def run_replicas(potential: BatchedPotential, starts: Sequence[Atoms], settings,
 def run_replica_chunk(model_ref: ModelRef, starts: Sequence[Atoms], settings, seeds: Sequence[int],
                       cpus: float = 1) -> list[dict]:
     """The batched engine's task: the model loaded for ``cpus`` torch threads, ``run_replicas``."""
-    from collapse_sim.models import load_model
+    from collapse_sim import models
 
-    model = load_model(model_ref.settings, model_ref.path, threads=torch_threads(cpus))
+    model = models.load(model_ref.settings, model_ref.path, threads=torch_threads(cpus))
     return run_replicas(batched_potential(model), starts, settings, seeds)

@@ -43,9 +43,8 @@ from mace.calculators import MACECalculator
 from mace.tools import AtomicNumberTable, torch_geometric
 from mace.tools.scatter import scatter_mean
 
-from collapse_sim.models.mace import training
+from collapse_sim.models.mace import MACESettings, training
 from collapse_sim.models.mace.graphs import PREDICT_BATCH, has_stress, to_graphs
-from collapse_sim.models.settings import MACESettings
 from collapse_sim.structures import attach_labels
 
 
