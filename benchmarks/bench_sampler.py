@@ -24,7 +24,8 @@ import torch
 from mace.calculators import MACECalculator
 
 from collapse_sim.md import langevin
-from collapse_sim.models.mace import MACEModel, MACESettings
+from collapse_sim.models.mace import MACESettings
+from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.rng import stream
 from collapse_sim.samplers.batched_langevin import BatchedLangevin, MACEPotential
 

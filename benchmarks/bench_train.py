@@ -35,7 +35,8 @@ from ase.calculators.emt import EMT
 from ase.io import write
 
 from collapse_sim.evaluation import label_rmse
-from collapse_sim.models.mace import MACEModel, MACESettings
+from collapse_sim.models.mace import MACESettings
+from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.structures import attach_labels
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,7 +46,8 @@ OURS = r"""
 import json, sys, time
 t0 = time.perf_counter()
 from ase.io import read
-from collapse_sim.models.mace import MACEModel, MACESettings
+from collapse_sim.models.mace import MACESettings
+from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.structures import attach_labels
 t1 = time.perf_counter()
 a = json.loads(sys.argv[1])

@@ -73,13 +73,12 @@ def _ray_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _checked_scenario(path: Path):
-    from collapse_sim.oracles import ASEOracle
+    from collapse_sim import oracles, systems
     from collapse_sim.scenario import load_scenario
-    from collapse_sim.systems import make_system
 
     scenario = load_scenario(path)
     try:
-        ASEOracle(scenario.oracle).check(make_system(scenario.system).ideal())
+        oracles.make(scenario.oracle).check(systems.make(scenario.system).ideal())
     except ValueError as exc:
         raise UsageError(f"{path}: oracle: {exc}") from None
     return scenario

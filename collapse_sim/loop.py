@@ -24,17 +24,17 @@ from ase import Atoms
 
 from collapse_sim.evaluation import PROBES, data_metrics, label_rmse, model_metrics
 from collapse_sim.executor import LocalExecutor, current_node, torch_threads
-from collapse_sim.oracles import ASEOracle
-from collapse_sim.policies import GenerationData, make_policy
+from collapse_sim import models, oracles, policies, samplers, systems
+from collapse_sim.policies import GenerationData
 from collapse_sim.pools import Pool, composition, flatten, group_into_pools
 from collapse_sim.noise import with_synthetic_noise
 from collapse_sim.rng import child_seed, stream
-from collapse_sim.samplers import ModelRef, make_sampler, starting_structures
+from collapse_sim.samplers import ModelRef, starting_structures
 from collapse_sim.scenario import Scenario
 from collapse_sim.store import RunStore, read_structures, write_structures
 from collapse_sim.structures import forces_of, tag
 from collapse_sim.sweep import LineageSpec, expand, lineage_name
-from collapse_sim.systems import make_system, plan_recipes
+from collapse_sim.systems import plan_recipes
 
 MODEL_FILE = "model.model"
 #: Bumped whenever the numbers a seed produces change (trainer, sampler, random streams), so a
@@ -64,7 +64,7 @@ def lineages(scenario: Scenario) -> list[LineageSpec]:
 # --- oracle data ------------------------------------------------------------------------
 def _label_chunk(job) -> list[Atoms]:
     system_settings, oracle_settings, recipes, plan, provenance = job
-    system, oracle = make_system(system_settings), ASEOracle(oracle_settings)
+    system, oracle = systems.make(system_settings), oracles.make(oracle_settings)
     calc = oracle.calculator()
     structures = [system.perturbed(recipes[i], seed, calc) for i, seed in plan]
     return tag(oracle.label(structures, calc, noise_seeds=[seed for _, seed in plan]), **provenance)
@@ -130,7 +130,7 @@ class Yardsticks:
 def descriptor_fn(sc: Scenario):
     from collapse_sim.metrics import structure_descriptors
 
-    species = sorted(set(make_system(sc.system).ideal().get_chemical_symbols()))
+    species = sorted(set(systems.make(sc.system).ideal().get_chemical_symbols()))
     m = sc.metrics
     return lambda structures: structure_descriptors(structures, species=species, r_cut=m.soap_r_cut,
                                                     n_max=m.soap_n_max, l_max=m.soap_l_max)
@@ -203,10 +203,8 @@ def ensure_reference(ctx: RunContext) -> None:
 
 # --- one generation ---------------------------------------------------------------------
 def _train(ctx: RunContext, train: list[Atoms], seed: int, log_path: Path):
-    from collapse_sim.models import new_model
-
     start = time.perf_counter()
-    model = new_model(ctx.scenario.model, threads=torch_threads(ctx.scenario.ray.cpus_per_training)).fit(train, seed=seed, log_path=log_path)
+    model = models.make(ctx.scenario.model, threads=torch_threads(ctx.scenario.ray.cpus_per_training)).fit(train, seed=seed, log_path=log_path)
     return model, time.perf_counter() - start
 
 
@@ -290,12 +288,10 @@ def _load_generation(store: RunStore, lineage: str, g: int, train: list[Atoms] |
 def run_lineage(ctx: RunContext, spec: LineageSpec) -> str:
     """Advance one lineage from its last committed generation to the scenario's last.
     Stage changes go to the lineage's status.json (progress display, fault tests)."""
-    from collapse_sim.models import load_model
-
     sc, store = ctx.scenario, ctx.store
     name, seed = spec.name, spec.seed
-    policy = make_policy(spec.policy)
-    sampler = make_sampler(sc.synthetic.sampler, sc.ray.cpus_per_sampling, sc.ray.gpus_per_sampling)
+    policy = policies.make(spec.policy)
+    sampler = samplers.make(sc.synthetic.sampler, sc.ray.cpus_per_sampling, sc.ray.gpus_per_sampling)
     # A task waiting for nested tasks gives its CPUs back but keeps its GPUs: a lineage that
     # holds a GPU samples on it in-process, or nested GPU tasks could wait on each other forever.
     sample_executor = LocalExecutor() if sc.ray.gpus_per_training > 0 else ctx.executor
@@ -307,7 +303,7 @@ def run_lineage(ctx: RunContext, spec: LineageSpec) -> str:
         status("sampling")
         prev_dir = store.generation_dir(name, g - 1)
         prev_path = prev_dir / MODEL_FILE
-        prev_model = load_model(sc.model, prev_path, threads=torch_threads(sc.ray.cpus_per_training))
+        prev_model = models.load(sc.model, prev_path, threads=torch_threads(sc.ray.cpus_per_training))
         producer = prev_model.fingerprint()
 
         sampled = sampler.sample(ModelRef(sc.model, prev_path), starting_structures(sampler, history), sc.synthetic.n_structures,

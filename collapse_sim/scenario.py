@@ -5,76 +5,22 @@ reported as one line naming the offending field (``ScenarioError``).
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from collapse_sim.models.settings import ModelSettings
-from collapse_sim.policies.settings import PolicySettings
-from collapse_sim.samplers.settings import SamplerSettings
-from collapse_sim.settings_base import Strict, kind_union
+from collapse_sim.models import ModelSettings
+from collapse_sim.oracles import OracleSettings
+from collapse_sim.policies import PolicySettings
+from collapse_sim.samplers import SamplerSettings
+from collapse_sim.settings_base import Strict
+from collapse_sim.systems import SystemSettings
 
 
 class ScenarioError(ValueError):
     """A scenario problem, already phrased as one line for the user."""
-
-
-class SystemSettings(Strict):
-    """A periodic crystal: the 'real world' the oracle describes."""
-
-    kind: Literal["bulk"] = "bulk"
-    element: str = "Cu"
-    crystal: Literal["fcc", "bcc", "hcp", "sc", "diamond"] = "fcc"
-    lattice_constant: float = Field(3.6, gt=0, description="Å")
-    cubic: bool = True
-    supercell: tuple[int, int, int] = (2, 2, 2)
-
-    @field_validator("element")
-    @classmethod
-    def _known_element(cls, value: str) -> str:
-        from ase.data import atomic_numbers
-
-        if value not in atomic_numbers:
-            raise ValueError(f"unknown chemical symbol {value!r}")
-        return value
-
-    @field_validator("supercell")
-    @classmethod
-    def _positive_repeats(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
-        if min(value) < 1:
-            raise ValueError("supercell repeats must be >= 1")
-        return value
-
-
-class GaussianSystemSettings(Strict):
-    """Abstract samples x ~ N(mean, std²), each carried as a one-atom structure with x in
-    positions[0, 0] (``collapse_sim.systems.gaussian``); for the ``gaussian`` model."""
-
-    kind: Literal["gaussian"]
-    mean: float = 0.0
-    std: float = Field(1.0, gt=0)
-
-
-#: a ``system:`` mapping without ``kind`` is a bulk crystal
-AnySystemSettings = kind_union("bulk", SystemSettings, GaussianSystemSettings)
-
-
-class OracleSettings(Strict):
-    """Any ASE calculator class, by import path, with keyword arguments."""
-
-    calculator: str = "ase.calculators.emt.EMT"
-    kwargs: dict[str, Any] = Field(default_factory=dict)
-    chunk_size: int = Field(25, ge=1, description="structures per labelling task")
-    energy_noise: float = Field(0.0, ge=0, description="eV per structure: std of Gaussian noise added to every oracle energy")
-
-    @field_validator("calculator")
-    @classmethod
-    def _importable(cls, value: str) -> str:
-        import_object(value)
-        return value
 
 
 class Recipe(Strict):
@@ -144,8 +90,8 @@ class Scenario(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     seeds: list[int] = Field(min_length=1)
     generations: int = Field(ge=1, description="model-fed generations after generation 0")
-    system: AnySystemSettings = Field(default_factory=SystemSettings)
-    oracle: OracleSettings = Field(default_factory=OracleSettings)
+    system: SystemSettings = Field(default_factory=dict, validate_default=True)
+    oracle: OracleSettings = Field(default_factory=dict, validate_default=True)
     real_data: StructureSetSettings
     probes: ProbeSettings | None = Field(None, description="required unless metrics.enabled is false")
     model: ModelSettings
@@ -184,19 +130,16 @@ class Scenario(Strict):
         return self
 
     @model_validator(mode="after")
-    def _compatible_kinds(self) -> "Scenario":
-        gaussian = [self.system.kind == "gaussian", self.model.kind == "gaussian"]
-        if any(gaussian) and not all(gaussian):
-            raise ValueError(f"system.kind {self.system.kind!r} and model.kind {self.model.kind!r}: "
-                             "the gaussian system and the gaussian model go together")
-        if self.system.kind == "gaussian" and self.metrics.enabled:
-            raise ValueError("metrics.enabled: the atomistic metric suite does not apply to the gaussian system; set it to false")
-        sampler = self.synthetic.sampler.kind
-        if sampler == "model-samples" and self.model.kind != "gaussian":
-            raise ValueError(f"synthetic.sampler: model-samples needs a generative model (gaussian), not {self.model.kind!r}")
-        if sampler == "fixed-design" and self.synthetic.n_structures != self.real_data.n_structures:
-            raise ValueError(f"synthetic.n_structures: fixed-design relabels the {self.real_data.n_structures} real "
-                             f"generation-0 structures, so it must be {self.real_data.n_structures}")
+    def _kinds_fit_together(self) -> "Scenario":
+        system, model = self.system, self.model
+        if system.atomistic != model.atomistic:
+            raise ValueError(f"system.kind {system.kind!r} and model.kind {model.kind!r}: "
+                             "one works on atoms, the other on abstract samples")
+        if not system.atomistic and self.metrics.enabled:
+            raise ValueError(f"metrics.enabled: the atomistic metric suite does not apply to the {system.kind} "
+                             "system; set it to false")
+        for settings in (system, self.oracle, model, self.synthetic.sampler, *self.policies):
+            settings.check(self)
         return self
 
     @model_validator(mode="after")
@@ -224,43 +167,15 @@ class Scenario(Strict):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def import_object(path: str) -> Any:
-    """Import ``package.module.Name``; raise ValueError with a readable message."""
-    module_name, _, attr = path.rpartition(".")
-    if not module_name:
-        raise ValueError(f"{path!r} is not a dotted import path")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"cannot import module {module_name!r} ({exc})") from None
-    if not hasattr(module, attr):
-        raise ValueError(f"module {module_name!r} has no attribute {attr!r}")
-    return getattr(module, attr)
+def _location(loc: tuple) -> list[str]:
+    """The error's path in the user's terms: without validator names."""
+    return [str(part) for part in loc if not (isinstance(part, str) and part.startswith("function-"))]
 
 
-def _location(loc: tuple, data: Any) -> list[str]:
-    """The error's path in the user's terms: without validator names and without the tag
-    pydantic inserts after a ``kind`` union (a non-final part that is not a key of the input)."""
-    parts, node = [], data
-    for i, part in enumerate(loc):
-        if isinstance(part, str) and part.startswith("function-"):
-            continue
-        if isinstance(node, dict) and isinstance(part, str) and part not in node and i < len(loc) - 1:
-            continue  # a union tag such as 'mace'
-        parts.append(str(part))
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            node = None
-    return parts
-
-
-def _describe(error: ValidationError, data: Any = None) -> str:
+def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
-    where = ".".join(_location(first["loc"], data))
-    message = first["msg"].removeprefix("Value error, ").replace("found using kind()", "found using 'kind'")
+    where = ".".join(_location(first["loc"]))
+    message = first["msg"].removeprefix("Value error, ")
     extra = f" (and {error.error_count() - 1} more problem(s))" if error.error_count() > 1 else ""
     return f"{where}: {message}{extra}" if where else message + extra
 
@@ -271,7 +186,7 @@ def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as error:
-        raise ScenarioError(f"{source}: {_describe(error, data)}") from None
+        raise ScenarioError(f"{source}: {_describe(error)}") from None
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -1,23 +1,57 @@
-"""Base class for every settings block (unknown keys are errors), and tagged unions on ``kind``."""
+"""Base classes for settings blocks (unknown keys are errors), and a family's settings type."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Tag
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticKnownError, core_schema
+
+if TYPE_CHECKING:
+    from collapse_sim.registry import Registry
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def kind_union(default: str | None, *classes: type[BaseModel]) -> Any:
-    """A union of settings classes discriminated by their ``kind`` literal; a mapping without
-    ``kind`` is read as ``default`` (None: ``kind`` is required)."""
+class KindSettings(Strict):
+    """Settings of one kind of a family; each kind narrows ``kind`` to its name, ``Literal["..."]``."""
 
-    def kind(value: Any) -> Any:
+    kind: str = Field(description="which kind of its family these settings are for")
+
+    def check(self, scenario: Any) -> None:
+        """What this kind needs from the rest of ``scenario``: ValueError, one line naming the
+        field, if the scenario cannot use it. Most kinds need nothing."""
+
+
+class _ByKind:
+    """Validates a mapping with the settings class its ``kind`` names in a registry, looked up
+    at validation time so that kinds registered later are found. Errors inside the class come
+    back with their field path under this field (no union tag in between)."""
+
+    def __init__(self, registry: Registry, default: str | None):
+        self.registry, self.default = registry, default
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(self.validate)
+
+    def validate(self, value: Any) -> BaseModel:
         if isinstance(value, dict):
-            return value.get("kind", default)
-        return getattr(value, "kind", None)
+            kind = value.get("kind", self.default)
+        elif isinstance(value, BaseModel):
+            kind = getattr(value, "kind", None)
+        else:
+            raise PydanticKnownError("dict_type")
+        if kind is None:
+            raise PydanticKnownError("union_tag_not_found", {"discriminator": "'kind'"})
+        settings = self.registry.settings(kind) if isinstance(kind, str) else None
+        if settings is None:
+            raise PydanticKnownError("union_tag_invalid", {"discriminator": "'kind'", "tag": str(kind),
+                                                           "expected_tags": ", ".join(map(repr, self.registry.kinds))})
+        return settings.model_validate(value)
 
-    tagged = tuple(Annotated[cls, Tag(cls.model_fields["kind"].annotation.__args__[0])] for cls in classes)
-    return Annotated[Union[tagged], Discriminator(kind)]
+
+def kind_union(registry: Registry, default: str | None = None) -> Any:
+    """The settings type of a family: any kind in ``registry``, chosen by ``kind``; a mapping
+    without ``kind`` is read as ``default`` (None: ``kind`` is required)."""
+    return Annotated[registry.base, _ByKind(registry, default)]

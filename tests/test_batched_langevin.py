@@ -10,13 +10,13 @@ from ase.calculators.emt import EMT
 
 from collapse_sim.executor import LocalExecutor
 from collapse_sim.md import langevin
-from collapse_sim.models.mace import MACEModel, MACESettings
+from collapse_sim.models.mace import MACESettings
+from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.rng import stream
 from collapse_sim.samplers import ModelRef
 from collapse_sim.samplers.batched_langevin import (BatchedLangevin, CalculatorPotential, MACEPotential,
                                                    run_replicas)
-from collapse_sim.samplers.langevin import LangevinSampler, run_replica
-from collapse_sim.samplers.settings import LangevinSettings
+from collapse_sim.samplers.langevin import LangevinSampler, LangevinSettings, run_replica
 from collapse_sim.structures import attach_labels
 
 TINY = MACESettings(hidden_irreps="8x0e+8x1o", MLP_irreps="8x0e", radial_MLP=[16, 16], epochs=2, batch_size=5)

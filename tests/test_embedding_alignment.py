@@ -10,7 +10,8 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 
 from collapse_sim.metrics import cknna
-from collapse_sim.models.mace import MACEModel, MACESettings
+from collapse_sim.models.mace import MACESettings
+from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.structures import attach_labels
 
 

@@ -7,10 +7,11 @@ from ase import Atoms
 from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
-from collapse_sim.models import load_model, new_model
-from collapse_sim.models.gaussian import GaussianModel
-from collapse_sim.models.linear import LinearModel, pair_list
-from collapse_sim.models.settings import GaussianSettings, LinearSettings, parse_model_settings
+from collapse_sim.models import load as load_model
+from collapse_sim.models import make as new_model
+from collapse_sim.models import parse_settings as parse_model_settings
+from collapse_sim.models.gaussian import GaussianModel, GaussianSettings
+from collapse_sim.models.linear import LinearModel, LinearSettings, pair_list
 from collapse_sim.oracles.linear import LinearTruth
 from collapse_sim.structures import attach_labels, energy_of, forces_of
 from collapse_sim.systems.gaussian import sample_atoms, sample_values
@@ -141,8 +142,7 @@ def test_save_load_round_trip_and_fingerprint(tmp_path):
 
 def test_linear_model_drives_langevin_md(tmp_path):
     from collapse_sim.samplers import ModelRef
-    from collapse_sim.samplers.langevin import run_replica
-    from collapse_sim.samplers.settings import LangevinSettings
+    from collapse_sim.samplers.langevin import LangevinSettings, run_replica
 
     # a repulsive pair term keeps atoms apart; an untrained linear fit may be attractive
     model = LinearModel(SETTINGS)

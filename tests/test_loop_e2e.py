@@ -66,7 +66,7 @@ def test_provenance_traces_every_structure(tiny_run):
 
 def test_synthetic_labels_come_from_the_producing_model(tiny_run):
     scenario, root, _ = tiny_run
-    from collapse_sim.models import load_model
+    from collapse_sim.models import load as load_model
 
     model = load_model(scenario.model, root / "replace-s0" / "gen-000" / "model.model")
     sampled = read_structures(root / "replace-s0" / "gen-001" / "sampled.extxyz")

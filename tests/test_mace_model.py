@@ -13,11 +13,12 @@ from ase.calculators.emt import EMT
 
 from collapse_sim.models.base import Model
 from collapse_sim.evaluation import label_rmse
-from collapse_sim.models import mace as mace_impl
-from collapse_sim.models.mace import MACEModel, MACESettings
+from collapse_sim.models.mace import MACESettings, runtime, training
+from collapse_sim.models.mace import graphs as mace_graphs
+from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.structures import attach_labels, energy_of, forces_of
 
-from mace.calculators import MACECalculator  # after collapse_sim.models.mace (which imports mace first)
+from mace.calculators import MACECalculator  # after collapse_sim.models.mace.model (which imports mace first)
 from mace.tools import torch_geometric
 
 TINY = dict(hidden_irreps="8x0e+8x1o", MLP_irreps="8x0e", radial_MLP=[16, 16], batch_size=4, lr=0.01)
@@ -265,14 +266,14 @@ def _mixed(data) -> list[Atoms]:
 
 
 def _mace_graphs(model: MACEModel, structures: list[Atoms]):
-    with mace_impl._default_dtype(torch.float32):
-        return mace_impl._graphs(structures, model.z_table, model.r_max, ["Default"], labels=True)
+    with runtime.default_dtype(torch.float32):
+        return mace_graphs.to_graphs(structures, model.z_table, model.r_max, ["Default"], labels=True)
 
 
 def test_packed_batches_equal_mace_collation(trained, data):
     model, _ = trained
     graphs = _mace_graphs(model, _mixed(data))
-    packed = mace_impl._Packed(graphs)
+    packed = mace_graphs.Packed(graphs)
     for idx in ([0, 1, 2, 3, 4, 5, 6], [6, 2, 0], [4], [2, 2, 5, 1], list(range(6, -1, -1))):
         ref = torch_geometric.Batch.from_data_list([graphs[i] for i in idx])
         got = packed.batch(idx)
@@ -290,10 +291,10 @@ def test_split_batch_loss_and_gradients_match_whole_batch(trained, data, stress)
     model, _ = trained
     net = model.model
     graphs = _mace_graphs(model, _mixed(data))
-    packed = mace_impl._Packed(graphs)
+    packed = mace_graphs.Packed(graphs)
     idx = np.arange(len(graphs))
-    loss_fn = (mace_impl.modules.WeightedEnergyForcesStressLoss(1.0, 100.0, 10.0) if stress
-               else mace_impl.modules.WeightedEnergyForcesLoss(1.0, 100.0))
+    loss_fn = (training.modules.WeightedEnergyForcesStressLoss(1.0, 100.0, 10.0) if stress
+               else training.modules.WeightedEnergyForcesLoss(1.0, 100.0))
     params = list(net.parameters())
     whole = torch_geometric.Batch.from_data_list(graphs)  # the reference path: mace's collation and loss
     out = net(whole.to_dict(), training=True, compute_force=True, compute_stress=stress)
@@ -302,10 +303,10 @@ def test_split_batch_loss_and_gradients_match_whole_batch(trained, data, stress)
     n_atoms = int(whole.num_nodes)
     for n_parts in (1, 2, 3):
         loss, grads = 0.0, [torch.zeros_like(p) for p in params]
-        for part in mace_impl._split(idx, n_parts):
+        for part in training.split(idx, n_parts):
             batch = packed.batch(part)
             out = net(batch.to_dict(), training=True, compute_force=True, compute_stress=stress)
-            part_loss = mace_impl._part_loss(loss_fn, batch, out, len(idx), n_atoms)
+            part_loss = training.part_loss(loss_fn, batch, out, len(idx), n_atoms)
             loss = loss + part_loss.detach()
             grads = [g + d for g, d in zip(grads, torch.autograd.grad(part_loss, params))]
         torch.testing.assert_close(loss, loss_ref.detach(), rtol=1e-5, atol=0)
@@ -318,10 +319,10 @@ def test_batch_order_is_mace_run_train_order(trained, data):
     scale, then once per epoch; fit draws its batches from the same generator the same way."""
     model, _ = trained
     graphs = _mace_graphs(model, data["train"][:13])
-    packed = mace_impl._Packed(graphs)
+    packed = mace_graphs.Packed(graphs)
     cli_loader = torch_geometric.DataLoader(graphs, batch_size=4, shuffle=True, drop_last=True,
                                             generator=torch.Generator().manual_seed(5))
-    ours = mace_impl._train_order(len(graphs), 4, seed=5, drop_last=True)
+    ours = training.train_order(len(graphs), 4, seed=5, drop_last=True)
     for _ in range(4):
         cli = list(cli_loader)
         mine = list(ours)
@@ -344,7 +345,7 @@ def test_fit_with_threads_is_bit_identical_and_leaves_no_threads(data):
 def test_parallel_validation_matches_whole_set_reference(trained, data):
     model, _ = trained
     graphs = _mace_graphs(model, _mixed(data))
-    loss_fn = mace_impl.modules.WeightedEnergyForcesLoss(1.0, 100.0)
+    loss_fn = training.modules.WeightedEnergyForcesLoss(1.0, 100.0)
     whole = torch_geometric.Batch.from_data_list(graphs)
     out = model.model(whole.to_dict(), training=False, compute_force=True)
     ref_loss = float(loss_fn(pred=out, ref=whole).detach())
@@ -352,8 +353,8 @@ def test_parallel_validation_matches_whole_set_reference(trained, data):
     ref_e = 1e3 * float(torch.sqrt(torch.mean(((out["energy"].detach() - whole.energy).double() / sizes) ** 2)))
     ref_f = 1e3 * float(torch.sqrt(torch.mean((out["forces"].detach() - whole.forces).double() ** 2)))
     for lanes in (1, 2, 3):
-        with mace_impl._Workers(lanes) as workers:
-            got = model._evaluate(model.model, loss_fn, mace_impl._Packed(graphs), workers, compute_stress=False)
+        with training.Workers(lanes) as workers:
+            got = training.evaluate(model.model, loss_fn, mace_graphs.Packed(graphs), workers, compute_stress=False)
         assert got["valid_loss"] == pytest.approx(ref_loss, rel=1e-5)
         assert got["valid_rmse_e_meV_per_atom"] == pytest.approx(ref_e, rel=1e-4)
         assert got["valid_rmse_f_meV_per_A"] == pytest.approx(ref_f, rel=1e-5)

@@ -2,9 +2,12 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from collapse_sim.policies import GenerationData, make_policy
-from collapse_sim.policies.settings import (AccumulateSettings, AccumulateSubsampleSettings, FreshRealSettings,
-                                             ReplaceSettings)
+from collapse_sim.policies import GenerationData
+from collapse_sim.policies import make as make_policy
+from collapse_sim.policies.accumulate import AccumulateSettings
+from collapse_sim.policies.accumulate_subsample import AccumulateSubsampleSettings
+from collapse_sim.policies.fresh_real import FreshRealSettings
+from collapse_sim.policies.replace import ReplaceSettings
 from collapse_sim.pools import Pool, composition, flatten, group_into_pools
 
 

@@ -182,8 +182,9 @@ def test_fixed_design_sampler_unit():
 
     from collapse_sim.policies import GenerationData
     from collapse_sim.pools import Pool
-    from collapse_sim.samplers import make_sampler, starting_structures
-    from collapse_sim.samplers.settings import FixedDesignSettings
+    from collapse_sim.samplers import make as make_sampler
+    from collapse_sim.samplers import starting_structures
+    from collapse_sim.samplers.fixed_design import FixedDesignSettings
 
     real = Pool("real", 0, tuple(Atoms("Cu", positions=[[0, 0, i]]) for i in range(3)))
     synthetic = Pool("synthetic", 0, tuple(Atoms("Cu", positions=[[1, 1, i]]) for i in range(3)))

@@ -1,29 +1,36 @@
-"""Models: trainable potentials behind one protocol (``collapse_sim.models.base.Model``).
-The registry maps a settings ``kind`` to the class; heavy imports happen only here."""
+"""Models: trainable potentials behind one protocol (``collapse_sim.models.base.Model``), one
+module (or package, for MACE) per kind. Heavy imports (torch) happen only when a model is made."""
 from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import TypeAdapter
 
-def _model_class(kind: str):
-    if kind == "mace":
-        from collapse_sim.models.mace import MACEModel
+from collapse_sim.models.base import KINDS, Model, ModelSettingsBase
+from collapse_sim.settings_base import kind_union
 
-        return MACEModel
-    if kind == "linear":
-        from collapse_sim.models.linear import LinearModel
+# each kind module registers its kind when imported: a new kind is a new module and a line here
+from collapse_sim.models import mace  # noqa: F401  isort: skip
+from collapse_sim.models import linear  # noqa: F401  isort: skip
+from collapse_sim.models import gaussian  # noqa: F401  isort: skip
 
-        return LinearModel
-    if kind == "gaussian":
-        from collapse_sim.models.gaussian import GaussianModel
-
-        return GaussianModel
-    raise KeyError(f"unknown model kind {kind!r}")
+#: every model kind; a ``model:`` mapping without ``kind`` is a MACE model
+ModelSettings = kind_union(KINDS, default="mace")
 
 
-def new_model(settings, threads: int | None = None):
-    return _model_class(settings.kind)(settings, threads=threads)
+def make(settings: ModelSettingsBase, threads: int | None = None) -> Model:
+    """A new, untrained model of ``settings``' kind."""
+    return KINDS.make(settings, threads=threads)
 
 
-def load_model(settings, path: str | Path, threads: int | None = None):
-    return _model_class(settings.kind).load(Path(path), settings, threads=threads)
+def load(settings: ModelSettingsBase, path: str | Path, threads: int | None = None) -> Model:
+    """The model saved at ``path``, of ``settings``' kind."""
+    return KINDS.implementation(settings.kind).load(Path(path), settings, threads=threads)
+
+
+def parse_settings(data) -> ModelSettingsBase:
+    """Validate a ``model:`` mapping on its own (``ModelSettings`` is a type, not a class)."""
+    return TypeAdapter(ModelSettings).validate_python(data)
+
+
+__all__ = ["KINDS", "Model", "ModelSettings", "ModelSettingsBase", "load", "make", "parse_settings"]

@@ -1,12 +1,23 @@
-"""The Model protocol: what the loop needs from any potential (MACE, linear, ...)."""
+"""What every model kind shares: the Model protocol (what the loop needs from any potential),
+the settings base and the registry."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import ClassVar, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
+
+from collapse_sim.registry import Registry
+from collapse_sim.settings_base import KindSettings
+
+
+class ModelSettingsBase(KindSettings):
+    #: False for a model of abstract samples (one-atom carriers of a number, the gaussian system)
+    atomistic: ClassVar[bool] = True
+    #: True if the model draws its own samples, ``sample(n, rng)`` (for the model-samples sampler)
+    generative: ClassVar[bool] = False
 
 
 @runtime_checkable
@@ -26,6 +37,7 @@ class Model(Protocol):
                                              (linear: linear_weight_norm; gaussian: gauss_mean, gauss_var)
               sample(n, rng) -> list[Atoms]   a generative model's own samples (sampler model-samples)
     Kinds: mace (MACEModel), linear (LinearModel), gaussian (GaussianModel); see ``collapse_sim.models``.
+    A kind's class is built as ``Model(settings, threads=...)``.
     """
 
     def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None) -> "Model": ...
@@ -39,3 +51,6 @@ class Model(Protocol):
     def save(self, path: Path) -> None: ...
 
     def fingerprint(self) -> str: ...
+
+
+KINDS = Registry("model", ModelSettingsBase)

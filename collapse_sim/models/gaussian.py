@@ -13,17 +13,29 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Literal, Sequence
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
+from pydantic import Field
 
-from collapse_sim.models.settings import GaussianSettings
+from collapse_sim.models.base import KINDS, ModelSettingsBase
 from collapse_sim.structures import attach_labels
 from collapse_sim.systems.gaussian import sample_atoms, sample_values
 
 FORMAT = "collapse_sim.gaussian/1"
+
+
+class GaussianSettings(ModelSettingsBase):
+    """An abstract generative model: a 1-D Gaussian fitted to samples (a one-atom structure whose
+    x coordinate holds the value; see the ``gaussian`` system)."""
+
+    atomistic: ClassVar[bool] = False
+    generative: ClassVar[bool] = True
+    kind: Literal["gaussian"]
+    estimator: Literal["mle", "unbiased"] = Field(
+        "mle", description="variance estimator: mle divides the sum of squares by M, unbiased by M - 1")
 
 
 class GaussianModel:
@@ -96,3 +108,6 @@ class GaussianModel:
         obj = cls(settings, threads=threads)
         obj.mean, obj.var, obj.fit_info = float(data["mean"]), float(data["var"]), data.get("fit_info", {})
         return obj
+
+
+KINDS.register(GaussianSettings, GaussianModel)

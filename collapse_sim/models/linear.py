@@ -23,17 +23,46 @@ import json
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.neighborlist import neighbor_list
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
-from collapse_sim.models.settings import LinearSettings
+from collapse_sim.models.base import KINDS, ModelSettingsBase
 from collapse_sim.structures import attach_labels, energy_of
 
 FORMAT = "collapse_sim.linear/1"
+
+
+class LinearSettings(ModelSettingsBase):
+    """A linear potential: least squares of energies on fixed per-structure descriptors.
+
+    Descriptor (``collapse_sim.models.linear.PairBasis``): column 0 counts the atoms (the E0
+    term); column b = 1..n_basis is sum over pairs i<j closer than ``r_cut`` of
+    exp(-(r_ij - c_b)^2 / (2 width^2)) * fc(r_ij), centres c_b evenly spaced from ``r_min``
+    (step (r_cut - r_min)/n_basis), fc(r) = (1 + cos(pi r / r_cut))/2. Forces and stress are its
+    analytic gradients. Only energies are fitted (the closed-form collapse laws are about them)."""
+
+    kind: Literal["linear"]
+    n_basis: PositiveInt = Field(4, description="radial Gaussians in the descriptor")
+    r_cut: PositiveFloat = Field(5.0, description="Å")
+    r_min: NonNegativeFloat = Field(2.0, description="Å; centre of the first radial Gaussian")
+    width: PositiveFloat | None = Field(None, description="Å; default: the centre spacing")
+    alpha: NonNegativeFloat = Field(0.0, description="ridge penalty alpha*|w|^2 (0 = ordinary least squares)")
+
+    @model_validator(mode="after")
+    def _check_range(self) -> "LinearSettings":
+        if self.r_min >= self.r_cut:
+            raise ValueError(f"r_min={self.r_min} must be below r_cut={self.r_cut}")
+        return self
+
+    @property
+    def basis(self) -> dict:
+        """The descriptor's settings (what an oracle must share for the linear laws to be exact)."""
+        return {"n_basis": self.n_basis, "r_cut": self.r_cut, "r_min": self.r_min, "width": self.width}
 
 
 _BRUTE_FORCE_LIMIT = 2_000_000  # atom pairs x periodic images handled by dense numpy
@@ -282,3 +311,6 @@ class LinearModel:
         obj.weights = np.array(data["weights"], dtype=float)
         obj.fit_info = data.get("fit_info", {})
         return obj
+
+
+KINDS.register(LinearSettings, LinearModel)

@@ -1,13 +1,43 @@
 """Any ASE calculator as the oracle (EMT for metals, tblite's GFN2-xTB, a DFT code...)."""
 from __future__ import annotations
 
-from typing import Sequence
+import importlib
+from typing import Any, Literal, Sequence
 
 from ase import Atoms
 from ase.calculators.calculator import Calculator
+from pydantic import Field, field_validator
 
-from collapse_sim.scenario import import_object
+from collapse_sim.oracles.base import KINDS, OracleSettingsBase
 from collapse_sim.structures import attach_labels
+
+
+def import_object(path: str) -> Any:
+    """Import ``package.module.Name``; raise ValueError with a readable message."""
+    module_name, _, attr = path.rpartition(".")
+    if not module_name:
+        raise ValueError(f"{path!r} is not a dotted import path")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import module {module_name!r} ({exc})") from None
+    if not hasattr(module, attr):
+        raise ValueError(f"module {module_name!r} has no attribute {attr!r}")
+    return getattr(module, attr)
+
+
+class ASEOracleSettings(OracleSettingsBase):
+    """Any ASE calculator class, by import path, with keyword arguments."""
+
+    kind: Literal["ase"] = "ase"
+    calculator: str = Field("ase.calculators.emt.EMT", description="import path of an ASE Calculator class")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the calculator")
+
+    @field_validator("calculator")
+    @classmethod
+    def _importable(cls, value: str) -> str:
+        import_object(value)
+        return value
 
 
 class ASEOracle:
@@ -24,7 +54,7 @@ class ASEOracle:
               noise_seeds: Sequence[int] | None = None) -> list[Atoms]:
         """With ``energy_noise`` > 0, ``noise_seeds`` (one per structure: the seed the recipe plan
         gave it) key the Gaussian noise added to each energy (``collapse_sim.noise``)."""
-        sigma = getattr(self.settings, "energy_noise", 0.0)
+        sigma = self.settings.energy_noise
         if sigma and (noise_seeds is None or len(noise_seeds) != len(structures)):
             raise ValueError("a noisy oracle (energy_noise > 0) needs one noise seed per structure")
         calc = calculator or self.calculator()
@@ -49,3 +79,6 @@ class ASEOracle:
             self.label([atoms], noise_seeds=[0])
         except Exception as exc:  # calculators signal unsupported input in many ways
             raise ValueError(f"oracle {self.name} cannot label {atoms.get_chemical_formula()}: {exc}") from None
+
+
+KINDS.register(ASEOracleSettings, ASEOracle)

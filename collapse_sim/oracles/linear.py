@@ -8,8 +8,7 @@ not the calculator's business: set ``oracle.energy_noise`` in the scenario.
 """
 from __future__ import annotations
 
-from collapse_sim.models.linear import LinearCalculator, PairBasis
-from collapse_sim.models.settings import LinearSettings
+from collapse_sim.models.linear import LinearCalculator, LinearSettings, PairBasis
 
 BASIS_KEYS = ("n_basis", "r_cut", "r_min", "width")
 

@@ -22,7 +22,7 @@ import copy
 from typing import Callable, Protocol, Sequence
 
 # first: it imports mace before e3nn and silences e3nn's import warnings
-from collapse_sim.models.mace import MACEModel, _default_dtype, _deterministic, _num_threads  # isort: skip
+from collapse_sim.models.mace.runtime import default_dtype, deterministic, num_threads  # isort: skip
 
 import numpy as np
 import torch
@@ -31,8 +31,9 @@ from mace.data.neighborhood import get_neighborhood
 from mace.tools.utils import atomic_numbers_to_indices
 
 from collapse_sim.executor import torch_threads
+from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.rng import stream
-from collapse_sim.samplers import ModelRef
+from collapse_sim.samplers.base import ModelRef
 from collapse_sim.samplers.langevin import exploded, segments
 
 #: Å. Candidate pairs are kept within r_max + skin and rebuilt once an atom of the replica moved
@@ -94,7 +95,7 @@ class _MACEReplicas:
     def __call__(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self._refresh_candidates(positions)
         p = self.potential
-        with _default_dtype(p.dtype), _num_threads(p.threads), _deterministic():
+        with default_dtype(p.dtype), num_threads(p.threads), deterministic():
             pos = torch.tensor(positions, dtype=p.dtype, device=p.device)
             with torch.no_grad():
                 sender, receiver = self.candidate_index
@@ -266,7 +267,7 @@ def run_replicas(potential: BatchedPotential, starts: Sequence[Atoms], settings,
 def run_replica_chunk(model_ref: ModelRef, starts: Sequence[Atoms], settings, seeds: Sequence[int],
                       cpus: float = 1) -> list[dict]:
     """The batched engine's task: the model loaded for ``cpus`` torch threads, ``run_replicas``."""
-    from collapse_sim.models import load_model
+    from collapse_sim import models
 
-    model = load_model(model_ref.settings, model_ref.path, threads=torch_threads(cpus))
+    model = models.load(model_ref.settings, model_ref.path, threads=torch_threads(cpus))
     return run_replicas(batched_potential(model), starts, settings, seeds)

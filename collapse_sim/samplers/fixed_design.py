@@ -3,9 +3,12 @@ training structures (the design X of the linear-regression collapse laws), unlab
 loop then labels them with the previous model (plus ``synthetic.energy_noise``)."""
 from __future__ import annotations
 
+from typing import Literal
+
 from ase import Atoms
 
-from collapse_sim.samplers import SampleResult
+from collapse_sim.samplers.base import KINDS, SampleResult, Sampler
+from collapse_sim.settings_base import KindSettings
 
 
 def real_generation_zero(history) -> list[Atoms]:
@@ -13,10 +16,21 @@ def real_generation_zero(history) -> list[Atoms]:
     return [a for pool in history[0].train if pool.origin == "real" and pool.generation == 0 for a in pool.structures]
 
 
-class FixedDesignSampler:
-    def __init__(self, settings):
-        self.settings = settings
+class FixedDesignSettings(KindSettings):
+    """Exactly generation 0's real training structures (the fixed design X), relabelled by the model.
 
+    Needs ``synthetic.n_structures`` = ``real_data.n_structures``."""
+
+    kind: Literal["fixed-design"]
+
+    def check(self, scenario) -> None:
+        n = scenario.real_data.n_structures
+        if scenario.synthetic.n_structures != n:
+            raise ValueError(f"synthetic.n_structures: fixed-design relabels the {n} real "
+                             f"generation-0 structures, so it must be {n}")
+
+
+class FixedDesignSampler(Sampler):
     def starts(self, history) -> list[Atoms]:
         """Overrides the loop's default starting structures (the previous training set)."""
         return real_generation_zero(history)
@@ -26,3 +40,6 @@ class FixedDesignSampler:
             raise ValueError(f"fixed-design sampling needs synthetic.n_structures = {len(starts)} "
                              f"(the real generation-0 structures), got {n}")
         return SampleResult([Atoms(a.numbers, a.positions, cell=a.cell, pbc=a.pbc) for a in starts])
+
+
+KINDS.register(FixedDesignSettings, FixedDesignSampler)

@@ -10,15 +10,38 @@ A replica whose dynamics explode (atoms closer than ``min_distance``, forces abo
 dropped and the failure is counted: a finding about the model, not a crash."""
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list as ase_neighbor_list
 from matscipy.neighbours import neighbour_list as matscipy_neighbour_list
+from pydantic import Field
 
 from collapse_sim.executor import torch_threads
 from collapse_sim.md import langevin
 from collapse_sim.rng import stream
-from collapse_sim.samplers import ModelRef, SampleResult
+from collapse_sim.samplers.base import KINDS, ModelRef, SampleResult, Sampler
+from collapse_sim.settings_base import KindSettings
+
+
+class LangevinSettings(KindSettings):
+    """Langevin MD driven by the previous generation's model, snapshots every ``interval`` steps."""
+
+    kind: Literal["langevin"]
+    temperature_K: float = Field(600.0, gt=0, description="K")
+    timestep_fs: float = Field(2.0, gt=0, description="fs")
+    friction: float = Field(0.02, gt=0, description="1/fs")
+    steps: int = Field(100, ge=1, description="MD steps per replica after equilibration")
+    equilibration_steps: int = Field(20, ge=0, description="MD steps per replica before the first kept snapshot")
+    interval: int = Field(10, ge=1, description="steps between kept snapshots")
+    replicas: int = Field(4, ge=1, description="independent trajectories per generation")
+    min_distance: float = Field(0.6, gt=0, description="Å; closer atoms mean the MD exploded")
+    max_force: float = Field(50.0, gt=0, description="eV/Å; larger forces mean the MD exploded")
+    engine: Literal["batched", "ase"] = Field(
+        "batched", description="batched: replicas_per_task replicas share one force call per step "
+                               "(samplers.batched_langevin); ase: one ASE Langevin run per replica (the reference)")
+    replicas_per_task: int = Field(16, ge=1, description="replicas advanced together in one task (engine batched)")
 
 
 class _Exploded(Exception):
@@ -51,9 +74,9 @@ def segments(settings) -> list[tuple[int, bool]]:
 
 def run_replica(model_ref: ModelRef, start: Atoms, settings, seed: int, cpus: float = 1) -> dict:
     """One ASE trajectory; returns {'frames': [...], 'exploded': bool, 'steps': int}."""
-    from collapse_sim.models import load_model
+    from collapse_sim import models
 
-    model = load_model(model_ref.settings, model_ref.path, threads=torch_threads(cpus))
+    model = models.load(model_ref.settings, model_ref.path, threads=torch_threads(cpus))
     rng = stream(seed, "langevin")
     atoms = Atoms(start.numbers, start.positions, cell=start.cell, pbc=start.pbc)
     atoms.calc = model.calculator()
@@ -73,12 +96,9 @@ def run_replica(model_ref: ModelRef, start: Atoms, settings, seed: int, cpus: fl
     return {"frames": frames, "exploded": False, "steps": steps}
 
 
-class LangevinSampler:
+class LangevinSampler(Sampler):
     """``cpus_per_task``: what each task declares and uses as torch threads (a replica with
     engine ase, a chunk of ``replicas_per_task`` replicas with engine batched)."""
-
-    def __init__(self, settings, cpus_per_task: float = 1, gpus_per_task: float = 0):
-        self.settings, self.cpus_per_task, self.gpus_per_task = settings, cpus_per_task, gpus_per_task
 
     def sample(self, model_ref: ModelRef, starts, n, seed, executor) -> SampleResult:
         s = self.settings
@@ -110,3 +130,6 @@ def _run_chunk_job(job) -> list[dict]:
     from collapse_sim.samplers.batched_langevin import run_replica_chunk
 
     return run_replica_chunk(*job)
+
+
+KINDS.register(LangevinSettings, LangevinSampler)

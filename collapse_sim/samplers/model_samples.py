@@ -1,18 +1,32 @@
 """Samples drawn directly from a generative model (``gaussian``): no dynamics, no starts."""
 from __future__ import annotations
 
+from typing import Literal
+
 from collapse_sim.rng import stream
-from collapse_sim.samplers import SampleResult
+from collapse_sim.samplers.base import KINDS, SampleResult, Sampler
+from collapse_sim.settings_base import KindSettings
 
 
-class ModelSamplesSampler:
-    def __init__(self, settings):
-        self.settings = settings
+class ModelSamplesSettings(KindSettings):
+    """New samples drawn from a generative model (``gaussian``): ``model.sample(n, rng)``."""
 
+    kind: Literal["model-samples"]
+
+    def check(self, scenario) -> None:
+        if not scenario.model.generative:
+            raise ValueError(f"synthetic.sampler: model-samples needs a generative model (gaussian), "
+                             f"not {scenario.model.kind!r}")
+
+
+class ModelSamplesSampler(Sampler):
     def sample(self, model_ref, starts, n, seed, executor) -> SampleResult:
-        from collapse_sim.models import load_model
+        from collapse_sim import models
 
-        model = load_model(model_ref.settings, model_ref.path)
+        model = models.load(model_ref.settings, model_ref.path)
         if not hasattr(model, "sample"):
             raise TypeError(f"model kind {model_ref.settings.kind!r} cannot draw samples (sampler model-samples)")
         return SampleResult(model.sample(n, stream(seed, "model-samples")))
+
+
+KINDS.register(ModelSamplesSettings, ModelSamplesSampler)

@@ -1,16 +1,24 @@
 """Rattling: Gaussian displacements of starting structures; no dynamics, never explodes."""
 from __future__ import annotations
 
+from typing import Literal
+
 from ase import Atoms
+from pydantic import Field
 
 from collapse_sim.rng import stream
-from collapse_sim.samplers import SampleResult
+from collapse_sim.samplers.base import KINDS, SampleResult, Sampler
+from collapse_sim.settings_base import KindSettings
 
 
-class RattleSampler:
-    def __init__(self, settings):
-        self.settings = settings
+class RattleSettings(KindSettings):
+    """Gaussian displacements of structures from the previous training set."""
 
+    kind: Literal["rattle"]
+    stdev: float = Field(0.05, gt=0, description="Å")
+
+
+class RattleSampler(Sampler):
     def sample(self, model_ref, starts, n, seed, executor) -> SampleResult:
         rng = stream(seed, "rattle")
         out = []
@@ -20,3 +28,6 @@ class RattleSampler:
             atoms.positions += rng.normal(0.0, self.settings.stdev, size=atoms.positions.shape)
             out.append(atoms)
         return SampleResult(out)
+
+
+KINDS.register(RattleSettings, RattleSampler)

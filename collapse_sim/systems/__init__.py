@@ -1,17 +1,18 @@
 """Systems: what the real world looks like. A system builds its ideal structure and
-perturbs it by a recipe (strain, vacancies, rattle or oracle MD). ``make_system`` maps the
-settings' ``kind`` to the class: ``bulk`` (crystals) or ``gaussian`` (abstract samples)."""
-from collapse_sim.systems.bulk import BulkSystem, plan_recipes
+perturbs it by a recipe (strain, vacancies, rattle or oracle MD); one module per kind."""
+from collapse_sim.settings_base import kind_union
+from collapse_sim.systems.base import KINDS, System, SystemSettingsBase, plan_recipes
+
+# each kind module registers its kind when imported: a new kind is a new module and a line here
+from collapse_sim.systems import bulk  # noqa: F401  isort: skip
+from collapse_sim.systems import gaussian  # noqa: F401  isort: skip
+
+#: every system kind; a ``system:`` mapping without ``kind`` is a bulk crystal
+SystemSettings = kind_union(KINDS, default="bulk")
 
 
-def make_system(settings):
-    if settings.kind == "bulk":
-        return BulkSystem(settings)
-    if settings.kind == "gaussian":
-        from collapse_sim.systems.gaussian import GaussianSystem
-
-        return GaussianSystem(settings)
-    raise KeyError(f"unknown system kind {settings.kind!r}")
+def make(settings: SystemSettingsBase) -> System:
+    return KINDS.make(settings)
 
 
-__all__ = ["BulkSystem", "make_system", "plan_recipes"]
+__all__ = ["KINDS", "System", "SystemSettings", "SystemSettingsBase", "make", "plan_recipes"]

@@ -1,15 +1,44 @@
 """Bulk crystals (fcc Cu supercells and the like) perturbed into sampled structures."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal
 
 import numpy as np
 from ase import Atoms
 from ase.build import bulk
 from ase.calculators.calculator import Calculator
+from pydantic import Field, field_validator
 
 from collapse_sim.md import langevin
 from collapse_sim.rng import stream
+from collapse_sim.systems.base import KINDS, SystemSettingsBase
+
+
+class BulkSettings(SystemSettingsBase):
+    """A periodic crystal: the 'real world' the oracle describes."""
+
+    kind: Literal["bulk"] = "bulk"
+    element: str = Field("Cu", description="chemical symbol")
+    crystal: Literal["fcc", "bcc", "hcp", "sc", "diamond"] = Field("fcc", description="as ase.build.bulk names it")
+    lattice_constant: float = Field(3.6, gt=0, description="Å")
+    cubic: bool = Field(True, description="the cubic (conventional) cell rather than the primitive one")
+    supercell: tuple[int, int, int] = Field((2, 2, 2), description="repeats of the cell along its three axes")
+
+    @field_validator("element")
+    @classmethod
+    def _known_element(cls, value: str) -> str:
+        from ase.data import atomic_numbers
+
+        if value not in atomic_numbers:
+            raise ValueError(f"unknown chemical symbol {value!r}")
+        return value
+
+    @field_validator("supercell")
+    @classmethod
+    def _positive_repeats(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        if min(value) < 1:
+            raise ValueError("supercell repeats must be >= 1")
+        return value
 
 
 class BulkSystem:
@@ -48,15 +77,4 @@ class BulkSystem:
         return atoms
 
 
-def plan_recipes(recipes: Sequence, n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
-    """Split ``n`` structures across recipes by weight (largest remainder), each with
-    its own integer seed: a list of (recipe index, seed) in a shuffled order."""
-    weights = np.array([r.weight for r in recipes], dtype=float)
-    exact = n * weights / weights.sum()
-    counts = np.floor(exact).astype(int)
-    for i in np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]:
-        counts[i] += 1
-    plan = [i for i, c in enumerate(counts) for _ in range(c)]
-    order = rng.permutation(n)
-    seeds = rng.integers(0, 2**31 - 1, size=n)
-    return [(plan[j], int(seeds[k])) for k, j in enumerate(order)]
+KINDS.register(BulkSettings, BulkSystem)

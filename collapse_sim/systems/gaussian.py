@@ -9,12 +9,14 @@ oracle (``collapse_sim.oracles.constant.Constant``: energy 0, zero forces); only
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import ClassVar, Literal, Sequence
 
 import numpy as np
 from ase import Atoms
+from pydantic import Field
 
 from collapse_sim.rng import stream
+from collapse_sim.systems.base import KINDS, SystemSettingsBase
 
 SYMBOL = "X"
 
@@ -29,6 +31,16 @@ def sample_values(structures: Sequence[Atoms]) -> np.ndarray:
     return np.array([float(a.positions[0, 0]) for a in structures])
 
 
+class GaussianSystemSettings(SystemSettingsBase):
+    """Abstract samples x ~ N(mean, std²), each carried as a one-atom structure; for the
+    ``gaussian`` model."""
+
+    atomistic: ClassVar[bool] = False
+    kind: Literal["gaussian"]
+    mean: float = Field(0.0, description="mean of the real distribution")
+    std: float = Field(1.0, gt=0, description="standard deviation of the real distribution")
+
+
 class GaussianSystem:
     def __init__(self, settings):
         self.settings = settings
@@ -39,3 +51,6 @@ class GaussianSystem:
     def perturbed(self, recipe, seed: int, calculator=None) -> Atoms:
         """One real sample, deterministic in ``seed``."""
         return sample_atoms(self.settings.mean + self.settings.std * stream(seed, "gaussian").standard_normal())
+
+
+KINDS.register(GaussianSystemSettings, GaussianSystem)

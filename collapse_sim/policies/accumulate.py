@@ -1,0 +1,20 @@
+"""Accumulate: data is never thrown away, so the real data stays in every training set."""
+from __future__ import annotations
+
+from typing import Literal
+
+from collapse_sim.policies.base import KINDS, Policy, PolicySettingsBase
+
+
+class AccumulateSettings(PolicySettingsBase):
+    """Train on all data so far (real generation-0 data plus every synthetic pool)."""
+
+    kind: Literal["accumulate"]
+
+
+class Accumulate(Policy):
+    def next_training_set(self, history, fresh_real, fresh_synthetic, rng):
+        return list(history[-1].train) + [fresh_synthetic]
+
+
+KINDS.register(AccumulateSettings, Accumulate)

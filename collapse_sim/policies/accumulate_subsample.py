@@ -1,0 +1,46 @@
+"""Accumulate, then subsample to a fixed budget: all data so far, at constant training cost."""
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import numpy as np
+from pydantic import Field
+
+from collapse_sim.policies.base import KINDS, GenerationData, Policy, PolicySettingsBase
+from collapse_sim.pools import Pool
+
+
+class AccumulateSubsampleSettings(PolicySettingsBase):
+    """All data so far, subsampled uniformly to a fixed budget."""
+
+    kind: Literal["accumulate-subsample"]
+    budget: int | None = Field(None, ge=1, description="training-set size; default: size of the real data")
+
+
+def all_pools(history: Sequence[GenerationData], fresh: Sequence[Pool | None]) -> list[Pool]:
+    """Every pool the lineage has seen: generation 0's real data, then each generation's fresh pools."""
+    pools = list(history[0].train)
+    for record in history[1:]:
+        pools += [p for p in (record.fresh_real, record.synthetic) if p is not None]
+    return pools + [p for p in fresh if p is not None]
+
+
+class AccumulateSubsample(Policy):
+    def next_training_set(self, history, fresh_real, fresh_synthetic, rng):
+        pools = all_pools(history, [fresh_real, fresh_synthetic])
+        budget = self.settings.budget or sum(len(p) for p in history[0].train)
+        sizes = np.array([len(p) for p in pools])
+        total = int(sizes.sum())
+        if budget >= total:
+            return pools
+        chosen = np.sort(rng.choice(total, size=budget, replace=False))
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        out = []
+        for pool, start, stop in zip(pools, offsets[:-1], offsets[1:]):
+            local = chosen[(chosen >= start) & (chosen < stop)] - start
+            if len(local):
+                out.append(pool.subset(local.tolist()))
+        return out
+
+
+KINDS.register(AccumulateSubsampleSettings, AccumulateSubsample)

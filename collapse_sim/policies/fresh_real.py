@@ -1,0 +1,30 @@
+"""Fresh real data: a fraction of every generation's training set comes from the oracle."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from collapse_sim.policies.base import KINDS, Policy, PolicySettingsBase
+
+
+class FreshRealSettings(PolicySettingsBase):
+    """A fraction of each generation's set is new oracle data, the rest synthetic."""
+
+    kind: Literal["fresh-real"]
+    real_fraction: float = Field(ge=0.0, le=1.0, description="share of each generation's set that is new oracle data")
+
+
+class FreshReal(Policy):
+    """Each generation's set has the synthetic pool's size; a fraction of it is new oracle data."""
+
+    def fresh_real_needed(self, n_synthetic: int) -> int:
+        return int(round(self.settings.real_fraction * n_synthetic))
+
+    def next_training_set(self, history, fresh_real, fresh_synthetic, rng):
+        n_real = len(fresh_real) if fresh_real is not None else 0
+        synthetic = fresh_synthetic.sample(len(fresh_synthetic) - n_real, rng)
+        return [p for p in (fresh_real, synthetic) if p is not None and len(p)]
+
+
+KINDS.register(FreshRealSettings, FreshReal)

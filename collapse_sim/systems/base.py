@@ -1,0 +1,45 @@
+"""What every system kind shares: the System protocol, the settings base, the registry, and
+how a structure set is split across its recipes."""
+from __future__ import annotations
+
+from typing import ClassVar, Protocol, Sequence
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+
+from collapse_sim.registry import Registry
+from collapse_sim.settings_base import KindSettings
+
+
+class SystemSettingsBase(KindSettings):
+    #: False for systems of abstract samples (one-atom carriers of a number), which only a model
+    #: of samples reads and the atomistic metric suite does not apply to
+    atomistic: ClassVar[bool] = True
+
+
+class System(Protocol):
+    """The real world the oracle describes: an ideal structure and its perturbations."""
+
+    def ideal(self) -> Atoms: ...
+
+    def perturbed(self, recipe, seed: int, calculator: Calculator | None) -> Atoms:
+        """One structure made by ``recipe`` (``scenario.Recipe``), deterministic in ``seed``;
+        an ``md`` recipe runs dynamics with the oracle ``calculator``."""
+
+
+KINDS = Registry("system", SystemSettingsBase)
+
+
+def plan_recipes(recipes: Sequence, n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """Split ``n`` structures across recipes by weight (largest remainder), each with
+    its own integer seed: a list of (recipe index, seed) in a shuffled order."""
+    weights = np.array([r.weight for r in recipes], dtype=float)
+    exact = n * weights / weights.sum()
+    counts = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]:
+        counts[i] += 1
+    plan = [i for i, c in enumerate(counts) for _ in range(c)]
+    order = rng.permutation(n)
+    seeds = rng.integers(0, 2**31 - 1, size=n)
+    return [(plan[j], int(seeds[k])) for k, j in enumerate(order)]
