@@ -107,7 +107,7 @@ def _execute(scenario, root: Path, args, fresh: bool) -> int:
                 executor = LocalExecutor()
             else:
                 start_ray(args.address, args.num_cpus or scenario.ray.num_cpus)
-                executor = RayExecutor(attempts=AttemptLog(store.root))
+                executor = RayExecutor(attempts=AttemptLog(store.tasks_dir, store.faults_dir))
             store.write_environment(executor="local" if args.local else f"ray {args.address or 'embedded'}",
                                     procedure=PROCEDURE)
             with ProgressDisplay(store, lineages(scenario), interval=args.progress_interval) as display:

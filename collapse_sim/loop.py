@@ -23,7 +23,8 @@ import numpy as np
 from ase import Atoms
 
 from collapse_sim.evaluation import PROBES, data_metrics, label_rmse, model_metrics
-from collapse_sim.executor import LocalExecutor, current_node, torch_threads
+from collapse_sim.environment import current_node
+from collapse_sim.executor import LocalExecutor, torch_threads
 from collapse_sim.oracles import ASEOracle
 from collapse_sim.policies import GenerationData, make_policy
 from collapse_sim.pools import Pool, composition, flatten, group_into_pools

@@ -25,40 +25,15 @@ from typing import Iterator, Sequence
 import ase.io
 from ase import Atoms
 
+from collapse_sim.atomic import atomic_write_bytes, atomic_write_text, replacing  # noqa: F401 (atomic_write_bytes: re-exported)
+
 GEN_DIR = re.compile(r"^gen-(\d{3,})$")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def write_structures(path: Path, structures: Sequence[Atoms]) -> None:
     """extxyz with labels and provenance, written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with replacing(Path(path)) as tmp:
         ase.io.write(tmp, list(structures), format="extxyz")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def read_structures(path: Path | str) -> list[Atoms]:
@@ -88,6 +63,15 @@ class RunStore:
     @property
     def metrics_path(self) -> Path:
         return self.root / "metrics.jsonl"
+
+    @property
+    def faults_dir(self) -> Path:
+        return self.root / "faults"
+
+    @property
+    def tasks_dir(self) -> Path:
+        """Attempt markers of running tasks (``executor.AttemptLog``); removed by ``finish``."""
+        return self.root / ".tasks"
 
     def probe_path(self, name: str) -> Path:
         return self.root / "probes" / f"{name}.extxyz"
@@ -140,7 +124,7 @@ class RunStore:
         import socket
         import time
 
-        from collapse_sim.executor import current_node
+        from collapse_sim.environment import current_node
 
         record = {"lineage": lineage, **fields, "time": time.time(), "pid": os.getpid(), "host": socket.gethostname(),
                   "node": current_node()}
@@ -154,12 +138,12 @@ class RunStore:
 
     def faults(self) -> list[dict]:
         """Records of task attempts that were retries (see ``executor.AttemptLog``)."""
-        return [json.loads(p.read_text()) for p in sorted((self.root / "faults").glob("*.json"))]
+        return [json.loads(p.read_text()) for p in sorted(self.faults_dir.glob("*.json"))]
 
     def finish(self) -> list[dict]:
         """After the last task: drop attempt markers and what killed attempts left staged;
         returns the fault records."""
-        shutil.rmtree(self.root / ".tasks", ignore_errors=True)
+        shutil.rmtree(self.tasks_dir, ignore_errors=True)
         self.discard_partial()
         return self.faults()
 
