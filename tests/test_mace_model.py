@@ -12,7 +12,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 
 from collapse_sim.models.base import Model
-from collapse_sim.evaluation import label_rmse
+from collapse_sim.measure.accuracy import label_rmse
 from collapse_sim.models import mace as mace_impl
 from collapse_sim.models.mace import MACEModel, MACESettings
 from collapse_sim.structures import attach_labels, energy_of, forces_of
