@@ -10,7 +10,7 @@ Protocol::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -24,7 +24,6 @@ class GenerationData:
     train: list[Pool]
     synthetic: Pool | None = None  # fresh synthetic pool offered to this generation
     fresh_real: Pool | None = None  # fresh oracle pool offered to this generation
-    extra: dict = field(default_factory=dict)
 
 
 class Policy(Protocol):
