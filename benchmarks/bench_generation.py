@@ -53,7 +53,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from collapse_sim.executor import LocalExecutor
-    from collapse_sim.loop import RunContext, ensure_probes, ensure_reference, run
+    from collapse_sim.loop import RunContext, run
+    from collapse_sim.measure.probes import ensure_probes
+    from collapse_sim.measure.reference import ensure_reference
     from collapse_sim.store import RunStore
 
     sc = scenario(args)
@@ -69,7 +71,7 @@ def main() -> None:
         ensure_reference(ctx)
         reference_seconds = time.perf_counter() - t
         rows = run(ctx, progress=lambda message: None)
-        info = json.loads((root / "reference" / "info.json").read_text())
+        info = json.loads(RunStore(root).reference.info.read_text())
 
     print(f"quickstart model, {sc.real_data.n_structures} real / {sc.synthetic.n_structures} synthetic structures, "
           f"sampler {sc.synthetic.sampler.kind} ({getattr(sc.synthetic.sampler, 'engine', '-')}), 1 process")

@@ -34,7 +34,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.io import write
 
-from collapse_sim.evaluation import label_rmse
+from collapse_sim.measure.accuracy import label_rmse
 from collapse_sim.models.mace import MACESettings
 from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.structures import attach_labels

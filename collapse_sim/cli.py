@@ -105,30 +105,24 @@ def _execute(scenario, root: Path, args, fresh: bool) -> int:
                 executor = LocalExecutor()
             else:
                 start_ray(args.address, args.num_cpus or scenario.ray.num_cpus)
-                executor = RayExecutor(attempts=AttemptLog(store.root))
+                executor = RayExecutor(attempts=AttemptLog(store.tasks_dir, store.faults_dir))
             store.write_environment(executor="local" if args.local else f"ray {args.address or 'embedded'}",
                                     procedure=PROCEDURE)
             with ProgressDisplay(store, lineages(scenario), interval=args.progress_interval) as display:
                 rows = run(RunContext(scenario, store.root, executor), progress=display.log)
     except RunDirInUse as exc:
         raise UsageError(str(exc)) from None
-    print(f"done: {len(rows)} metrics rows in {root / 'metrics.jsonl'}")
+    print(f"done: {len(rows)} metrics rows in {store.metrics_path}")
     return 0
 
 
 def _check_procedure(store) -> None:
     """Refuse to resume a run whose committed generations came from another procedure."""
-    import json
-
     from collapse_sim.loop import PROCEDURE
 
-    path = store.root / "environment.json"
-    if not path.exists():
+    record = store.environment()
+    if record is None:
         return  # interrupted before anything was computed
-    try:
-        record = json.loads(path.read_text())
-    except ValueError:
-        return
     made_by = record.get("procedure", 1)  # runs from before the field existed
     if made_by != PROCEDURE:
         version = record.get("machine", {}).get("collapse_sim", "?")
@@ -141,8 +135,10 @@ def _cmd_run(args, scenario=None) -> int:
     scenario = scenario or _checked_scenario(args.scenario)
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a directory")
+    from collapse_sim.store import RunStore
+
     root = args.out / scenario.name
-    if (root / "scenario.yaml").exists():
+    if RunStore(root).scenario_path.exists():
         raise UsageError(f"{root} already holds a run; use 'collapse-sim resume {root}' or choose another --out")
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -165,7 +161,9 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_resume(args) -> int:
-    path = args.run_dir / "scenario.yaml"
+    from collapse_sim.store import RunStore
+
+    path = RunStore(args.run_dir).scenario_path
     if not path.is_file():
         raise UsageError(f"{args.run_dir}: not a run directory (no scenario.yaml)")
     return _execute(_checked_scenario(path), args.run_dir, args, fresh=False)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from collapse_sim.atomic import atomic_write_text
+from collapse_sim.environment import ray_node_id
 
 
 def torch_threads(cpus: float) -> int:
@@ -53,45 +55,29 @@ class LocalExecutor:
 @dataclass(frozen=True)
 class AttemptLog:
     """Counts attempts of every task on storage all nodes see, so a retry after a worker
-    or node failure (which Ray performs silently) is recorded in ``faults/``.
+    or node failure (which Ray performs silently) is recorded.
 
-    Attempt k of a task creates ``.tasks/<token>.<k>`` exclusively; an attempt that finds
-    earlier markers is a retry and writes ``faults/<token>.<k>.json``."""
+    Attempt k of a task creates ``<tasks>/<token>.<k>`` exclusively; an attempt that finds
+    earlier markers is a retry and writes ``<faults>/<token>.<k>.json``. The run store names
+    both folders (``RunStore.tasks_dir``, ``RunStore.faults_dir``)."""
 
-    root: Path
+    tasks: Path
+    faults: Path
 
     def check_in(self, token: str, label: str) -> int:
-        tasks = self.root / ".tasks"
-        tasks.mkdir(parents=True, exist_ok=True)
+        self.tasks.mkdir(parents=True, exist_ok=True)
         attempt = 1
         while True:
             try:
-                os.close(os.open(tasks / f"{token}.{attempt}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                os.close(os.open(self.tasks / f"{token}.{attempt}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
                 break
             except FileExistsError:
                 attempt += 1
         if attempt > 1:
-            from collapse_sim.store import atomic_write_text
-
             record = {"task": label, "token": token, "attempt": attempt, "pid": os.getpid(),
-                      "host": socket.gethostname(), "node_id": _ray_node_id(), "time": time.time()}
-            atomic_write_text(self.root / "faults" / f"{token}.{attempt}.json", json.dumps(record, sort_keys=True))
+                      "host": socket.gethostname(), "node_id": ray_node_id(), "time": time.time()}
+            atomic_write_text(self.faults / f"{token}.{attempt}.json", json.dumps(record, sort_keys=True))
         return attempt
-
-
-def _ray_node_id() -> str | None:
-    ray = sys.modules.get("ray")  # never import Ray just to ask (a --local run has none)
-    if ray is None or not ray.is_initialized():
-        return None
-    try:
-        return ray.get_runtime_context().get_node_id()
-    except Exception:  # outside a Ray worker
-        return None
-
-
-def current_node() -> str:
-    """Where this code runs: the Ray node ID inside Ray, else the host name."""
-    return _ray_node_id() or socket.gethostname()
 
 
 def _run_task(log: AttemptLog | None, token: str, label: str, fn: Callable, args: tuple, kwargs: dict):

@@ -1,14 +1,18 @@
-"""The run directory. Every file is written atomically (temporary name + rename), and a
-generation directory is staged whole and renamed into place, so a reader or a resumed
-run never sees half a generation::
+"""The run directory: the only code that knows its paths and file names. Every file is
+written atomically (temporary name + rename), and a generation directory is staged whole
+and renamed into place, so a reader or a resumed run never sees half a generation::
 
     <out>/<scenario name>/
       scenario.yaml                         resolved copy
       probes/id.extxyz, probes/ood.extxyz   oracle-labelled once, shared by all lineages
+      reference/                            reference model, its real data, probe embeddings,
+                                            real-data statistics (info.json, descriptor scaling)
       <policy>-s<seed>/gen-<NNN>/           train.extxyz, model.model, sampled.extxyz,
+                                            fresh_real.extxyz, embeddings_<probe>.npy,
                                             metrics.json, train_log.jsonl
       <lineage>/status.json                 stage and generation now in flight (progress display)
       faults/                               one record per task retried after a worker failure
+      environment.json                      versions and machine of the latest driver
       metrics.jsonl                         one row per lineage x generation
 """
 from __future__ import annotations
@@ -19,46 +23,22 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import ase.io
 from ase import Atoms
 
+from collapse_sim.atomic import atomic_write_text, replacing
+
 GEN_DIR = re.compile(r"^gen-(\d{3,})$")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def write_structures(path: Path, structures: Sequence[Atoms]) -> None:
     """extxyz with labels and provenance, written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with replacing(Path(path)) as tmp:
         ase.io.write(tmp, list(structures), format="extxyz")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def read_structures(path: Path | str) -> list[Atoms]:
@@ -68,12 +48,91 @@ def read_structures(path: Path | str) -> list[Atoms]:
     return ase.io.read(path, index=":", format="extxyz")
 
 
+def write_and_reread(path: Path, structures: Sequence[Atoms]) -> list[Atoms]:
+    """Write structures and continue with what was written (extxyz rounds): resumed runs,
+    which read it back, then see exactly the same numbers as uninterrupted ones."""
+    write_structures(path, structures)
+    return read_structures(path)
+
+
 class RunDirInUse(RuntimeError):
     """Another driver holds the run directory."""
 
 
 def gen_name(generation: int) -> str:
     return f"gen-{generation:03d}"
+
+
+@dataclass(frozen=True)
+class GenerationFiles:
+    """The files of one generation directory, committed or still staged. Path-like, so a
+    staged directory can also take files this class does not name."""
+
+    dir: Path
+
+    def __truediv__(self, name: str) -> Path:
+        return self.dir / name
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.dir)
+
+    @property
+    def model(self) -> Path:
+        return self.dir / "model.model"
+
+    @property
+    def train(self) -> Path:
+        """The training set (extxyz, with provenance)."""
+        return self.dir / "train.extxyz"
+
+    @property
+    def sampled(self) -> Path:
+        """The synthetic pool the previous model sampled and labelled (generation >= 1)."""
+        return self.dir / "sampled.extxyz"
+
+    @property
+    def fresh_real(self) -> Path:
+        """New oracle data offered to this generation (policies that ask for it)."""
+        return self.dir / "fresh_real.extxyz"
+
+    @property
+    def train_log(self) -> Path:
+        return self.dir / "train_log.jsonl"
+
+    @property
+    def row(self) -> Path:
+        """This generation's metrics row."""
+        return self.dir / "metrics.json"
+
+    def embeddings(self, probe: str) -> Path:
+        """The model's per-structure embeddings of a probe set (.npy)."""
+        return self.dir / f"embeddings_{probe}.npy"
+
+    def write_row(self, row: dict) -> None:
+        self.row.write_text(json.dumps(row, sort_keys=True, indent=1))
+
+    def read_row(self) -> dict:
+        return json.loads(self.row.read_text())
+
+
+@dataclass(frozen=True)
+class ReferenceFiles(GenerationFiles):
+    """The reference model's directory: a generation's files plus the real-data yardsticks."""
+
+    @property
+    def info(self) -> Path:
+        """force p99, Vendi bandwidth, training facts and probe RMSEs of the reference (JSON)."""
+        return self.dir / "info.json"
+
+    @property
+    def scaling(self) -> Path:
+        """Per-feature centre and scale of the reference descriptors (.npz)."""
+        return self.dir / "descriptor_scaling.npz"
+
+    @property
+    def descriptors(self) -> Path:
+        """Standardised descriptors of the reference real data (.npy)."""
+        return self.dir / "descriptors.npy"
 
 
 class RunStore:
@@ -89,11 +148,58 @@ class RunStore:
     def metrics_path(self) -> Path:
         return self.root / "metrics.jsonl"
 
+    @property
+    def environment_path(self) -> Path:
+        return self.root / "environment.json"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".lock"
+
+    @property
+    def faults_dir(self) -> Path:
+        return self.root / "faults"
+
+    @property
+    def tasks_dir(self) -> Path:
+        """Attempt markers of running tasks (``executor.AttemptLog``); removed by ``finish``."""
+        return self.root / ".tasks"
+
     def probe_path(self, name: str) -> Path:
         return self.root / "probes" / f"{name}.extxyz"
 
+    def lineage_dir(self, lineage: str) -> Path:
+        return self.root / lineage
+
+    def status_path(self, lineage: str) -> Path:
+        return self.lineage_dir(lineage) / "status.json"
+
     def generation_dir(self, lineage: str, generation: int) -> Path:
-        return self.root / lineage / gen_name(generation)
+        return self.lineage_dir(lineage) / gen_name(generation)
+
+    def generation(self, lineage: str, generation: int) -> GenerationFiles:
+        return GenerationFiles(self.generation_dir(lineage, generation))
+
+    def model_path(self, lineage: str, generation: int) -> Path:
+        return self.generation(lineage, generation).model
+
+    def embeddings_path(self, lineage: str, generation: int, probe: str) -> Path:
+        return self.generation(lineage, generation).embeddings(probe)
+
+    @property
+    def reference_dir(self) -> Path:
+        return self.root / "reference"
+
+    @property
+    def reference(self) -> ReferenceFiles:
+        return ReferenceFiles(self.reference_dir)
+
+    @property
+    def reference_model_path(self) -> Path:
+        return self.reference.model
+
+    def reference_embeddings_path(self, probe: str) -> Path:
+        return self.reference.embeddings(probe)
 
     # --- exclusive use ------------------------------------------------------------------
     @contextlib.contextmanager
@@ -103,8 +209,7 @@ class RunStore:
         import fcntl
         import socket
 
-        path = self.root / ".lock"
-        handle = open(path, "a+")
+        handle = open(self.lock_path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -127,52 +232,59 @@ class RunStore:
         atomic_write_text(self.scenario_path, text)
 
     def write_environment(self, **extra) -> None:
-        """environment.json: versions and machine of the latest driver (run or resume)."""
+        """Versions and machine of the latest driver (run or resume)."""
         import time
 
         from collapse_sim.environment import machine_info
 
         record = {"machine": machine_info(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}
-        atomic_write_text(self.root / "environment.json", json.dumps(record, indent=1, sort_keys=True))
+        atomic_write_text(self.environment_path, json.dumps(record, indent=1, sort_keys=True))
+
+    def environment(self) -> dict | None:
+        """The latest driver's record, or None when there is none or it is unreadable."""
+        try:
+            return json.loads(self.environment_path.read_text())
+        except (OSError, ValueError):
+            return None
 
     def write_status(self, lineage: str, **fields) -> None:
         """The lineage's current stage, for the progress display; overwritten at every stage."""
         import socket
         import time
 
-        from collapse_sim.executor import current_node
+        from collapse_sim.environment import current_node
 
         record = {"lineage": lineage, **fields, "time": time.time(), "pid": os.getpid(), "host": socket.gethostname(),
                   "node": current_node()}
-        atomic_write_text(self.root / lineage / "status.json", json.dumps(record, sort_keys=True))
+        atomic_write_text(self.status_path(lineage), json.dumps(record, sort_keys=True))
 
     def status(self, lineage: str) -> dict | None:
         try:
-            return json.loads((self.root / lineage / "status.json").read_text())
+            return json.loads(self.status_path(lineage).read_text())
         except (OSError, ValueError):
             return None
 
     def faults(self) -> list[dict]:
         """Records of task attempts that were retries (see ``executor.AttemptLog``)."""
-        return [json.loads(p.read_text()) for p in sorted((self.root / "faults").glob("*.json"))]
+        return [json.loads(p.read_text()) for p in sorted(self.faults_dir.glob("*.json"))]
 
     def finish(self) -> list[dict]:
         """After the last task: drop attempt markers and what killed attempts left staged;
         returns the fault records."""
-        shutil.rmtree(self.root / ".tasks", ignore_errors=True)
+        shutil.rmtree(self.tasks_dir, ignore_errors=True)
         self.discard_partial()
         return self.faults()
 
-    @property
-    def reference_dir(self) -> Path:
-        return self.root / "reference"
-
     def staging(self, lineage: str, generation: int):
         """Stage a generation directory: the only way a generation is written."""
-        return self.stage(self.generation_dir(lineage, generation))
+        return self._stage(self.generation_dir(lineage, generation), GenerationFiles)
+
+    def staging_reference(self):
+        """Stage the reference directory (written once per run)."""
+        return self._stage(self.reference_dir, ReferenceFiles)
 
     @contextlib.contextmanager
-    def stage(self, final: Path) -> Iterator[Path]:
+    def _stage(self, final: Path, files: type[GenerationFiles]) -> Iterator[GenerationFiles]:
         """Yield an empty temporary directory; on success it is renamed to ``final``.
 
         If ``final`` already exists (a retried task), the staged copy is discarded:
@@ -180,7 +292,7 @@ class RunStore:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
         try:
-            yield tmp
+            yield files(tmp)
             try:
                 os.rename(tmp, final)
             except OSError:
@@ -189,10 +301,17 @@ class RunStore:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def copy_generation(self, source: str, lineage: str, generation: int, row: dict) -> None:
+        """Commit ``source``'s generation as ``lineage``'s, with its metrics row replaced by ``row``."""
+        with self.staging(lineage, generation) as out:
+            for f in self.generation_dir(source, generation).iterdir():
+                shutil.copyfile(f, out / f.name)
+            out.write_row(row)
+
     def discard_partial(self) -> int:
         """Remove staging leftovers of an interrupted run; returns how many."""
         stale = [p for p in self.root.glob("*/.gen-*.tmp") if p.is_dir()]
-        stale += [p for p in self.root.glob(".reference.*.tmp") if p.is_dir()]
+        stale += [p for p in self.root.glob(f".{self.reference_dir.name}.*.tmp") if p.is_dir()]
         stale += [p for p in self.root.glob(".work-*") if p.is_dir()]
         stale += [p for p in self.root.rglob(".*.tmp") if p.is_file()]
         for path in stale:
@@ -200,17 +319,26 @@ class RunStore:
         return len(stale)
 
     def rebuild_metrics(self, lineages: Sequence[str]) -> list[dict]:
-        """metrics.jsonl from every committed gen-*/metrics.json, in lineage then generation order."""
-        rows = []
-        for lineage in lineages:
-            for generation in self.completed(lineage):
-                rows.append(json.loads((self.generation_dir(lineage, generation) / "metrics.json").read_text()))
+        """metrics.jsonl from every committed generation's row, in lineage then generation order."""
+        rows = [self.generation(lineage, g).read_row() for lineage in lineages for g in self.completed(lineage)]
         atomic_write_text(self.metrics_path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
         return rows
 
     # --- reading ---------------------------------------------------------------------
+    def generations(self, lineage: str) -> list[int]:
+        """Every committed generation directory of a lineage, in order, gaps included."""
+        base = self.lineage_dir(lineage)
+        return sorted(int(m.group(1)) for p in base.glob("gen-*") if (m := GEN_DIR.match(p.name)) and p.is_dir())
+
     def completed(self, lineage: str) -> list[int]:
         """Committed generations of a lineage, in order, stopping at the first gap."""
-        base = self.root / lineage
-        found = sorted(int(m.group(1)) for p in base.glob("gen-*") if (m := GEN_DIR.match(p.name)) and p.is_dir())
-        return [g for i, g in enumerate(found) if g == i]
+        return [g for i, g in enumerate(self.generations(lineage)) if g == i]
+
+    def staged(self, lineage: str) -> list[Path]:
+        """Generation directories of a lineage still staged (left by an interrupted run)."""
+        return [p for p in self.lineage_dir(lineage).glob(".gen-*") if p.is_dir()]
+
+    def lineages(self) -> list[str]:
+        """Lineage directories: those holding committed or staged generations, by name."""
+        children = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return [name for name in children if self.generations(name) or self.staged(name)]

@@ -2,7 +2,7 @@
 whose ``info`` holds provenance; these helpers keep that convention in one place."""
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 from ase import Atoms
@@ -40,8 +40,3 @@ def tag(structures: Iterable[Atoms], **provenance) -> list[Atoms]:
     for atoms in out:
         atoms.info.update(provenance)
     return out
-
-
-def stack_labels(structures: Sequence[Atoms]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Energies (n,) and per-structure force arrays."""
-    return np.array([energy_of(a) for a in structures]), [forces_of(a) for a in structures]

@@ -47,6 +47,16 @@ def lineage_name(label: str, seed: int) -> str:
     return f"{label}-s{seed}"
 
 
+_LINEAGE = re.compile(r"^(?P<label>.+)-s(?P<seed>\d+)$")
+
+
+def split_lineage(name: str) -> tuple[str, int | None]:
+    """The inverse of ``lineage_name``: 'fresh-real-s3' -> ('fresh-real', 3); a name without
+    the seed suffix -> (name, None)."""
+    m = _LINEAGE.match(name)
+    return (m.group("label"), int(m.group("seed"))) if m else (name, None)
+
+
 def _axis_values(scenario) -> list[tuple[str, list]]:
     return [(path, list(values)) for path, values in scenario.sweep.items()]
 

@@ -274,7 +274,6 @@ def design_spectrum(X: np.ndarray) -> np.ndarray:
 
 
 def _analyse_linear(sc: Scenario, root: Path, laws: dict[str, str]) -> TheoryReport:
-    from collapse_sim.loop import MODEL_FILE
     from collapse_sim.sweep import lineage_name
     from collapse_sim.models.linear import LinearModel, PairBasis
     from collapse_sim.store import RunStore, read_structures
@@ -285,7 +284,7 @@ def _analyse_linear(sc: Scenario, root: Path, laws: dict[str, str]) -> TheoryRep
     var_r, var_s = sc.oracle.energy_noise**2, sc.synthetic.energy_noise**2
     spectra = {}
     for seed in sc.seeds:
-        real0 = [a for a in read_structures(store.generation_dir(lineage_name(sc.policies[0].label, seed), 0) / "train.extxyz")
+        real0 = [a for a in read_structures(store.generation(lineage_name(sc.policies[0].label, seed), 0).train)
                  if a.info.get("origin") == "real" and int(a.info.get("generation", -1)) == 0]
         spectra[seed] = design_spectrum(basis.design(real0))
     traces = {seed: float(lam.sum()) for seed, lam in spectra.items()}
@@ -295,7 +294,7 @@ def _analyse_linear(sc: Scenario, root: Path, laws: dict[str, str]) -> TheoryRep
         for g in range(sc.generations + 1):
             errors, closed, variance = [], [], []
             for seed in sc.seeds:
-                path = store.generation_dir(lineage_name(policy.label, seed), g) / MODEL_FILE
+                path = store.model_path(lineage_name(policy.label, seed), g)
                 w = LinearModel.load(path, sc.model).weights
                 errors.append(float(np.sum((w - w_star) ** 2)))
                 if law:
@@ -342,10 +341,11 @@ def gaussian_laws(estimator: str, n: int, var0: float, m_real: int, m_synthetic:
 
 
 def _analyse_gaussian(sc: Scenario, root: Path, laws: dict[str, str], estimator: str) -> TheoryReport:
+    from collapse_sim.store import RunStore
     from collapse_sim.sweep import lineage_name
 
     rows = {}
-    for line in (root / "metrics.jsonl").read_text().splitlines():
+    for line in RunStore(root).metrics_path.read_text().splitlines():
         row = json.loads(line)
         rows[row["lineage"], row["generation"]] = row
     mu0, var0 = sc.system.mean, sc.system.std**2

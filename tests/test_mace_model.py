@@ -12,7 +12,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 
 from collapse_sim.models.base import Model
-from collapse_sim.evaluation import label_rmse
+from collapse_sim.measure.accuracy import label_rmse
 from collapse_sim.models.mace import MACESettings, runtime, training
 from collapse_sim.models.mace import graphs as mace_graphs
 from collapse_sim.models.mace.model import MACEModel

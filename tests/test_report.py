@@ -16,7 +16,8 @@ import yaml
 from collapse_sim.cli import main
 from collapse_sim.report import build_report
 from collapse_sim.report.analysis import findings
-from collapse_sim.report.catalogue import METRICS, POLICY_COLOURS, UP, policy_colours
+from collapse_sim.measure.catalogue import METRICS, UP
+from collapse_sim.report.style import POLICY_COLOURS, policy_colours
 from collapse_sim.report.rundata import assign_labels, load_run
 
 SECTIONS = ("overview", "findings", "collapse-curves", "information-imbalance", "alignment-heatmaps", "provenance",

@@ -201,7 +201,8 @@ def test_fixed_design_sampler_unit():
 
 # --- label noise --------------------------------------------------------------------------
 def test_oracle_noise_is_keyed_per_structure(tmp_path):
-    from collapse_sim.loop import RunContext, oracle_structures
+    from collapse_sim.labelling import oracle_structures
+    from collapse_sim.loop import RunContext
 
     data = linear_dict("noise", 3, 12, 0.1, [-3.5, 0.08, -0.04, 0.02], seeds=1)
     energies = {}

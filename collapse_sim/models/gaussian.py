@@ -93,7 +93,7 @@ class GaussianModel:
         return "sha256:" + digest.hexdigest()[:16]
 
     def save(self, path: Path) -> None:
-        from collapse_sim.store import atomic_write_text
+        from collapse_sim.atomic import atomic_write_text
 
         mean, var = self._require()
         data = {"format": FORMAT, "estimator": self.settings.estimator, "mean": mean, "var": var,

@@ -294,7 +294,7 @@ class LinearModel:
 
     def save(self, path: Path) -> None:
         """One JSON file (weights as exact float reprs), written atomically."""
-        from collapse_sim.store import atomic_write_text
+        from collapse_sim.atomic import atomic_write_text
 
         data = {"format": FORMAT, "basis": self.basis.as_dict(), "weights": [float(v) for v in self._require()],
                 "fit_info": self.fit_info}

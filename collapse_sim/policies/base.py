@@ -2,7 +2,7 @@
 settings base (a policy's lineage name) and the registry."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -19,7 +19,6 @@ class GenerationData:
     train: list[Pool]
     synthetic: Pool | None = None  # fresh synthetic pool offered to this generation
     fresh_real: Pool | None = None  # fresh oracle pool offered to this generation
-    extra: dict = field(default_factory=dict)
 
 
 class PolicySettingsBase(KindSettings):

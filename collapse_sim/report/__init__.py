@@ -4,8 +4,9 @@ Markdown summary, built from one or more run directories.
     from collapse_sim.report import build_report
     build_report(["runs/quickstart"], Path("report.html"), threshold=0.2)
 
-Modules: ``catalogue`` (the metric table: label, unit, direction of degradation; policy
-colours), ``rundata`` (tolerant reading of run directories), ``datasets`` (provenance and
+Modules: ``style`` (figure titles and captions per metric family, policy colours, run
+line styles; what each column means is ``collapse_sim.measure.catalogue``), ``rundata``
+(tolerant reading of run directories through ``collapse_sim.store``), ``datasets`` (provenance and
 distributions of stored structures), ``embeddings`` (generation × generation CKNNA from
 the saved models), ``analysis`` (curves, collapse onsets, header facts), ``figures``
 (matplotlib, Agg canvas), ``render`` (Jinja2 templates in ``templates/``), ``build``.

@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from collapse_sim.report.catalogue import (COMPOSITION_COLUMNS, DOWN, ID_COLUMNS, METRICS, SECONDS_SUFFIX, UP,
-                                           describe, is_curve_column)
 from collapse_sim.environment import machine_info  # noqa: F401  (re-exported for the header)
+from collapse_sim.measure.catalogue import (COMPOSITION_COLUMNS, DOWN, ID_COLUMNS, METRICS, SECONDS_SUFFIX, UP,
+                                            describe, is_curve_column)
 from collapse_sim.report.rundata import RunData, finite
-
 
 
 # --- curves ------------------------------------------------------------------------------

@@ -9,11 +9,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from collapse_sim.atomic import atomic_write_text
+from collapse_sim.measure.catalogue import METRICS, describe
 from collapse_sim.report import analysis, figures
-from collapse_sim.report.catalogue import FIGURES, METRICS, describe, policy_colours
 from collapse_sim.report.datasets import SetReader
 from collapse_sim.report.rundata import NotARunDirectory, RunData, assign_labels, load_run
-from collapse_sim.store import atomic_write_text
+from collapse_sim.report.style import FIGURES, policy_colours
 
 _log = logging.getLogger(__name__)
 

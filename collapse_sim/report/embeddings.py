@@ -20,7 +20,7 @@ DEFAULT_K = 10
 
 
 def embeddings_file(lineage: LineageData, generation: int) -> Path:
-    return lineage.gen_dir(generation) / f"embeddings_{PROBE}.npy"
+    return lineage.files(generation).embeddings(PROBE)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Every figure of the report, drawn with matplotlib's object API on the Agg canvas (no pyplot,
 no global backend switch) and returned as a base64 PNG data URI.
 
-Shared conventions: one colour per policy name (``catalogue.policy_colours``), one line
+Shared conventions: one colour per policy name (``style.policy_colours``), one line
 style and marker per run directory, labelled axes with units, a legend on every figure.
 """
 from __future__ import annotations
@@ -19,11 +19,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from collapse_sim.measure.catalogue import DATA_SETS, METRICS, PROBE_SETS, TARGETS, describe
 from collapse_sim.report import analysis
-from collapse_sim.report.catalogue import (DATA_LABELS, FIGURES, METRICS, PROBE_LABELS, RUN_LINESTYLES, RUN_MARKERS,
-                                           TARGET_LABELS, describe, panel_col_order)
 from collapse_sim.report.datasets import SetReader
 from collapse_sim.report.rundata import RunData, finite
+from collapse_sim.report.style import FIGURES, RUN_LINESTYLES, RUN_MARKERS, panel_col_order
+from collapse_sim.store import gen_name
 
 RC = {
     "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10,
@@ -32,7 +33,7 @@ RC = {
 }
 DPI = 100  # figures are at most ~14 in wide: about the page width, so fonts are not scaled down
 REAL_COLOUR = "#555555"
-COL_TITLES = {"ID": PROBE_LABELS["id"], "OOD": PROBE_LABELS["ood"], **DATA_LABELS, "all": ""}
+COL_TITLES = {"ID": PROBE_SETS.values["id"], "OOD": PROBE_SETS.values["ood"], **DATA_SETS.values, "all": ""}
 
 
 @dataclass
@@ -209,7 +210,7 @@ def information_plane(target: str, style: Style) -> Plot | None:
                 ax.annotate(f"g{int(g[-1])}", (x[-1], y[-1]), xytext=(4, 4), textcoords="offset points", fontsize=9,
                             color=colour)
                 handles.setdefault((run.label, lin.policy), style.handle(run.label, lin.policy))
-        ax.set_title(f"vs {TARGET_LABELS.get(target, target)} — {PROBE_LABELS[p]}")
+        ax.set_title(f"vs {TARGETS.values.get(target, target)} — {PROBE_SETS.values[p]}")
         ax.set_xlabel(f"Δ({target} → model) [–]")
         ax.set_ylabel(f"Δ(model → {target}) [–]")
     lim = 1.05 * top
@@ -223,12 +224,12 @@ def information_plane(target: str, style: Style) -> Plot | None:
         extra.append(Line2D([], [], color="#777777", marker="o", lw=0, ms=9,
                             label="marker area ∝ embedding intrinsic dim."))
     _legend(fig, list(handles.values()), extra)
-    caption = (f"Information imbalance between each generation's embeddings and the {TARGET_LABELS.get(target, target)}'s on the "
+    caption = (f"Information imbalance between each generation's embeddings and the {TARGETS.values.get(target, target)}'s on the "
                "same probes. Δ(A→B) ≈ 0: A's neighbourhoods predict B's (A carries B's information); ≈ 1: A says "
                "nothing about B. Arrows follow each lineage from generation to generation (gN marks the last). "
                "Near the origin the two representations carry the same information; above the diagonal the "
                "model has lost information the target still has.")
-    return Plot(f"fig-ii-{target}", f"Information-imbalance plane: {TARGET_LABELS.get(target, target)}", caption,
+    return Plot(f"fig-ii-{target}", f"Information-imbalance plane: {TARGETS.values.get(target, target)}", caption,
                 to_data_uri(fig), f"Information imbalance plane versus {target}")
 
 
@@ -312,13 +313,13 @@ def provenance(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]
         rows = {(r["lineage"], r["generation"]): r for r in run.rows}
         comp = {}
         for g in lin.generations:
-            summary = reader.get(lin.gen_dir(g) / "train.extxyz", f"{run.label}/{lin.name}/gen-{g:03d}")
+            summary = reader.get(lin.files(g).train, f"{run.label}/{lin.name}/{gen_name(g)}")
             if summary is not None and summary.n_structures:
                 comp[g] = summary.composition
             elif (row := rows.get((lin.name, g))) is not None and finite(row.get("n_train")) is not None:
                 n_real, n_syn = finite(row.get("n_real")) or 0, finite(row.get("n_synthetic")) or 0
                 comp[g] = Counter({("real", None): int(n_real), ("synthetic", None): int(n_syn)})
-                notes.append(f"{run.label}/{lin.name} gen-{g:03d}: composition from its metrics row "
+                notes.append(f"{run.label}/{lin.name} {gen_name(g)}: composition from its metrics row "
                              "(train.extxyz unavailable); synthetic origin unknown")
         if comp:
             panels.append((run, lin, comp))
@@ -379,7 +380,7 @@ def drift(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
         for lin in sorted(run.lineages.values(), key=lambda l: l.name):
             ctx = f"{run.label}/{lin.name}"
             if 0 in lin.generations and lin.seed not in seeds_done:
-                s = reader.get(lin.gen_dir(0) / "train.extxyz", f"{ctx}/gen-000")
+                s = reader.get(lin.files(0).train, f"{ctx}/{gen_name(0)}")
                 if s is not None and s.n_structures:
                     seeds_done.add(lin.seed)
                     d = real.setdefault(run.label, {"f": [], "nn": []})
@@ -388,7 +389,7 @@ def drift(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
             for g in lin.generations:
                 if g == 0:
                     continue
-                s = reader.get(lin.gen_dir(g) / "sampled.extxyz", f"{ctx}/gen-{g:03d}")
+                s = reader.get(lin.files(g).sampled, f"{ctx}/{gen_name(g)}")
                 if s is None or not s.n_structures:
                     continue
                 d = sampled.setdefault(g, {}).setdefault((run.label, lin.policy), {"f": [], "nn": []})

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import yaml
 
-from collapse_sim.report.catalogue import split_lineage
-from collapse_sim.store import GEN_DIR
-from collapse_sim.sweep import lineage_name
+from collapse_sim.store import GenerationFiles, RunStore, gen_name
+from collapse_sim.sweep import lineage_name, split_lineage
 
-#: files a run may write to record the machine and software it ran on (shown if present)
-RECORDED_ENV_FILES = ("environment.json", "versions.json", "machine.json", "run.json", "provenance.json")
+#: files besides the store's environment record in which a run (or a tool that wraps it) may
+#: record the machine and software it ran on (shown if present)
+OTHER_ENV_FILES = ("versions.json", "machine.json", "run.json", "provenance.json")
 #: row keys that may carry such a record
 RECORDED_ENV_KEYS = ("versions", "environment", "machine", "platform", "hostname", "host")
 
@@ -34,11 +34,19 @@ class LineageData:
     policy: str
     policy_kind: str | None
     seed: int | None
-    dir: Path
-    generations: list[int] = field(default_factory=list)  # gen-NNN directories present
+    store: RunStore  # of the run this lineage belongs to
+    generations: list[int] = field(default_factory=list)  # committed generation directories present
+
+    @property
+    def dir(self) -> Path:
+        return self.store.lineage_dir(self.name)
 
     def gen_dir(self, generation: int) -> Path:
-        return self.dir / f"gen-{generation:03d}"
+        return self.store.generation_dir(self.name, generation)
+
+    def files(self, generation: int) -> GenerationFiles:
+        """The named files of one of this lineage's generations (model, structures, embeddings...)."""
+        return self.store.generation(self.name, generation)
 
 
 @dataclass
@@ -52,7 +60,12 @@ class RunData:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     recorded_env: dict[str, str] = field(default_factory=dict)
-    reference: dict | None = None  # reference/info.json
+    reference: dict | None = None  # the reference model's info record
+
+    @property
+    def store(self) -> RunStore:
+        """The run directory's layout: every path the report reads comes from it."""
+        return RunStore(self.path)
 
     @property
     def policies(self) -> list[str]:
@@ -75,7 +88,8 @@ class RunData:
 
 
 def is_run_directory(path: Path) -> bool:
-    return path.is_dir() and ((path / "scenario.yaml").is_file() or (path / "metrics.jsonl").is_file())
+    store = RunStore(path)
+    return path.is_dir() and (store.scenario_path.is_file() or store.metrics_path.is_file())
 
 
 def check_run_directory(path: Path) -> None:
@@ -126,7 +140,7 @@ def _relabel(message: str, run: RunData) -> str:
 
 # --- pieces --------------------------------------------------------------------------------
 def _read_scenario(run: RunData) -> None:
-    path = run.path / "scenario.yaml"
+    path = run.store.scenario_path
     if not path.is_file():
         run.warn("no scenario.yaml: scenario details and the expected lineages are unavailable")
         return
@@ -149,7 +163,7 @@ def _valid_row(row) -> bool:
 
 
 def _read_metrics_jsonl(run: RunData) -> dict[tuple[str, int], dict]:
-    path = run.path / "metrics.jsonl"
+    path = run.store.metrics_path
     rows: dict[tuple[str, int], dict] = {}
     if not path.is_file():
         run.warn("no metrics.jsonl; rows are read from the generation directories' metrics.json")
@@ -180,36 +194,33 @@ def _read_metrics_jsonl(run: RunData) -> dict[tuple[str, int], dict]:
 
 
 def _discover_lineages(run: RunData, rows: dict) -> None:
-    names = set()
+    store = run.store
     try:
-        children = sorted(p for p in run.path.iterdir() if p.is_dir() and not p.name.startswith("."))
+        names = store.lineages()
     except OSError:
-        children = []
-    for child in children:
+        names = []
+    for name in names:
         try:
-            gens = sorted(int(m.group(1)) for p in child.iterdir() if (m := GEN_DIR.match(p.name)) and p.is_dir())
-            staged = [p.name for p in child.iterdir() if p.name.startswith(".gen-") and p.is_dir()]
+            gens, staged = store.generations(name), store.staged(name)
         except OSError:
             continue
-        if gens or staged:
-            names.add(child.name)
-            if staged:
-                run.note(f"{child.name}: {len(staged)} uncommitted staging director{'y' if len(staged) == 1 else 'ies'} "
-                         "left by an interrupted run (ignored)")
+        if staged:
+            run.note(f"{name}: {len(staged)} uncommitted staging director{'y' if len(staged) == 1 else 'ies'} "
+                     "left by an interrupted run (ignored)")
         if gens:
-            run.lineages[child.name] = _lineage(child.name, child, gens, rows)
+            run.lineages[name] = _lineage(name, store, gens, rows)
     for lineage, _ in rows:
         if lineage not in run.lineages:
-            run.lineages[lineage] = _lineage(lineage, run.path / lineage, [], rows)
+            run.lineages[lineage] = _lineage(lineage, store, [], rows)
 
 
-def _lineage(name: str, path: Path, gens: list[int], rows: dict) -> LineageData:
+def _lineage(name: str, store: RunStore, gens: list[int], rows: dict) -> LineageData:
     policy, seed = split_lineage(name)
     sample = next((r for (lin, _), r in sorted(rows.items()) if lin == name), {})
     policy = sample.get("policy") if isinstance(sample.get("policy"), str) else policy
     seed = sample.get("seed") if isinstance(sample.get("seed"), int) else seed
     kind = sample.get("policy_kind") if isinstance(sample.get("policy_kind"), str) else None
-    return LineageData(name, policy, kind, seed, path, gens)
+    return LineageData(name, policy, kind, seed, store, gens)
 
 
 def _merge_generation_rows(run: RunData, rows: dict) -> list[dict]:
@@ -217,21 +228,21 @@ def _merge_generation_rows(run: RunData, rows: dict) -> list[dict]:
     recovered = []
     for lin in run.lineages.values():
         for g in lin.generations:
-            mpath = lin.gen_dir(g) / "metrics.json"
+            mpath = lin.files(g).row
             if not mpath.is_file():
-                run.warn(f"{lin.name}/gen-{g:03d} has no metrics.json (partial generation)")
+                run.warn(f"{lin.name}/{gen_name(g)} has no metrics.json (partial generation)")
                 continue
             if (lin.name, g) in rows:
                 continue
             try:
                 row = json.loads(mpath.read_text(errors="replace"))
             except (json.JSONDecodeError, OSError):
-                run.warn(f"{lin.name}/gen-{g:03d}/metrics.json is unreadable; generation skipped in the curves")
+                run.warn(f"{lin.name}/{gen_name(g)}/metrics.json is unreadable; generation skipped in the curves")
                 continue
             if _valid_row(row):
                 rows[(lin.name, g)] = row
-                recovered.append(f"{lin.name}/gen-{g:03d}")
-    if recovered and (run.path / "metrics.jsonl").is_file():
+                recovered.append(f"{lin.name}/{gen_name(g)}")
+    if recovered and run.store.metrics_path.is_file():
         run.note(f"{len(recovered)} row(s) missing from metrics.jsonl were read from metrics.json: {', '.join(recovered)}")
     out = []
     for (lineage, g), row in sorted(rows.items()):
@@ -288,7 +299,7 @@ def _check_completeness(run: RunData) -> None:
             gaps = sorted(set(range(max(present) + 1)) - present)
             if gaps:
                 run.warn(f"{lin.name}: generation director{'y' if len(gaps) == 1 else 'ies'} "
-                         f"{', '.join(f'gen-{g:03d}' for g in gaps)} missing although later ones exist")
+                         f"{', '.join(gen_name(g) for g in gaps)} missing although later ones exist")
         orphans = sorted(row_gens.get(lin.name, set()) - present)
         if orphans and lin.dir.is_dir():
             run.warn(f"{lin.name}: metrics rows for generation(s) {', '.join(map(str, orphans))} but no directory; "
@@ -324,8 +335,8 @@ def _flatten(prefix: str, value, out: dict[str, str]) -> None:
 
 
 def _read_recorded_env(run: RunData) -> None:
-    for name in RECORDED_ENV_FILES:
-        path = run.path / name
+    for path in [run.store.environment_path] + [run.path / name for name in OTHER_ENV_FILES]:
+        name = path.name
         if path.is_file():
             try:
                 _flatten(name.removesuffix(".json"), json.loads(path.read_text(errors="replace")), run.recorded_env)
@@ -338,7 +349,7 @@ def _read_recorded_env(run: RunData) -> None:
 
 
 def _read_reference(run: RunData) -> None:
-    path = run.path / "reference" / "info.json"
+    path = run.store.reference.info
     if path.is_file():
         try:
             info = json.loads(path.read_text(errors="replace"))

@@ -1,0 +1,33 @@
+"""Diversity and label tails of a structure set (a training set or a sampled pool),
+measured against the real reference data."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from ase import Atoms
+
+from collapse_sim.measure._guard import guarded
+from collapse_sim.structures import energy_of, forces_of
+
+
+def data_metrics(structures: Sequence[Atoms], label: str, yard, k: int, warnings: list[str]) -> dict:
+    """Diversity of a data set (SOAP TwoNN dimension, Vendi, coverage of the real data) and its
+    label tails. ``yard`` supplies the standardised descriptors, the real reference and the
+    fixed Vendi bandwidth (``collapse_sim.measure.yardsticks.Yardsticks``)."""
+    from collapse_sim.metrics import coverage, id_twonn, label_statistics, vendi_score
+
+    if not structures:
+        return {}
+    D, real = yard.describe(structures), yard.real_descriptors
+    row = {}
+    row |= guarded(f"id_twonn_{label}", lambda: {f"id_twonn_{label}": id_twonn(D)}, warnings)
+    row[f"vendi_{label}"] = vendi_score(D, kernel="rbf", bandwidth=yard.vendi_bandwidth)
+    row |= guarded(f"coverage_{label}", lambda: {f"coverage_{label}": coverage(D, real, k=min(k, len(real) - 1))}, warnings)
+    energies = [energy_of(a) / len(a) for a in structures]
+    forces = [np.linalg.norm(forces_of(a), axis=1) for a in structures]
+    stats = label_statistics(energies, forces)
+    row[f"energy_std_{label}"] = stats["energy_std"]
+    row[f"force_p99_{label}"] = stats["force_p99"]
+    row[f"force_frac_above_real_p99_{label}"] = float((np.concatenate(forces) > yard.real_force_p99).mean())
+    return row

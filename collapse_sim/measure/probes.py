@@ -1,0 +1,35 @@
+"""The probe sets: oracle-labelled structures, made once per run and shared by every
+lineage, on which every model's accuracy and embeddings are measured (the same
+structures for every generation, so curves compare like with like)."""
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+
+from collapse_sim.labelling import oracle_provenance, oracle_structures
+from collapse_sim.measure.catalogue import PROBES
+from collapse_sim.store import GenerationFiles, read_structures, write_structures
+
+
+def ensure_probes(ctx) -> dict[str, list[Atoms]]:
+    """Every probe set, labelled on the first call and read back from the run directory
+    (as later calls and resumed runs see them) ever after."""
+    sc, store, probes = ctx.scenario, ctx.store, {}
+    for name in PROBES:
+        path = store.probe_path(name)
+        if not path.exists():
+            settings = getattr(sc.probes, name)
+            provenance = oracle_provenance(sc, -1, "probes", sc.probes.seed, sampler=f"probe-{name}")
+            write_structures(path, oracle_structures(ctx, settings, settings.n_structures,
+                                                     (sc.probes.seed, "probes", name), provenance))
+        probes[name] = read_structures(path)
+    return probes
+
+
+def embed_probes(model, probes: dict[str, list[Atoms]], out: GenerationFiles) -> dict[str, np.ndarray]:
+    """The model's per-structure embeddings of every probe set, also saved with its generation
+    (alignment with later generations, the report's heatmaps)."""
+    embeddings = {p: model.embed(structures) for p, structures in probes.items()}
+    for p, array in embeddings.items():
+        np.save(out.embeddings(p), array)
+    return embeddings

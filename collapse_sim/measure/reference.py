@@ -1,0 +1,42 @@
+"""The reference model and the real-data statistics, made once per run: a model trained on
+a larger real set (the "ref" alignment target), and the standardisation, force tail and
+Vendi bandwidth of that real data (the rulers of every data metric)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from collapse_sim.labelling import oracle_provenance, oracle_structures
+from collapse_sim.measure.accuracy import probe_rmse
+from collapse_sim.measure.probes import embed_probes, ensure_probes
+from collapse_sim.measure.yardsticks import descriptor_fn, standardise
+from collapse_sim.rng import child_seed
+from collapse_sim.store import write_structures
+from collapse_sim.structures import forces_of
+from collapse_sim.training import fit_model
+
+
+def ensure_reference(ctx) -> None:
+    """Make and commit the reference directory unless the run already has it."""
+    sc, store = ctx.scenario, ctx.store
+    if store.reference_dir.is_dir():
+        return
+    seed = sc.probes.seed
+    real = oracle_structures(ctx, sc.real_data, sc.reference_size, (seed, "reference"),
+                             oracle_provenance(sc, -1, "reference", seed))
+    probes = ensure_probes(ctx)
+    with store.staging_reference() as out:
+        model, seconds = fit_model(sc, real, child_seed(seed, "train", "reference"), out.train_log)
+        model.save(out.model)
+        write_structures(out.train, real)
+        embed_probes(model, probes, out)
+        raw = descriptor_fn(sc)(real)
+        center, scale, bandwidth = standardise(raw)
+        np.savez(out.scaling, center=center, scale=scale)
+        np.save(out.descriptors, (raw - center) / scale)
+        forces = np.concatenate([np.linalg.norm(forces_of(a), axis=1) for a in real])
+        info = {"force_p99": float(np.percentile(forces, 99)), "vendi_bandwidth": bandwidth, "n_train": len(real),
+                "train_seconds": seconds, "model_hash": model.fingerprint()}
+        info |= probe_rmse(model, probes)
+        out.info.write_text(json.dumps(info, indent=1, sort_keys=True))

@@ -1,0 +1,38 @@
+"""One generation's metrics row: accuracy on the probes, the embeddings' dimension and
+alignment with generation 0, the previous generation and the reference, and the diversity
+and tails of the training set and the sampled pool (columns: ``catalogue``)."""
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+from ase import Atoms
+
+from collapse_sim.measure.accuracy import probe_rmse
+from collapse_sim.measure.catalogue import PROBES
+from collapse_sim.measure.data import data_metrics
+from collapse_sim.measure.probes import embed_probes
+from collapse_sim.measure.representation import model_metrics
+from collapse_sim.measure.yardsticks import Yardsticks
+from collapse_sim.store import GenerationFiles
+
+
+def measure_generation(model, yard: Yardsticks | None, k: int, out: GenerationFiles,
+                       targets: dict[str, GenerationFiles], train: Sequence[Atoms], sampled: Sequence[Atoms]) -> dict:
+    """The metrics of ``model`` and its data; its probe embeddings are saved to ``out``.
+    ``targets``: committed (or this) generations to align with, by target name. The model's
+    own ``summary()`` fields are always in the row; the suite only with yardsticks (metrics
+    enabled)."""
+    summary = model.summary() if hasattr(model, "summary") else {}
+    if yard is None:
+        return summary
+    start, warnings = time.perf_counter(), []
+    row = probe_rmse(model, yard.probes)
+    embeddings = embed_probes(model, yard.probes, out)
+    others = {"ref": yard.reference_embeddings}
+    others |= {name: {p: np.load(files.embeddings(p)) for p in PROBES} for name, files in targets.items()}
+    row |= model_metrics(embeddings, others, k, warnings)
+    for label, structures in (("train", train), ("sampled", sampled)):
+        row |= data_metrics(structures, label, yard, k, warnings)
+    return row | summary | {"metrics_seconds": time.perf_counter() - start, "metric_warnings": warnings}

@@ -1,0 +1,64 @@
+"""What every generation is measured against: the probe sets, the reference model's
+embeddings and the real-data statistics, loaded once per lineage task."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from ase import Atoms
+
+from collapse_sim.measure.catalogue import PROBES
+from collapse_sim.store import RunStore, read_structures
+
+
+@dataclass
+class Yardsticks:
+    """Descriptors are standardised with the reference real data's per-feature mean and
+    spread, and the Vendi kernel bandwidth is fixed from the reference too: diversity of
+    different generations is then measured with one ruler (a bandwidth taken from each set
+    itself would hide a set shrinking as a whole)."""
+
+    probes: dict[str, list[Atoms]]
+    real_descriptors: np.ndarray  # standardised SOAP of the reference real data: the coverage target
+    real_force_p99: float
+    vendi_bandwidth: float
+    reference_embeddings: dict[str, np.ndarray]
+    describe: Callable[[list[Atoms]], np.ndarray]  # structures -> standardised descriptors
+
+    @classmethod
+    def load(cls, store: RunStore, scenario) -> "Yardsticks | None":
+        """From the run directory, once the probes and the reference are committed; None when
+        the scenario's metrics are disabled (no probes, no reference)."""
+        if not scenario.metrics.enabled:
+            return None
+        ref = store.reference
+        info = json.loads(ref.info.read_text())
+        with np.load(ref.scaling) as scaling:
+            center, scale = scaling["center"], scaling["scale"]
+        raw = descriptor_fn(scenario)
+        return cls({p: read_structures(store.probe_path(p)) for p in PROBES}, np.load(ref.descriptors),
+                   info["force_p99"], info["vendi_bandwidth"], {p: np.load(ref.embeddings(p)) for p in PROBES},
+                   lambda structures: (raw(structures) - center) / scale)
+
+
+def descriptor_fn(scenario) -> Callable[[list[Atoms]], np.ndarray]:
+    """Structures -> per-structure SOAP descriptors (``metrics.soap_*``) over the system's species."""
+    from collapse_sim.metrics import structure_descriptors
+    from collapse_sim import systems
+
+    species = sorted(set(systems.make(scenario.system).ideal().get_chemical_symbols()))
+    m = scenario.metrics
+    return lambda structures: structure_descriptors(structures, species=species, r_cut=m.soap_r_cut,
+                                                    n_max=m.soap_n_max, l_max=m.soap_l_max)
+
+
+def standardise(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Centre, per-feature scale and median pairwise distance of the reference descriptors."""
+    center = raw.mean(axis=0)
+    spread = raw.std(axis=0)
+    scale = spread + 1e-6 * max(float(spread.max()), 1e-12)  # constant features must not blow up
+    z = (raw - center) / scale
+    d = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(-1))[np.triu_indices(len(z), 1)]
+    return center, scale, float(np.median(d))

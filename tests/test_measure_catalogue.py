@@ -1,0 +1,37 @@
+"""The column catalogue is the one list of metrics.jsonl columns: the README's table is its
+rendering, and every pattern has one unit, direction and meaning."""
+import re
+from pathlib import Path
+
+from collapse_sim.measure.catalogue import (FIELDS, METRICS, PLACEHOLDERS, SECONDS_SUFFIX, describe, is_curve_column,
+                                            markdown_table)
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCK = re.compile(r"<!-- columns:start[^>]*-->\n(.*?)<!-- columns:end -->", re.S)
+
+
+def test_readme_column_table_is_the_catalogue_rendering():
+    found = BLOCK.findall(README.read_text())
+    assert len(found) == 1, "README.md needs exactly one <!-- columns:start --> ... <!-- columns:end --> block"
+    assert found[0] == markdown_table(), ("README.md's column table differs from the catalogue; paste the output of "
+                                          "python -c 'from collapse_sim.measure.catalogue import markdown_table; "
+                                          "print(markdown_table(), end=\"\")' between the markers")
+
+
+def test_every_pattern_has_one_meaning_and_expands_its_placeholders():
+    by_pattern = {}
+    for m in METRICS.values():
+        by_pattern.setdefault(m.pattern, set()).add((m.unit, m.degrade, m.meaning))
+        assert "{" not in m.column and m.meaning
+    assert all(len(v) == 1 for v in by_pattern.values()), by_pattern
+    names = {p.name for p in PLACEHOLDERS}
+    for pattern in by_pattern:
+        assert set(re.findall(r"{(\w+)}", pattern)) <= names, pattern
+
+
+def test_fields_and_metrics_do_not_overlap():
+    fields = [c for f in FIELDS for c in f.columns]
+    assert len(fields) == len(set(fields)) and not set(fields) & set(METRICS)
+    assert all(not is_curve_column(c) for f in FIELDS if f.role != "record" for c in f.columns)
+    assert all(c.endswith(SECONDS_SUFFIX) for f in FIELDS if f.role == "timing" for c in f.columns)
+    assert describe("gauss_var").figure == "other" and describe("rmse_energy_id") is METRICS["rmse_energy_id"]
