@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="keep the run here (default: a temporary folder)")
     args = ap.parse_args()
 
-    from collapse_sim.executor import LocalExecutor
+    from collapse_sim.runtime.executor import LocalExecutor
     from collapse_sim.loop import RunContext, run
     from collapse_sim.measure.probes import ensure_probes
     from collapse_sim.measure.reference import ensure_reference

@@ -37,7 +37,7 @@ from ase.io import write
 from collapse_sim.measure.accuracy import label_rmse
 from collapse_sim.models.mace import MACESettings
 from collapse_sim.models.mace.model import MACEModel
-from collapse_sim.structures import attach_labels
+from collapse_sim.data.structures import attach_labels
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,7 @@ t0 = time.perf_counter()
 from ase.io import read
 from collapse_sim.models.mace import MACESettings
 from collapse_sim.models.mace.model import MACEModel
-from collapse_sim.structures import attach_labels
+from collapse_sim.data.structures import attach_labels
 t1 = time.perf_counter()
 a = json.loads(sys.argv[1])
 train = [attach_labels(s, s.info["REF_energy"], s.arrays["REF_forces"], s.info["REF_stress"])
@@ -165,7 +165,7 @@ def main() -> None:
 
     settings = MACESettings(epochs=opts.epochs)
     env = dict(os.environ, OMP_NUM_THREADS=str(opts.threads), MKL_NUM_THREADS=str(opts.threads))
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the project's default (collapse_sim.executor)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the project's default (collapse_sim.runtime.executor)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
     t = time.perf_counter()
     train, test = make_data(opts.n_train, 0), make_data(opts.n_test, 10_000)

@@ -87,9 +87,10 @@ def _checked_scenario(path: Path):
 def _execute(scenario, root: Path, args, fresh: bool) -> int:
     """Run under the run directory's lock: a fresh run refuses a directory that already
     holds one, and a second driver (run or resume) refuses one in use."""
-    from collapse_sim.executor import AttemptLog, LocalExecutor, RayExecutor, start_ray
+    from collapse_sim.runtime.executor import AttemptLog, LocalExecutor, RayExecutor
+    from collapse_sim.runtime.ray_setup import start_ray
     from collapse_sim.loop import PROCEDURE, RunContext, lineages, run
-    from collapse_sim.progress import ProgressDisplay
+    from collapse_sim.runtime.progress import ProgressDisplay
     from collapse_sim.store import RunDirInUse, RunStore
 
     store = RunStore(root.resolve())
@@ -209,7 +210,8 @@ def _cmd_report(args) -> int:
 def _cmd_validate_theory(args) -> int:
     import tempfile
 
-    from collapse_sim.executor import LocalExecutor, RayExecutor, start_ray
+    from collapse_sim.runtime.executor import LocalExecutor, RayExecutor
+    from collapse_sim.runtime.ray_setup import start_ray
     from collapse_sim.theory import TheoryError, experiment_kind, run_theory, scratch_parent, with_seeds
 
     scenario = _checked_scenario(args.scenario)
@@ -248,7 +250,7 @@ def _cmd_validate_theory(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     import os
 
-    from collapse_sim.executor import PASSIVE_OPENMP
+    from collapse_sim.runtime.executor import PASSIVE_OPENMP
 
     os.environ.setdefault("OMP_WAIT_POLICY", PASSIVE_OPENMP)  # before torch loads OpenMP
     args = _parser().parse_args(argv)

@@ -19,24 +19,24 @@ from pathlib import Path
 
 from ase import Atoms
 
-from collapse_sim.environment import current_node
-from collapse_sim.executor import LocalExecutor, torch_threads
-from collapse_sim.labelling import oracle_provenance, oracle_structures
+from collapse_sim.runtime.environment import current_node
+from collapse_sim.runtime.executor import LocalExecutor, torch_threads
+from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
 from collapse_sim.measure.probes import ensure_probes
 from collapse_sim.measure.reference import ensure_reference
 from collapse_sim.measure.row import measure_generation
 from collapse_sim.measure.yardsticks import Yardsticks
-from collapse_sim.noise import with_synthetic_noise
+from collapse_sim.data.noise import with_synthetic_noise
 from collapse_sim import models, policies, samplers
 from collapse_sim.policies import GenerationData
-from collapse_sim.pools import Pool, composition, flatten, group_into_pools
-from collapse_sim.rng import child_seed, stream
+from collapse_sim.data.pools import Pool, composition, flatten, group_into_pools
+from collapse_sim.runtime.rng import child_seed, stream
 from collapse_sim.samplers import ModelRef, starting_structures
 from collapse_sim.scenario import Scenario
-from collapse_sim.store import RunStore, read_structures, write_and_reread, write_structures
-from collapse_sim.structures import tag
+from collapse_sim.store import RunStore
+from collapse_sim.data.io import read_structures, write_and_reread, write_structures
+from collapse_sim.data.structures import tag
 from collapse_sim.sweep import LineageSpec, expand, lineage_name
-from collapse_sim.training import fit_model
 
 #: Bumped whenever the numbers a seed produces change (trainer, sampler, random streams), so a
 #: resume never silently mixes generations made by two procedures. 2: mace_run_train's batch
@@ -98,7 +98,7 @@ def _train_generation_zero(ctx: RunContext, spec: LineageSpec, reference: list) 
     oracle_seconds = time.perf_counter() - started
     with store.staging(spec.name, 0) as out:
         status("training")
-        model, train_seconds = fit_model(sc, real0, child_seed(seed, "train", 0), out.train_log)
+        model, train_seconds = models.fit(sc, real0, child_seed(seed, "train", 0), out.train_log)
         model.save(out.model)
         real0 = write_and_reread(out.train, real0)
         status("measuring")
@@ -133,7 +133,7 @@ def run_lineage(ctx: RunContext, spec: LineageSpec) -> str:
         with store.staging(name, g) as out:
             train = write_and_reread(out.train, flatten(train_pools))
             status("training")
-            model, seconds["train_seconds"] = fit_model(sc, train, child_seed(spec.seed, "train", name, g), out.train_log)
+            model, seconds["train_seconds"] = models.fit(sc, train, child_seed(spec.seed, "train", name, g), out.train_log)
             model.save(out.model)
             write_structures(out.sampled, list(synthetic.structures))
             if fresh_real is not None:

@@ -15,7 +15,8 @@ from collapse_sim.models import ModelSettings
 from collapse_sim.oracles import OracleSettings
 from collapse_sim.policies import PolicySettings
 from collapse_sim.samplers import SamplerSettings
-from collapse_sim.settings_base import Strict
+from collapse_sim.settings_base import Strict, describe_error
+from collapse_sim.sweep import check_axes, expand
 from collapse_sim.systems import SystemSettings
 
 
@@ -144,8 +145,6 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _valid_sweep(self) -> "Scenario":
-        from collapse_sim.sweep import check_axes, expand
-
         if self.sweep:
             check_axes(self)
             expand(self)  # every grid point must be a valid scenario, every lineage name distinct
@@ -167,26 +166,13 @@ class Scenario(Strict):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def _location(loc: tuple) -> list[str]:
-    """The error's path in the user's terms: without validator names."""
-    return [str(part) for part in loc if not (isinstance(part, str) and part.startswith("function-"))]
-
-
-def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(_location(first["loc"]))
-    message = first["msg"].removeprefix("Value error, ")
-    extra = f" (and {error.error_count() - 1} more problem(s))" if error.error_count() > 1 else ""
-    return f"{where}: {message}{extra}" if where else message + extra
-
-
 def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: top level must be a mapping of settings")
     try:
         return Scenario.model_validate(data)
     except ValidationError as error:
-        raise ScenarioError(f"{source}: {_describe(error)}") from None
+        raise ScenarioError(f"{source}: {describe_error(error)}") from None
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticKnownError, core_schema
 
 if TYPE_CHECKING:
@@ -55,3 +55,17 @@ def kind_union(registry: Registry, default: str | None = None) -> Any:
     """The settings type of a family: any kind in ``registry``, chosen by ``kind``; a mapping
     without ``kind`` is read as ``default`` (None: ``kind`` is required)."""
     return Annotated[registry.base, _ByKind(registry, default)]
+
+
+def _location(loc: tuple) -> list[str]:
+    """The error's path in the user's terms: without validator names."""
+    return [str(part) for part in loc if not (isinstance(part, str) and part.startswith("function-"))]
+
+
+def describe_error(error: ValidationError) -> str:
+    """A pydantic error as the one line the user sees: where (dotted field path), what, and how many more."""
+    first = error.errors()[0]
+    where = ".".join(_location(first["loc"]))
+    message = first["msg"].removeprefix("Value error, ")
+    extra = f" (and {error.error_count() - 1} more problem(s))" if error.error_count() > 1 else ""
+    return f"{where}: {message}{extra}" if where else message + extra

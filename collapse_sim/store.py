@@ -27,32 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-import ase.io
-from ase import Atoms
-
-from collapse_sim.atomic import atomic_write_text, replacing
+from collapse_sim.data.io import read_structures, write_structures
+from collapse_sim.runtime.atomic import atomic_write_text
 
 GEN_DIR = re.compile(r"^gen-(\d{3,})$")
-
-
-def write_structures(path: Path, structures: Sequence[Atoms]) -> None:
-    """extxyz with labels and provenance, written atomically."""
-    with replacing(Path(path)) as tmp:
-        ase.io.write(tmp, list(structures), format="extxyz")
-
-
-def read_structures(path: Path | str) -> list[Atoms]:
-    path = Path(path)
-    if not path.exists() or path.stat().st_size == 0:
-        return []
-    return ase.io.read(path, index=":", format="extxyz")
-
-
-def write_and_reread(path: Path, structures: Sequence[Atoms]) -> list[Atoms]:
-    """Write structures and continue with what was written (extxyz rounds): resumed runs,
-    which read it back, then see exactly the same numbers as uninterrupted ones."""
-    write_structures(path, structures)
-    return read_structures(path)
 
 
 class RunDirInUse(RuntimeError):
@@ -235,7 +213,7 @@ class RunStore:
         """Versions and machine of the latest driver (run or resume)."""
         import time
 
-        from collapse_sim.environment import machine_info
+        from collapse_sim.runtime.environment import machine_info
 
         record = {"machine": machine_info(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}
         atomic_write_text(self.environment_path, json.dumps(record, indent=1, sort_keys=True))
@@ -252,7 +230,7 @@ class RunStore:
         import socket
         import time
 
-        from collapse_sim.environment import current_node
+        from collapse_sim.runtime.environment import current_node
 
         record = {"lineage": lineage, **fields, "time": time.time(), "pid": os.getpid(), "host": socket.gethostname(),
                   "node": current_node()}

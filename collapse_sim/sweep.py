@@ -22,6 +22,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from collapse_sim.settings_base import describe_error
+
 #: top-level fields a sweep axis may change. Not ``generations``: generation g does not depend
 #: on how many follow it (every draw is keyed by generation), so the longest run contains the rest.
 SWEEPABLE = ("model", "synthetic", "real_data", "policies")
@@ -136,9 +140,8 @@ def _digest(data: Any) -> str:
 
 
 def expand(scenario) -> list[LineageSpec]:
-    """Every lineage of the scenario's grid, deduplicated, in a stable order (seed, point, policy)."""
-    from collapse_sim.scenario import ScenarioError, parse_scenario
-
+    """Every lineage of the scenario's grid, deduplicated, in a stable order (seed, point, policy).
+    Each grid point is validated as a scenario of its own (the class of ``scenario``)."""
     base = scenario.model_dump(mode="json")
     base.pop("sweep", None)
     axes = _axis_values(scenario)
@@ -150,10 +153,10 @@ def expand(scenario) -> list[LineageSpec]:
         for key, value in zip(keys, combo):
             _set(data, key, value)
         try:
-            variant = parse_scenario(data, "sweep") if axes else scenario
-        except ScenarioError as exc:
+            variant = type(scenario).model_validate(data) if axes else scenario
+        except ValidationError as exc:
             point = ", ".join(f"{p}={v!r}" for (p, _), v in zip(axes, combo))
-            raise ValueError(f"sweep point {point}: {str(exc).removeprefix('sweep: ')}") from None
+            raise ValueError(f"sweep point {point}: {describe_error(exc)}") from None
         variants.append((combo, data, variant))
 
     specs: dict[tuple, LineageSpec] = {}

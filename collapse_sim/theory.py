@@ -276,7 +276,8 @@ def design_spectrum(X: np.ndarray) -> np.ndarray:
 def _analyse_linear(sc: Scenario, root: Path, laws: dict[str, str]) -> TheoryReport:
     from collapse_sim.sweep import lineage_name
     from collapse_sim.models.linear import LinearModel, PairBasis
-    from collapse_sim.store import RunStore, read_structures
+    from collapse_sim.store import RunStore
+    from collapse_sim.data.io import read_structures
 
     store = RunStore(root)
     basis = PairBasis.from_settings(sc.model)

@@ -28,7 +28,7 @@ if os.environ.get("RAY_AUTH_MODE", "token").lower() != "token":
 os.environ["RAY_AUTH_MODE"] = "token"
 if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
     os.environ["RAY_AUTH_TOKEN_PATH"] = _test_token()
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does (collapse_sim.executor.PASSIVE_OPENMP)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does (collapse_sim.runtime.executor.PASSIVE_OPENMP)
 os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
 
 @pytest.fixture(scope="session")
@@ -36,29 +36,35 @@ def ray_session():
     """One local Ray instance shared by every test that needs it."""
     import ray
 
-    from collapse_sim.executor import start_ray
+    from collapse_sim.runtime.ray_setup import start_ray
 
     start_ray(None, 2)
     yield ray
     ray.shutdown()
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory, ray_session):
-    """The tiny scenario run once under the session's local Ray: (scenario, run dir, metrics rows).
-    Tests must not modify the run directory (copy it first)."""
-    from collapse_sim.executor import RayExecutor
+def run_tiny(root, executor):
+    """The tiny scenario run into ``root``/tiny with ``executor``: (scenario, run dir, metrics rows)."""
     from collapse_sim.loop import RunContext, run
     from collapse_sim.scenario import parse_scenario
     from collapse_sim.store import RunStore
     from scenario_factory import tiny_scenario_dict
 
     scenario = parse_scenario(tiny_scenario_dict())
-    root = tmp_path_factory.mktemp("runs") / scenario.name
+    root = root / scenario.name
     root.mkdir()
     RunStore(root).write_scenario(scenario.resolved_yaml())
-    rows = run(RunContext(scenario, root, RayExecutor()), progress=lambda m: None)
-    return scenario, root, rows
+    return scenario, root, run(RunContext(scenario, root, executor), progress=lambda m: None)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The tiny scenario run once in this process (the fast tier's end-to-end run):
+    (scenario, run dir, metrics rows). Tests must not modify the run directory (copy it first).
+    ``test_loop_e2e`` checks that a run under Ray gives the same rows."""
+    from collapse_sim.runtime.executor import LocalExecutor
+
+    return run_tiny(tmp_path_factory.mktemp("runs"), LocalExecutor())
 
 
 @pytest.fixture(scope="module")

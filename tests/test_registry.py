@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from collapse_sim import policies
-from collapse_sim.executor import LocalExecutor
+from collapse_sim.runtime.executor import LocalExecutor
 from collapse_sim.loop import RunContext, run
 from collapse_sim.policies.base import Policy, PolicySettingsBase
 from collapse_sim.scenario import ScenarioError, parse_scenario

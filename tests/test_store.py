@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from collapse_sim.store import RunStore, read_structures, write_structures
-from collapse_sim.structures import attach_labels, tag
+from collapse_sim.store import RunStore
+from collapse_sim.data.io import read_structures, write_structures
+from collapse_sim.data.structures import attach_labels, tag
 
 
 def labelled(n):

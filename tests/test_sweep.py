@@ -5,7 +5,7 @@ import pytest
 from scenario_factory import tiny_scenario_dict
 
 from collapse_sim.cli import main
-from collapse_sim.executor import LocalExecutor
+from collapse_sim.runtime.executor import LocalExecutor
 from collapse_sim.loop import RunContext, run
 from collapse_sim.report.rundata import _expected_lineages
 from collapse_sim.scenario import ScenarioError, parse_scenario

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from collapse_sim.executor import LocalExecutor
+from collapse_sim.runtime.executor import LocalExecutor
 from collapse_sim.scenario import ScenarioError, parse_scenario
 from collapse_sim.theory import agrees, analyse, gaussian_laws, linear_law, run_theory
 
@@ -108,6 +108,7 @@ def test_closed_forms_reduce_to_the_published_laws():
 
 
 # --- linear regression on a fixed design --------------------------------------------------------
+@pytest.mark.integration  # many-seed runs of the loop (about a minute)
 @pytest.mark.parametrize("setting", list(LINEAR))
 def test_linear_laws_hold_at_every_generation(linear_runs, setting):
     scenario, _, report = linear_runs[setting]
@@ -119,6 +120,7 @@ def test_linear_laws_hold_at_every_generation(linear_runs, setting):
     assert report.ok, "\n" + report.table()
 
 
+@pytest.mark.integration  # many-seed runs of the loop (about a minute)
 @pytest.mark.parametrize("setting", list(LINEAR))
 def test_linear_checker_rejects_swapped_policies(linear_runs, setting):
     scenario, root, report = linear_runs[setting]
@@ -136,10 +138,11 @@ def test_linear_checker_rejects_swapped_policies(linear_runs, setting):
     assert all(c.n > 1 for c in swapped.failures())
 
 
+@pytest.mark.integration  # many-seed runs of the loop (about a minute)
 def test_linear_quantities_come_from_the_run(linear_runs):
     """‖ŵ − w*‖² is read from the saved model files and tr((XᵀX)⁻¹) from each seed's generation-0 design."""
     from collapse_sim.models.linear import LinearModel, PairBasis
-    from collapse_sim.store import read_structures
+    from collapse_sim.data.io import read_structures
 
     scenario, root, report = linear_runs[A]
     model = LinearModel.load(root / "accumulate-s3" / "gen-004" / "model.model", scenario.model)
@@ -150,10 +153,11 @@ def test_linear_quantities_come_from_the_run(linear_runs):
     assert len(set(np.round(list(report.extra["traces"].values()), 9))) == len(scenario.seeds)  # per-seed designs
 
 
+@pytest.mark.integration  # many-seed runs of the loop (about a minute)
 def test_fixed_design_relabels_generation_zero_structures(linear_runs):
     from collapse_sim.models.linear import LinearModel
-    from collapse_sim.noise import synthetic_noise
-    from collapse_sim.store import read_structures
+    from collapse_sim.data.noise import synthetic_noise
+    from collapse_sim.data.io import read_structures
 
     scenario, root, _ = linear_runs[A]
     real = read_structures(root / "replace-s1" / "gen-000" / "train.extxyz")
@@ -181,7 +185,7 @@ def test_fixed_design_sampler_unit():
     from ase import Atoms
 
     from collapse_sim.policies import GenerationData
-    from collapse_sim.pools import Pool
+    from collapse_sim.data.pools import Pool
     from collapse_sim.samplers import make as make_sampler
     from collapse_sim.samplers import starting_structures
     from collapse_sim.samplers.fixed_design import FixedDesignSettings
@@ -201,7 +205,7 @@ def test_fixed_design_sampler_unit():
 
 # --- label noise --------------------------------------------------------------------------
 def test_oracle_noise_is_keyed_per_structure(tmp_path):
-    from collapse_sim.labelling import oracle_structures
+    from collapse_sim.oracles.labelling import oracle_structures
     from collapse_sim.loop import RunContext
 
     data = linear_dict("noise", 3, 12, 0.1, [-3.5, 0.08, -0.04, 0.02], seeds=1)
@@ -217,6 +221,7 @@ def test_oracle_noise_is_keyed_per_structure(tmp_path):
     assert np.all(delta != 0) and 0.03 < delta.std() < 0.3
 
 
+@pytest.mark.integration  # many-seed runs of the loop (about a minute)
 def test_noisy_run_is_reproducible_and_resumes_identically(linear_runs, tmp_path):
     """A second run of the same lineages, interrupted and resumed, gives bit-identical models."""
     from collapse_sim.loop import RunContext, run
@@ -236,6 +241,7 @@ def test_noisy_run_is_reproducible_and_resumes_identically(linear_runs, tmp_path
 
 
 # --- Gaussian refitting -------------------------------------------------------------------
+@pytest.mark.integration  # many-seed runs of the loop (about a minute)
 @pytest.mark.parametrize("estimator", list(GAUSSIAN))
 def test_gaussian_laws_hold_at_every_generation(gaussian_runs, estimator):
     scenario, _, report = gaussian_runs[estimator]
@@ -248,6 +254,7 @@ def test_gaussian_laws_hold_at_every_generation(gaussian_runs, estimator):
     assert log_var[-1] < log_var[0] - 0.5  # E log σ² drifts down, whichever estimator
 
 
+@pytest.mark.integration  # many-seed runs of the loop (about a minute)
 @pytest.mark.parametrize("estimator", list(GAUSSIAN))
 def test_gaussian_checker_rejects_swapped_policy(gaussian_runs, estimator):
     scenario, root, _ = gaussian_runs[estimator]
@@ -256,6 +263,7 @@ def test_gaussian_checker_rejects_swapped_policy(gaussian_runs, estimator):
     assert {c.policy for c in swapped.failures()} == {"accumulate"}, swapped.table()
 
 
+@pytest.mark.integration  # many-seed runs of the loop (about a minute)
 @pytest.mark.parametrize("estimator, wrong", [("mle", "unbiased"), ("unbiased", "mle")])
 def test_gaussian_checker_rejects_wrong_estimator(gaussian_runs, estimator, wrong):
     scenario, root, _ = gaussian_runs[estimator]
@@ -263,6 +271,7 @@ def test_gaussian_checker_rejects_wrong_estimator(gaussian_runs, estimator, wron
     assert not report.ok, report.table()
 
 
+@pytest.mark.integration  # many-seed runs of the loop (about a minute)
 def test_gaussian_values_come_from_metrics_rows(gaussian_runs):
     import json
 
@@ -275,6 +284,7 @@ def test_gaussian_values_come_from_metrics_rows(gaussian_runs):
 
 
 # --- through Ray and the command line -------------------------------------------------------
+@pytest.mark.integration  # starts Ray
 def test_validate_theory_cli_under_ray(ray_session, linear_runs, fast_dir, tmp_path, capsys):
     """The same linear setting through `collapse-sim validate-theory` on the session's Ray:
     it agrees with the closed forms and its models are bit-identical to the local run's."""

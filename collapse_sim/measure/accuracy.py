@@ -6,7 +6,7 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
-from collapse_sim.structures import energy_of, forces_of
+from collapse_sim.data.structures import energy_of, forces_of
 
 
 def label_rmse(predicted: Sequence[Atoms], reference: Sequence[Atoms]) -> tuple[float, float]:

@@ -8,7 +8,7 @@ import numpy as np
 from ase import Atoms
 
 from collapse_sim.measure._guard import guarded
-from collapse_sim.structures import energy_of, forces_of
+from collapse_sim.data.structures import energy_of, forces_of
 
 
 def data_metrics(structures: Sequence[Atoms], label: str, yard, k: int, warnings: list[str]) -> dict:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from collapse_sim.labelling import oracle_provenance, oracle_structures
+from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
 from collapse_sim.measure.catalogue import PROBES
-from collapse_sim.store import GenerationFiles, read_structures, write_structures
+from collapse_sim.store import GenerationFiles
+from collapse_sim.data.io import read_structures, write_structures
 
 
 def ensure_probes(ctx) -> dict[str, list[Atoms]]:

@@ -7,14 +7,14 @@ import json
 
 import numpy as np
 
-from collapse_sim.labelling import oracle_provenance, oracle_structures
+from collapse_sim import models
+from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
 from collapse_sim.measure.accuracy import probe_rmse
 from collapse_sim.measure.probes import embed_probes, ensure_probes
 from collapse_sim.measure.yardsticks import descriptor_fn, standardise
-from collapse_sim.rng import child_seed
-from collapse_sim.store import write_structures
-from collapse_sim.structures import forces_of
-from collapse_sim.training import fit_model
+from collapse_sim.runtime.rng import child_seed
+from collapse_sim.data.io import write_structures
+from collapse_sim.data.structures import forces_of
 
 
 def ensure_reference(ctx) -> None:
@@ -27,7 +27,7 @@ def ensure_reference(ctx) -> None:
                              oracle_provenance(sc, -1, "reference", seed))
     probes = ensure_probes(ctx)
     with store.staging_reference() as out:
-        model, seconds = fit_model(sc, real, child_seed(seed, "train", "reference"), out.train_log)
+        model, seconds = models.fit(sc, real, child_seed(seed, "train", "reference"), out.train_log)
         model.save(out.model)
         write_structures(out.train, real)
         embed_probes(model, probes, out)

@@ -10,7 +10,8 @@ import numpy as np
 from ase import Atoms
 
 from collapse_sim.measure.catalogue import PROBES
-from collapse_sim.store import RunStore, read_structures
+from collapse_sim.store import RunStore
+from collapse_sim.data.io import read_structures
 
 
 @dataclass

@@ -2,6 +2,7 @@
 module (or package, for MACE) per kind. Heavy imports (torch) happen only when a model is made."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from pydantic import TypeAdapter
@@ -28,9 +29,21 @@ def load(settings: ModelSettingsBase, path: str | Path, threads: int | None = No
     return KINDS.implementation(settings.kind).load(Path(path), settings, threads=threads)
 
 
+def fit(scenario, train, seed: int, log_path: Path):
+    """(the scenario's model fitted on ``train``, seconds): the one call for generation 0, every
+    later generation and the reference model. Torch threads follow the training task's declared
+    CPUs, so reductions (and so results) are the same under Ray, locally and after a resume."""
+    from collapse_sim.runtime.executor import torch_threads
+
+    start = time.perf_counter()
+    model = make(scenario.model, threads=torch_threads(scenario.ray.cpus_per_training)).fit(
+        train, seed=seed, log_path=log_path)
+    return model, time.perf_counter() - start
+
+
 def parse_settings(data) -> ModelSettingsBase:
     """Validate a ``model:`` mapping on its own (``ModelSettings`` is a type, not a class)."""
     return TypeAdapter(ModelSettings).validate_python(data)
 
 
-__all__ = ["KINDS", "Model", "ModelSettings", "ModelSettingsBase", "load", "make", "parse_settings"]
+__all__ = ["KINDS", "Model", "ModelSettings", "ModelSettingsBase", "fit", "load", "make", "parse_settings"]

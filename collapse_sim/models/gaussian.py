@@ -21,7 +21,7 @@ from ase.calculators.calculator import Calculator
 from pydantic import Field
 
 from collapse_sim.models.base import KINDS, ModelSettingsBase
-from collapse_sim.structures import attach_labels
+from collapse_sim.data.structures import attach_labels
 from collapse_sim.systems.gaussian import sample_atoms, sample_values
 
 FORMAT = "collapse_sim.gaussian/1"
@@ -93,7 +93,7 @@ class GaussianModel:
         return "sha256:" + digest.hexdigest()[:16]
 
     def save(self, path: Path) -> None:
-        from collapse_sim.atomic import atomic_write_text
+        from collapse_sim.runtime.atomic import atomic_write_text
 
         mean, var = self._require()
         data = {"format": FORMAT, "estimator": self.settings.estimator, "mean": mean, "var": var,

@@ -32,7 +32,7 @@ from ase.neighborlist import neighbor_list
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from collapse_sim.models.base import KINDS, ModelSettingsBase
-from collapse_sim.structures import attach_labels, energy_of
+from collapse_sim.data.structures import attach_labels, energy_of
 
 FORMAT = "collapse_sim.linear/1"
 
@@ -294,7 +294,7 @@ class LinearModel:
 
     def save(self, path: Path) -> None:
         """One JSON file (weights as exact float reprs), written atomically."""
-        from collapse_sim.atomic import atomic_write_text
+        from collapse_sim.runtime.atomic import atomic_write_text
 
         data = {"format": FORMAT, "basis": self.basis.as_dict(), "weights": [float(v) for v in self._require()],
                 "fit_info": self.fit_info}

@@ -9,7 +9,7 @@ from ase.calculators.calculator import Calculator
 from pydantic import Field, field_validator
 
 from collapse_sim.oracles.base import KINDS, OracleSettingsBase
-from collapse_sim.structures import attach_labels
+from collapse_sim.data.structures import attach_labels
 
 
 def import_object(path: str) -> Any:
@@ -53,7 +53,7 @@ class ASEOracle:
     def label(self, structures: Sequence[Atoms], calculator: Calculator | None = None,
               noise_seeds: Sequence[int] | None = None) -> list[Atoms]:
         """With ``energy_noise`` > 0, ``noise_seeds`` (one per structure: the seed the recipe plan
-        gave it) key the Gaussian noise added to each energy (``collapse_sim.noise``)."""
+        gave it) key the Gaussian noise added to each energy (``collapse_sim.data.noise``)."""
         sigma = self.settings.energy_noise
         if sigma and (noise_seeds is None or len(noise_seeds) != len(structures)):
             raise ValueError("a noisy oracle (energy_noise > 0) needs one noise seed per structure")
@@ -68,7 +68,7 @@ class ASEOracle:
             work.calc = None
             out.append(attach_labels(work, energy, forces, stress))
         if sigma:
-            from collapse_sim.noise import oracle_noise, shift_energies
+            from collapse_sim.data.noise import oracle_noise, shift_energies
 
             out = shift_energies(out, oracle_noise(sigma, noise_seeds))
         return out

@@ -7,7 +7,7 @@ import numpy as np
 from pydantic import Field
 
 from collapse_sim.policies.base import KINDS, GenerationData, Policy, PolicySettingsBase
-from collapse_sim.pools import Pool
+from collapse_sim.data.pools import Pool
 
 
 class AccumulateSubsampleSettings(PolicySettingsBase):

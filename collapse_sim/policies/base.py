@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 from pydantic import Field
 
-from collapse_sim.pools import Pool
+from collapse_sim.data.pools import Pool
 from collapse_sim.registry import Registry
 from collapse_sim.settings_base import KindSettings
 

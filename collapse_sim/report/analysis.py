@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from collapse_sim.environment import machine_info  # noqa: F401  (re-exported for the header)
+from collapse_sim.runtime.environment import machine_info  # noqa: F401  (re-exported for the header)
 from collapse_sim.measure.catalogue import (COMPOSITION_COLUMNS, DOWN, ID_COLUMNS, METRICS, SECONDS_SUFFIX, UP,
                                             describe, is_curve_column)
 from collapse_sim.report.rundata import RunData, finite

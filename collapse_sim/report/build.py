@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collapse_sim.atomic import atomic_write_text
+from collapse_sim.runtime.atomic import atomic_write_text
 from collapse_sim.measure.catalogue import METRICS, describe
-from collapse_sim.report import analysis, figures
+from collapse_sim.report import analysis, data_figures, figures
 from collapse_sim.report.datasets import SetReader
 from collapse_sim.report.rundata import NotARunDirectory, RunData, assign_labels, load_run
 from collapse_sim.report.style import FIGURES, policy_colours
@@ -146,10 +146,10 @@ def build_report(run_dirs, out: Path, *, threshold: float = DEFAULT_THRESHOLD, c
             return section
 
         sections.append(structure_figure("provenance", "Data provenance", "provenance",
-                                         lambda: figures.provenance(style, reader),
+                                         lambda: data_figures.provenance(style, reader),
                                          "No readable training sets: provenance not drawn."))
         sections.append(structure_figure("distribution-drift", "Distribution drift", "distribution drift",
-                                         lambda: figures.drift(style, reader), None))
+                                         lambda: data_figures.drift(style, reader), None))
 
     t = time.perf_counter()
     found = analysis.findings(runs, threshold)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from collapse_sim.store import read_structures
+from collapse_sim.data.io import read_structures
 
 #: neighbour search radius (Å); atoms with no neighbour inside it are searched again wider
 _NN_CUTOFF = 3.5

@@ -1,7 +1,7 @@
 """What every sampler kind shares: the Sampler base class, its inputs and result, and the registry."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ase import Atoms
@@ -20,7 +20,6 @@ class ModelRef:
 class SampleResult:
     structures: list[Atoms]
     failures: int = 0  # replicas whose dynamics exploded (a finding, not an error)
-    details: dict = field(default_factory=dict)
 
 
 class Sampler:

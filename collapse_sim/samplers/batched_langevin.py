@@ -9,7 +9,7 @@ advances 16 replicas does several times the replica-steps per second of 16 ASE r
 over replicas whose atoms are concatenated. Each replica draws its Maxwell-Boltzmann momenta,
 then ``xi`` and ``eta`` every step, from its own Generator in ASE's order, and the arithmetic is
 ASE's (momenta stored, velocities recomputed after the position update), so given the same
-forces a replica follows its ASE trajectory (``collapse_sim.md.langevin``) bit for bit.
+forces a replica follows its ASE trajectory (``collapse_sim.systems.md.langevin``) bit for bit.
 Forces come from a :class:`BatchedPotential`: :class:`MACEPotential` (one graph for all
 replicas, neighbour lists with a skin) or :class:`CalculatorPotential` (any model's ASE
 calculator, for models without a batched path).
@@ -30,11 +30,11 @@ from ase import Atoms, units
 from mace.data.neighborhood import get_neighborhood
 from mace.tools.utils import atomic_numbers_to_indices
 
-from collapse_sim.executor import torch_threads
+from collapse_sim.runtime.executor import torch_threads
 from collapse_sim.models.mace.model import MACEModel
-from collapse_sim.rng import stream
+from collapse_sim.runtime.rng import stream
 from collapse_sim.samplers.base import ModelRef
-from collapse_sim.samplers.langevin import exploded, segments
+from collapse_sim.samplers.checks import exploded, segments
 
 #: Å. Candidate pairs are kept within r_max + skin and rebuilt once an atom of the replica moved
 #: skin/2: at 600 K, 2 fs, a 32-atom Cu cell rebuilds every ~50 steps (skin 0.5: ~19); filtering
@@ -157,7 +157,7 @@ class BatchedLangevin:
     """ASE's Langevin (``fixcm=False``) over R replicas. ``positions``, ``momenta`` and ``forces``
     are (M, 3), replica r's atoms at rows ``ptr[r]:ptr[r + 1]``; ``energies`` is (R,); ``evaluate``
     is the potential bound to the replicas.
-    ``temperature_K``, ``timestep_fs`` and ``friction`` (1/fs) as ``collapse_sim.md.langevin``."""
+    ``temperature_K``, ``timestep_fs`` and ``friction`` (1/fs) as ``collapse_sim.systems.md.langevin``."""
 
     def __init__(self, potential: BatchedPotential, structures: Sequence[Atoms], temperature_K: float,
                  timestep_fs: float, friction: float, rngs: Sequence[np.random.Generator]):

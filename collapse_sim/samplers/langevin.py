@@ -14,14 +14,13 @@ from typing import Literal
 
 import numpy as np
 from ase import Atoms
-from ase.neighborlist import neighbor_list as ase_neighbor_list
-from matscipy.neighbours import neighbour_list as matscipy_neighbour_list
 from pydantic import Field
 
-from collapse_sim.executor import torch_threads
-from collapse_sim.md import langevin
-from collapse_sim.rng import stream
+from collapse_sim.runtime.executor import torch_threads
+from collapse_sim.systems.md import langevin
+from collapse_sim.runtime.rng import stream
 from collapse_sim.samplers.base import KINDS, ModelRef, SampleResult, Sampler
+from collapse_sim.samplers.checks import exploded, segments
 from collapse_sim.settings_base import KindSettings
 
 
@@ -46,30 +45,6 @@ class LangevinSettings(KindSettings):
 
 class _Exploded(Exception):
     pass
-
-
-def _has_pair_closer_than(atoms: Atoms, distance: float) -> bool:
-    """matscipy's neighbour list takes 12 µs on 32 atoms where ASE's takes 3.3 ms, which adds
-    up when every replica is checked every few steps; it needs a full-rank cell."""
-    neighbour_list = matscipy_neighbour_list if atoms.cell.rank == 3 else ase_neighbor_list
-    return len(neighbour_list("i", atoms, distance)) > 0
-
-
-def exploded(atoms: Atoms, forces: np.ndarray, energy: float, settings) -> bool:
-    """The explosion criteria both engines apply at every check."""
-    if not (np.isfinite(energy) and np.isfinite(forces).all() and np.isfinite(atoms.positions).all()):
-        return True
-    if np.abs(forces).max(initial=0.0) > settings.max_force:
-        return True
-    return _has_pair_closer_than(atoms, settings.min_distance)
-
-
-def segments(settings) -> list[tuple[int, bool]]:
-    """(steps, keep a frame) between consecutive checks: equilibration in chunks of at most
-    ``interval`` steps (checked, nothing kept), then ``steps // interval`` kept chunks."""
-    eq, interval = settings.equilibration_steps, settings.interval
-    return ([(min(interval, eq - step), False) for step in range(0, eq, interval)]
-            + [(interval, True)] * (settings.steps // interval))
 
 
 def run_replica(model_ref: ModelRef, start: Atoms, settings, seed: int, cpus: float = 1) -> dict:
@@ -119,7 +94,7 @@ class LangevinSampler(Sampler):
             keep = np.sort(rng.choice(len(frames), size=n, replace=False))
             frames = [frames[i] for i in keep]
         failures = sum(r["exploded"] for r in results)
-        return SampleResult(frames, failures, {"md_steps": sum(r["steps"] for r in results)})
+        return SampleResult(frames, failures)
 
 
 def _run_replica_job(job) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from collapse_sim.rng import stream
+from collapse_sim.runtime.rng import stream
 from collapse_sim.samplers.base import KINDS, SampleResult, Sampler
 from collapse_sim.settings_base import KindSettings
 

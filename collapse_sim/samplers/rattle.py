@@ -6,7 +6,7 @@ from typing import Literal
 from ase import Atoms
 from pydantic import Field
 
-from collapse_sim.rng import stream
+from collapse_sim.runtime.rng import stream
 from collapse_sim.samplers.base import KINDS, SampleResult, Sampler
 from collapse_sim.settings_base import KindSettings
 

@@ -9,8 +9,8 @@ from ase.build import bulk
 from ase.calculators.calculator import Calculator
 from pydantic import Field, field_validator
 
-from collapse_sim.md import langevin
-from collapse_sim.rng import stream
+from collapse_sim.systems.md import langevin
+from collapse_sim.runtime.rng import stream
 from collapse_sim.systems.base import KINDS, SystemSettingsBase
 
 

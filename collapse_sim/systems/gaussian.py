@@ -15,7 +15,7 @@ import numpy as np
 from ase import Atoms
 from pydantic import Field
 
-from collapse_sim.rng import stream
+from collapse_sim.runtime.rng import stream
 from collapse_sim.systems.base import KINDS, SystemSettingsBase
 
 SYMBOL = "X"

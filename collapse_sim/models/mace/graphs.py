@@ -13,7 +13,7 @@ from ase import Atoms
 from mace import data as mace_data
 from mace.tools import AtomicNumberTable, torch_geometric
 
-from collapse_sim.structures import energy_of, forces_of
+from collapse_sim.data.structures import energy_of, forces_of
 
 #: graphs per forward pass when predicting, embedding or validating
 PREDICT_BATCH = 32

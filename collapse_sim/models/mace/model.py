@@ -45,7 +45,7 @@ from mace.tools.scatter import scatter_mean
 
 from collapse_sim.models.mace import MACESettings, training
 from collapse_sim.models.mace.graphs import PREDICT_BATCH, has_stress, to_graphs
-from collapse_sim.structures import attach_labels
+from collapse_sim.data.structures import attach_labels
 
 
 class _ReproducibleMACECalculator(MACECalculator):

@@ -7,9 +7,10 @@ import pytest
 from cli_runs import ENV
 from ray_probe import connect_without_token, listening, not_on_loopback, process_tree
 
-from collapse_sim.executor import ensure_auth_token, is_loopback
+from collapse_sim.runtime.ray_setup import ensure_auth_token, is_loopback
 
 
+@pytest.mark.integration  # starts Ray
 def test_embedded_ray_listens_on_loopback_only_and_refuses_clients_without_the_token(ray_session, tmp_path):
     sockets = listening(process_tree(os.getpid()))
     assert any("gcs_server" in who for who in sockets.values()), sockets

@@ -17,8 +17,8 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
-from collapse_sim.rng import stream
-from collapse_sim.structures import attach_labels, energy_of, forces_of
+from collapse_sim.runtime.rng import stream
+from collapse_sim.data.structures import attach_labels, energy_of, forces_of
 
 
 def shift_energies(structures: Sequence[Atoms], deltas: Sequence[float]) -> list[Atoms]:

@@ -8,7 +8,7 @@ from collapse_sim.policies.accumulate import AccumulateSettings
 from collapse_sim.policies.accumulate_subsample import AccumulateSubsampleSettings
 from collapse_sim.policies.fresh_real import FreshRealSettings
 from collapse_sim.policies.replace import ReplaceSettings
-from collapse_sim.pools import Pool, composition, flatten, group_into_pools
+from collapse_sim.data.pools import Pool, composition, flatten, group_into_pools
 
 
 def pool(origin, generation, n):

@@ -16,6 +16,8 @@ import pytest
 from cli_runs import ENV, cli, finish, write_scenario
 from ray_probe import connect_without_token, listening, not_on_loopback, process_tree
 
+pytestmark = pytest.mark.integration  # starts a two-node Ray cluster
+
 HERE = Path(__file__).resolve().parent
 #: a slow 2-core machine with other jobs on it can take minutes to start two nodes
 START_SECONDS = 240

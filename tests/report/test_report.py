@@ -126,6 +126,7 @@ def _chromium_run(binary, tmp_path, *args):
     return subprocess.run([binary, *flags, *args], capture_output=True, text=True, timeout=180)
 
 
+@pytest.mark.integration  # starts a browser
 def test_page_renders_in_headless_chromium(report, tmp_path):
     binary = _chromium()
     if binary is None:
@@ -360,7 +361,8 @@ def test_heatmap_notes_for_too_few_probes_and_the_lineage_cap(tiny_run, tmp_path
 
 
 def test_many_lineages_are_capped_in_provenance(tmp_path):
-    from collapse_sim.report.figures import MAX_PROVENANCE_PANELS, Style, _provenance_lineages
+    from collapse_sim.report.data_figures import MAX_PROVENANCE_PANELS, _provenance_lineages
+    from collapse_sim.report.figures import Style
 
     run = load_run(_synthetic_run(tmp_path / "many", seeds=tuple(range(10))))
     assign_labels([run])

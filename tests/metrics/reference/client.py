@@ -17,7 +17,7 @@ ENV_VAR = "COLLAPSE_SIM_REFERENCE_PYTHON"
 COMPUTE_SCRIPT = Path(__file__).with_name("compute.py")
 
 
-DEFAULT_VENV_PYTHON = Path(__file__).resolve().parents[2] / ".refenv" / "bin" / "python"
+DEFAULT_VENV_PYTHON = Path(__file__).resolve().parents[3] / ".refenv" / "bin" / "python"
 
 
 def reference_python() -> str | None:

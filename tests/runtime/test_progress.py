@@ -4,7 +4,7 @@ import time
 
 from scenario_factory import tiny_scenario_dict
 
-from collapse_sim.progress import ProgressDisplay, snapshot, summary, table
+from collapse_sim.runtime.progress import ProgressDisplay, snapshot, summary, table
 from collapse_sim.scenario import parse_scenario
 from collapse_sim.store import RunStore
 from collapse_sim.sweep import expand

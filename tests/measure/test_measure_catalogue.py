@@ -6,7 +6,7 @@ from pathlib import Path
 from collapse_sim.measure.catalogue import (FIELDS, METRICS, PLACEHOLDERS, SECONDS_SUFFIX, describe, is_curve_column,
                                             markdown_table)
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCK = re.compile(r"<!-- columns:start[^>]*-->\n(.*?)<!-- columns:end -->", re.S)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from ase import Atoms
 
-from collapse_sim.rng import stream
-from collapse_sim.structures import tag
+from collapse_sim.runtime.rng import stream
+from collapse_sim.data.structures import tag
 from collapse_sim import oracles, systems
 from collapse_sim.systems import plan_recipes
 

@@ -23,7 +23,8 @@ _spec.loader.exec_module(client)
 REL = 1e-6
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+# integration: runs DADApy and dcor in the .refenv interpreter
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def _datasets() -> dict[str, np.ndarray]:

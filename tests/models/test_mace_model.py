@@ -16,7 +16,7 @@ from collapse_sim.measure.accuracy import label_rmse
 from collapse_sim.models.mace import MACESettings, runtime, training
 from collapse_sim.models.mace import graphs as mace_graphs
 from collapse_sim.models.mace.model import MACEModel
-from collapse_sim.structures import attach_labels, energy_of, forces_of
+from collapse_sim.data.structures import attach_labels, energy_of, forces_of
 
 from mace.calculators import MACECalculator  # after collapse_sim.models.mace.model (which imports mace first)
 from mace.tools import torch_geometric

@@ -13,7 +13,7 @@ from collapse_sim.models import parse_settings as parse_model_settings
 from collapse_sim.models.gaussian import GaussianModel, GaussianSettings
 from collapse_sim.models.linear import LinearModel, LinearSettings, pair_list
 from collapse_sim.oracles.linear import LinearTruth
-from collapse_sim.structures import attach_labels, energy_of, forces_of
+from collapse_sim.data.structures import attach_labels, energy_of, forces_of
 from collapse_sim.systems.gaussian import sample_atoms, sample_values
 
 SETTINGS = LinearSettings(kind="linear", n_basis=4, r_cut=5.0, r_min=2.0)

@@ -8,16 +8,16 @@ from ase import Atoms, units
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from collapse_sim.executor import LocalExecutor
-from collapse_sim.md import langevin
+from collapse_sim.runtime.executor import LocalExecutor
+from collapse_sim.systems.md import langevin
 from collapse_sim.models.mace import MACESettings
 from collapse_sim.models.mace.model import MACEModel
-from collapse_sim.rng import stream
+from collapse_sim.runtime.rng import stream
 from collapse_sim.samplers import ModelRef
 from collapse_sim.samplers.batched_langevin import (BatchedLangevin, CalculatorPotential, MACEPotential,
                                                    run_replicas)
 from collapse_sim.samplers.langevin import LangevinSampler, LangevinSettings, run_replica
-from collapse_sim.structures import attach_labels
+from collapse_sim.data.structures import attach_labels
 
 TINY = MACESettings(hidden_irreps="8x0e+8x1o", MLP_irreps="8x0e", radial_MLP=[16, 16], epochs=2, batch_size=5)
 SHORT = dict(kind="langevin", steps=4, equilibration_steps=2, interval=2)
@@ -196,7 +196,7 @@ def test_engines_sample_the_same_replicas_deterministically(model_ref):
         settings = LangevinSettings(**SHORT, replicas=3, replicas_per_task=2, engine=engine)
         result = LangevinSampler(settings, cpus_per_task=2).sample(model_ref, starts, n=100, seed=11,
                                                                    executor=LocalExecutor())
-        assert result.failures == 0 and result.details == {"md_steps": 3 * 6} and len(result.structures) == 6
+        assert result.failures == 0 and len(result.structures) == 6  # 3 replicas x 2 kept frames
         positions = np.stack([a.positions for a in result.structures])
         if engine in runs:
             assert np.array_equal(positions, runs[engine])  # same seed: bit-identical frames

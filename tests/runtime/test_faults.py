@@ -8,6 +8,8 @@ from cli_runs import cli, finish, rows, wait_for_stage, write_scenario
 
 from collapse_sim.store import RunStore
 
+pytestmark = pytest.mark.integration  # kills processes and Ray workers
+
 LINEAGE = "accumulate-s0"
 
 

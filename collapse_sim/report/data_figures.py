@@ -1,0 +1,179 @@
+"""The report's figures drawn from the runs' structure files rather than metrics rows: the
+provenance of every training set and the drift of force and neighbour-distance distributions
+(same conventions as ``figures``)."""
+from __future__ import annotations
+
+from collections import Counter
+
+import matplotlib
+import numpy as np
+from matplotlib.patches import Patch
+
+from collapse_sim.report.datasets import SetReader
+from collapse_sim.report.figures import Plot, Style, _int_xaxis, _legend, new_figure, to_data_uri
+from collapse_sim.report.rundata import finite
+from collapse_sim.store import gen_name
+
+REAL_COLOUR = "#555555"
+
+MAX_PROVENANCE_PANELS = 12
+
+
+def _provenance_lineages(style: Style) -> tuple[list, int]:
+    """(run, lineage) pairs to draw: all when few, else every policy's first seeds first."""
+    pairs = [(run, lin) for run in style.runs
+             for lin in sorted(run.lineages.values(), key=lambda l: (l.policy, l.seed or 0, l.name))]
+    if len(pairs) <= MAX_PROVENANCE_PANELS:
+        return pairs, len(pairs)
+    rank, seen = {}, {}
+    for run, lin in pairs:
+        key = (run.label, lin.policy)
+        rank[(run.label, lin.name)] = seen.get(key, 0)
+        seen[key] = seen.get(key, 0) + 1
+    chosen = sorted(pairs, key=lambda p: rank[(p[0].label, p[1].name)])[:MAX_PROVENANCE_PANELS]
+    keep = {(r.label, l.name) for r, l in chosen}
+    return [p for p in pairs if (p[0].label, p[1].name) in keep], len(pairs)
+
+
+def provenance(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
+    panels = []  # (run, lineage, {gen: Counter or None}, row fallback)
+    notes = []
+    max_gen = 0
+    chosen, total = _provenance_lineages(style)
+    if total > len(chosen):
+        notes.append(f"Provenance is drawn for {len(chosen)} of {total} lineages (each policy's first seeds).")
+    for run, lin in chosen:
+        rows = {(r["lineage"], r["generation"]): r for r in run.rows}
+        comp = {}
+        for g in lin.generations:
+            summary = reader.get(lin.files(g).train, f"{run.label}/{lin.name}/{gen_name(g)}")
+            if summary is not None and summary.n_structures:
+                comp[g] = summary.composition
+            elif (row := rows.get((lin.name, g))) is not None and finite(row.get("n_train")) is not None:
+                n_real, n_syn = finite(row.get("n_real")) or 0, finite(row.get("n_synthetic")) or 0
+                comp[g] = Counter({("real", None): int(n_real), ("synthetic", None): int(n_syn)})
+                notes.append(f"{run.label}/{lin.name} {gen_name(g)}: composition from its metrics row "
+                             "(train.extxyz unavailable); synthetic origin unknown")
+        if comp:
+            panels.append((run, lin, comp))
+            max_gen = max(max_gen, max(comp), *(k[1] for c in comp.values() for k in c if k[1] is not None))
+    if not panels:
+        return None, notes
+    cmap = matplotlib.colormaps["plasma"]
+    syn_colour = lambda k: cmap(0.1 + 0.75 * (k / max(max_gen, 1)))
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig = new_figure(4.5 * ncols + 0.4, 3.5 * nrows + 1.2)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    legend: dict[str, Patch] = {}
+    for ax, (run, lin, comp) in zip(axes.flat, panels):
+        gens = sorted(comp)
+        bottom = np.zeros(len(gens))
+        cats = sorted({k for c in comp.values() for k in c},
+                      key=lambda k: (k[0] != "real", k[0], -1 if k[1] is None else k[1]))
+        for cat in cats:
+            heights = np.array([comp[g].get(cat, 0) for g in gens], dtype=float)
+            origin, og = cat
+            if origin == "real":
+                colour, label, hatch = REAL_COLOUR, "real (oracle-labelled)", None
+            elif origin == "synthetic" and og is not None:
+                colour, label, hatch = syn_colour(og), f"synthetic, sampled by model g{og}", None
+            else:
+                colour, label, hatch = "#cccccc", f"{origin} (origin generation unknown)", "//"
+            ax.bar(gens, heights, bottom=bottom, color=colour, hatch=hatch, edgecolor="white", lw=0.5, width=0.8)
+            bottom += heights
+            legend.setdefault(label, Patch(facecolor=colour, hatch=hatch, label=label))
+        name = f"{run.label} · {lin.name}" if style.multi_run else lin.name
+        ax.set_title(name, color=style.colour(lin.policy), fontweight="bold")
+        ax.set_ylabel("training structures [count]")
+        _int_xaxis(ax)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_axis_off()
+    order = sorted(legend, key=lambda s: (not s.startswith("real"), len(s), s))
+    _legend(fig, [legend[k] for k in order], ncols=min(len(order), 5))
+    caption = ("Composition of each generation's training set, read from the provenance of train.extxyz "
+               "(atoms.info origin and generation): real oracle-labelled data versus synthetic data by the generation "
+               "of the model that sampled and labelled it. Title colour = policy.")
+    return Plot("fig-provenance", "Training-set provenance", caption, to_data_uri(fig),
+                "Stacked bars of training-set composition per generation"), notes
+
+
+# --- distribution drift --------------------------------------------------------------------
+MAX_DRIFT_GENERATIONS = 6
+
+
+def drift(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
+    """Histograms of per-atom force magnitudes and nearest-neighbour distances of each
+    generation's sampled pool (pooled over seeds) against the real generation-0 data."""
+    notes = []
+    real: dict[str, dict[str, list[np.ndarray]]] = {}
+    sampled: dict[int, dict[tuple[str, str], dict[str, list[np.ndarray]]]] = {}
+    for run in style.runs:
+        seeds_done = set()
+        for lin in sorted(run.lineages.values(), key=lambda l: l.name):
+            ctx = f"{run.label}/{lin.name}"
+            if 0 in lin.generations and lin.seed not in seeds_done:
+                s = reader.get(lin.files(0).train, f"{ctx}/{gen_name(0)}")
+                if s is not None and s.n_structures:
+                    seeds_done.add(lin.seed)
+                    d = real.setdefault(run.label, {"f": [], "nn": []})
+                    d["f"].append(s.force_magnitudes)
+                    d["nn"].append(s.nn_distances)
+            for g in lin.generations:
+                if g == 0:
+                    continue
+                s = reader.get(lin.files(g).sampled, f"{ctx}/{gen_name(g)}")
+                if s is None or not s.n_structures:
+                    continue
+                d = sampled.setdefault(g, {}).setdefault((run.label, lin.policy), {"f": [], "nn": []})
+                d["f"].append(s.force_magnitudes)
+                d["nn"].append(s.nn_distances)
+    if not sampled and not real:
+        return None, ["No readable train.extxyz / sampled.extxyz: distribution drift not drawn."]
+    gens = sorted(sampled)
+    if len(gens) > MAX_DRIFT_GENERATIONS:
+        keep = sorted({gens[int(round(i))] for i in np.linspace(0, len(gens) - 1, MAX_DRIFT_GENERATIONS)})
+        notes.append(f"Drift histograms show generations {', '.join(map(str, keep))} of {gens[0]}–{gens[-1]}.")
+        gens = keep
+    if not gens:
+        notes.append("No sampled pools (sampled.extxyz) to compare with the real data yet.")
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)
+    all_f = [cat(d["f"]) for d in real.values()] + [cat(d["f"]) for g in gens for d in sampled[g].values()]
+    all_nn = [cat(d["nn"]) for d in real.values()] + [cat(d["nn"]) for g in gens for d in sampled[g].values()]
+    f_all, nn_all = cat(all_f), cat(all_nn)
+    bins_f = np.linspace(0.0, float(f_all.max()) * 1.02 if f_all.size else 1.0, 50)
+    lo, hi = (float(nn_all.min()), float(nn_all.max())) if nn_all.size else (0.0, 1.0)
+    bins_nn = np.linspace(lo - 0.02 * (hi - lo + 1e-9), hi + 0.02 * (hi - lo + 1e-9), 50)
+    rows = gens or [None]
+    fig = new_figure(12.4, 3.1 * len(rows) + 1.0)
+    axes = fig.subplots(len(rows), 2, squeeze=False)
+    handles = {}
+    for r, g in enumerate(rows):
+        for c, (key, bins, xlabel, ylabel) in enumerate((
+                ("f", bins_f, "per-atom force magnitude |F| [eV/Å]", "density [1/(eV/Å)]"),
+                ("nn", bins_nn, "nearest-neighbour distance [Å]", "density [1/Å]"))):
+            ax = axes[r, c]
+            for run_label, d in real.items():
+                values = cat(d[key])
+                if values.size:
+                    ax.hist(values, bins=bins, density=True, histtype="stepfilled", color=REAL_COLOUR, alpha=0.3,
+                            linestyle=style.linestyle(run_label), edgecolor=REAL_COLOUR, lw=1.2)
+                    label = f"{run_label} · real data (generation 0)" if style.multi_run else "real data (generation 0)"
+                    handles.setdefault(("real", run_label), Patch(facecolor=REAL_COLOUR, alpha=0.35, label=label))
+            for (run_label, policy), d in sorted((sampled.get(g) or {}).items()):
+                values = cat(d[key])
+                if values.size:
+                    ax.hist(values, bins=bins, density=True, histtype="step", color=style.colour(policy),
+                            linestyle=style.linestyle(run_label), lw=1.8)
+                    handles.setdefault((run_label, policy), style.handle(run_label, policy))
+            ax.set_yscale("log")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            what = "force magnitudes" if key == "f" else "nearest-neighbour distances"
+            ax.set_title(f"{what} — pool sampled for generation {g}" if g is not None else what)
+    _legend(fig, list(handles.values()))
+    caption = ("Per-atom force magnitudes and nearest-neighbour distances of the synthetic pool sampled for each "
+               "generation (sampled.extxyz of every lineage of a policy, pooled over seeds) against the real "
+               "generation-0 training data (grey). Log density axis, so a lost tail shows as a curve ending early.")
+    return Plot("fig-drift", "Distribution drift", caption, to_data_uri(fig),
+                "Histograms of force magnitudes and nearest neighbour distances per generation"), notes
