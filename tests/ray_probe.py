@@ -81,3 +81,13 @@ def connect_without_token(address: str, env: dict, home: str, token: str | None 
     code = f"import ray; ray.init(address={address!r}); print('JOINED', ray.nodes())"
     return subprocess.Popen([sys.executable, "-c", code], env=env, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
+
+
+def assert_refuses_clients_without_the_token(address: str, env: dict, home: str) -> None:
+    """Ray at ``address`` turns away a client with no token and one with a wrong token (both
+    tried at once: each takes Ray's ~20 s of reconnect attempts to give up)."""
+    clients = [connect_without_token(address, env, home), connect_without_token(address, env, home, token="0" * 64)]
+    for client in clients:
+        out, _ = client.communicate(timeout=180)
+        assert client.returncode != 0 and "JOINED" not in out, out[-2000:]
+        assert "Authentication token is missing or incorrect" in out, out[-2000:]
