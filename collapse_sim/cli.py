@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 
@@ -90,10 +91,11 @@ def _execute(scenario, root: Path, args, fresh: bool) -> int:
     from collapse_sim.runtime.executor import AttemptLog, LocalExecutor, RayExecutor
     from collapse_sim.runtime.ray_setup import start_ray
     from collapse_sim.loop import PROCEDURE, RunContext, lineages, run
-    from collapse_sim.runtime.progress import ProgressDisplay
+    from collapse_sim.runtime.progress import ProgressDisplay, clock
     from collapse_sim.store import RunDirInUse, RunStore
 
     store = RunStore(root.resolve())
+    started = time.monotonic()
     try:
         with store.lock():
             if fresh:
@@ -113,8 +115,10 @@ def _execute(scenario, root: Path, args, fresh: bool) -> int:
                 rows = run(RunContext(scenario, store.root, executor), progress=display.log)
     except RunDirInUse as exc:
         raise UsageError(str(exc)) from None
-    print(f"done: {len(rows)} metrics rows in {store.metrics_path}")
+    print(f"done in {clock(time.monotonic() - started)}: {len(rows)} metrics rows in {root / store.metrics_path.name}; "
+          f"report: collapse-sim report {root} --out {root / 'report.html'}")
     return 0
+
 
 
 def _check_procedure(store) -> None:

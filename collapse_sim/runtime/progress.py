@@ -36,7 +36,8 @@ class LineageProgress:
         return (self.total - self.done) * self.seconds_per_generation
 
 
-def _clock(seconds: float | None) -> str:
+def clock(seconds: float | None) -> str:
+    """H:MM:SS, or ? when unknown."""
     if seconds is None:
         return "?"
     seconds = int(round(seconds))
@@ -67,8 +68,8 @@ def summary(rows: list[LineageProgress], elapsed: float, retries: int) -> str:
     if known and done_gens < total_gens:
         eta = (total_gens - done_gens) * (sum(known) / len(known)) / max(len(running), 1)
     finished = sum(r.finished for r in rows)
-    return (f"[{_clock(elapsed)}] lineages {finished}/{len(rows)} done, {len(running)} running | generations "
-            f"{done_gens}/{total_gens} | retries {retries} | ETA ~{_clock(eta) if done_gens < total_gens else '0:00:00'}")
+    return (f"[{clock(elapsed)}] lineages {finished}/{len(rows)} done, {len(running)} running | generations "
+            f"{done_gens}/{total_gens} | retries {retries} | ETA ~{clock(eta) if done_gens < total_gens else '0:00:00'}")
 
 
 def table(rows: list[LineageProgress], now: float, limit: int = 20) -> list[str]:
@@ -78,8 +79,8 @@ def table(rows: list[LineageProgress], now: float, limit: int = 20) -> list[str]
     lines = [f"{'lineage':<{width}}  gen    stage                      in stage   ETA"]
     for r in order[:limit]:
         gen = f"{min(r.done + (0 if r.finished else 1), r.total)}/{r.total}" if r.stage != "waiting" else f"-/{r.total}"
-        in_stage = _clock(now - r.since) if r.since and not r.finished else ""
-        lines.append(f"{r.name:<{width}}  {gen:<6} {r.stage:<26} {in_stage:>8}   {_clock(r.eta())}")
+        in_stage = clock(now - r.since) if r.since and not r.finished else ""
+        lines.append(f"{r.name:<{width}}  {gen:<6} {r.stage:<26} {in_stage:>8}   {clock(r.eta())}")
     if len(order) > limit:
         lines.append(f"... and {len(order) - limit} more lineage(s)")
     return lines

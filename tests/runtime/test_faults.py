@@ -18,8 +18,14 @@ def uninterrupted(tmp_path_factory):
     """The scenario run once without interruption (in a subprocess, like the interrupted runs)."""
     base = tmp_path_factory.mktemp("faults")
     scenario = write_scenario(base / "faults.yaml")
-    finish(cli("run", str(scenario), "--out", str(base / "clean"), "--local"))
-    return scenario, rows(base / "clean" / "faults")
+    out = finish(cli("run", str(scenario), "--out", str(base / "clean"), "--local"))
+    run_dir = base / "clean" / "faults"
+    # the run ends with one line: wall time, where the rows are, the command for the report
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("done in 0:") and f"metrics rows in {run_dir / 'metrics.jsonl'}" in last, last
+    assert last.endswith(f"report: collapse-sim report {run_dir} --out {run_dir / 'report.html'}"), last
+    assert "cuequivariance" not in out  # mace's import notice is kept out of the output
+    return scenario, rows(run_dir)
 
 
 @pytest.mark.parametrize("stage", ["training", "sampling"])

@@ -14,7 +14,14 @@ warnings.filterwarnings("ignore", message=".*TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
 import mace  # noqa: F401  isort: skip
 
 import contextlib
+import io
 from typing import Iterator
+
+# mace.tools.cg prints a notice that the optional cuequivariance kernels are missing when it is
+# first imported: once per process, so once per Ray worker, on every run. It says nothing about
+# the run; import it here with stdout captured (every MACE code path imports this module first).
+with contextlib.redirect_stdout(io.StringIO()):
+    import mace.tools.cg  # noqa: F401  isort: skip
 
 import torch
 
