@@ -25,13 +25,17 @@ class ScenarioError(ValueError):
 
 
 class Recipe(Strict):
-    """How one share of a structure set is made from the ideal crystal.
+    """How one share of a structure set is made from the system's structures.
 
-    Each structure: random strain (uniform in ±strain per component), optional
-    vacancies, then either a Gaussian rattle or a short oracle-driven Langevin MD run.
+    Each structure: the ideal crystal (bulk) or a molecule of the chosen pool (molecules),
+    random strain (uniform in ±strain per component) and optional vacancies (bulk only),
+    then either a Gaussian rattle or a short oracle-driven Langevin MD run.
     """
 
     method: Literal["rattle", "md"] = "rattle"
+    molecules: Literal["id", "ood"] = Field(
+        "id", description="molecules system: draw from system.smiles (id) or system.ood_smiles (ood); "
+                          "other systems accept only id")
     weight: float = Field(1.0, gt=0, description="relative share of the set")
     rattle_stdev: float = Field(0.05, ge=0, description="Å; for md, the initial displacement")
     strain: float = Field(0.0, ge=0, lt=0.5)

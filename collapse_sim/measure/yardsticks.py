@@ -49,7 +49,7 @@ def descriptor_fn(scenario) -> Callable[[list[Atoms]], np.ndarray]:
     from collapse_sim.metrics import structure_descriptors
     from collapse_sim import systems
 
-    species = sorted(set(systems.make(scenario.system).ideal().get_chemical_symbols()))
+    species = systems.make(scenario.system).species()
     m = scenario.metrics
     return lambda structures: structure_descriptors(structures, species=species, r_cut=m.soap_r_cut,
                                                     n_max=m.soap_n_max, l_max=m.soap_l_max)

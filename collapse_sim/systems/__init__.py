@@ -6,6 +6,7 @@ from collapse_sim.systems.base import KINDS, System, SystemSettingsBase, plan_re
 # each kind module registers its kind when imported: a new kind is a new module and a line here
 from collapse_sim.systems import bulk  # noqa: F401  isort: skip
 from collapse_sim.systems import gaussian  # noqa: F401  isort: skip
+from collapse_sim.systems import molecules  # noqa: F401  isort: skip
 
 #: every system kind; a ``system:`` mapping without ``kind`` is a bulk crystal
 SystemSettings = kind_union(KINDS, default="bulk")

@@ -2,7 +2,7 @@
 how a structure set is split across its recipes."""
 from __future__ import annotations
 
-from typing import ClassVar, Protocol, Sequence
+from typing import ClassVar, Iterator, Protocol, Sequence
 
 import numpy as np
 from ase import Atoms
@@ -19,9 +19,18 @@ class SystemSettingsBase(KindSettings):
 
 
 class System(Protocol):
-    """The real world the oracle describes: an ideal structure and its perturbations."""
+    """The real world the oracle describes: an ideal structure and its perturbations.
 
-    def ideal(self) -> Atoms: ...
+    A kind subclasses this protocol to inherit ``species``."""
+
+    def ideal(self) -> Atoms:
+        """A representative structure: what the CLI asks the oracle to label before a run."""
+
+    def species(self) -> list[str]:
+        """Every element any structure of the system can hold, sorted: the descriptors'
+        feature layout. One ideal structure shows them all unless the system has several
+        compositions (molecules), which then says so here."""
+        return sorted(set(self.ideal().get_chemical_symbols()))
 
     def perturbed(self, recipe, seed: int, calculator: Calculator | None) -> Atoms:
         """One structure made by ``recipe`` (``scenario.Recipe``), deterministic in ``seed``;
@@ -29,6 +38,17 @@ class System(Protocol):
 
 
 KINDS = Registry("system", SystemSettingsBase)
+
+
+def scenario_recipes(scenario) -> Iterator[tuple[str, object]]:
+    """(field path, recipe) of every recipe of ``scenario``'s real data and probes: what a
+    kind's ``check(scenario)`` inspects to name the offending field."""
+    sets = [("real_data", scenario.real_data)]
+    if scenario.probes is not None:
+        sets += [("probes.id", scenario.probes.id), ("probes.ood", scenario.probes.ood)]
+    for name, structure_set in sets:
+        for i, recipe in enumerate(structure_set.recipes):
+            yield f"{name}.recipes.{i}", recipe
 
 
 def plan_recipes(recipes: Sequence, n: int, rng: np.random.Generator) -> list[tuple[int, int]]:

@@ -9,9 +9,9 @@ from ase.build import bulk
 from ase.calculators.calculator import Calculator
 from pydantic import Field, field_validator
 
-from collapse_sim.systems.md import langevin
 from collapse_sim.runtime.rng import stream
-from collapse_sim.systems.base import KINDS, SystemSettingsBase
+from collapse_sim.systems.base import KINDS, System, SystemSettingsBase, scenario_recipes
+from collapse_sim.systems.md import rattle_and_run
 
 
 class BulkSettings(SystemSettingsBase):
@@ -40,8 +40,15 @@ class BulkSettings(SystemSettingsBase):
             raise ValueError("supercell repeats must be >= 1")
         return value
 
+    def check(self, scenario) -> None:
+        """A crystal has one structure to start from: no molecule pool to choose."""
+        for where, recipe in scenario_recipes(scenario):
+            if recipe.molecules != "id":
+                raise ValueError(f"{where}.molecules: {recipe.molecules!r} chooses a molecule pool; "
+                                 "only system.kind molecules has one")
 
-class BulkSystem:
+
+class BulkSystem(System):
     def __init__(self, settings):
         self.settings = settings
 
@@ -65,16 +72,7 @@ class BulkSystem:
                 raise ValueError(f"recipe removes {recipe.vacancies} atoms from a {len(atoms)}-atom cell")
             drop = rng.choice(len(atoms), size=recipe.vacancies, replace=False)
             del atoms[sorted(drop.tolist())]
-        if recipe.rattle_stdev > 0:
-            atoms.positions += rng.normal(0.0, recipe.rattle_stdev, size=atoms.positions.shape)
-        if recipe.method == "md":
-            if calculator is None:
-                raise ValueError("an md recipe needs the oracle calculator")
-            atoms.calc = calculator
-            langevin(atoms, recipe.temperature_K, recipe.timestep_fs, recipe.friction, rng).run(recipe.md_steps)
-            atoms.calc = None
-        atoms.info.clear()
-        return atoms
+        return rattle_and_run(atoms, recipe, rng, calculator)
 
 
 KINDS.register(BulkSettings, BulkSystem)

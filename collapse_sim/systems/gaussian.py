@@ -16,7 +16,7 @@ from ase import Atoms
 from pydantic import Field
 
 from collapse_sim.runtime.rng import stream
-from collapse_sim.systems.base import KINDS, SystemSettingsBase
+from collapse_sim.systems.base import KINDS, System, SystemSettingsBase
 
 SYMBOL = "X"
 
@@ -41,7 +41,7 @@ class GaussianSystemSettings(SystemSettingsBase):
     std: float = Field(1.0, gt=0, description="standard deviation of the real distribution")
 
 
-class GaussianSystem:
+class GaussianSystem(System):
     def __init__(self, settings):
         self.settings = settings
 
