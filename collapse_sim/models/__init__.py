@@ -32,12 +32,14 @@ def load(settings: ModelSettingsBase, path: str | Path, threads: int | None = No
 def fit(scenario, train, seed: int, log_path: Path):
     """(the scenario's model fitted on ``train``, seconds): the one call for generation 0, every
     later generation and the reference model. Torch threads follow the training task's declared
-    CPUs, so reductions (and so results) are the same under Ray, locally and after a resume."""
+    CPUs, so reductions (and so results) are the same under Ray, locally and after a resume.
+    The model knows every element of the scenario's system, present in ``train`` or not."""
+    from collapse_sim import systems
     from collapse_sim.runtime.executor import torch_threads
 
     start = time.perf_counter()
     model = make(scenario.model, threads=torch_threads(scenario.ray.cpus_per_training)).fit(
-        train, seed=seed, log_path=log_path)
+        train, seed=seed, log_path=log_path, species=systems.make(scenario.system).species())
     return model, time.perf_counter() - start
 
 

@@ -24,7 +24,8 @@ class ModelSettingsBase(KindSettings):
 class Model(Protocol):
     """A trainable potential. ``settings`` is the model's pydantic settings object.
 
-    fit(train, seed, log_path) -> self     train on labelled structures; deterministic for a seed
+    fit(train, seed, log_path, species)    train on labelled structures; deterministic for a seed;
+                                             species: elements to represent even if train lacks them
     predict(structures) -> list[Atoms]      labelled copies (energy, forces, stress if periodic), batched
     embed(structures) -> (n, p) array       one invariant vector per structure, batched
     calculator() -> ase Calculator          for ASE-driven sampling (MD, relaxation)
@@ -40,7 +41,8 @@ class Model(Protocol):
     A kind's class is built as ``Model(settings, threads=...)``.
     """
 
-    def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None) -> "Model": ...
+    def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None,
+            species: Sequence[str] = ()) -> "Model": ...
 
     def predict(self, structures: Sequence[Atoms]) -> list[Atoms]: ...
 

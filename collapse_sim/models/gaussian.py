@@ -51,7 +51,8 @@ class GaussianModel:
             raise RuntimeError("GaussianModel is not fitted yet: call fit() or load() first")
         return self.mean, self.var
 
-    def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None) -> "GaussianModel":
+    def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None,
+            species: Sequence[str] = ()) -> "GaussianModel":
         x = sample_values(list(train))
         ddof = 1 if self.settings.estimator == "unbiased" else 0
         if len(x) < 1 + ddof:

@@ -241,7 +241,8 @@ class LinearModel:
             raise RuntimeError("LinearModel has no weights yet: call fit() or load() first")
         return self.weights
 
-    def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None) -> "LinearModel":
+    def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None,
+            species: Sequence[str] = ()) -> "LinearModel":
         """OLS (``alpha`` = 0, minimum-norm if rank deficient) or ridge; deterministic, ``seed`` unused."""
         start = time.perf_counter()
         train = list(train)

@@ -358,3 +358,19 @@ def test_parallel_validation_matches_whole_set_reference(trained, data):
         assert got["valid_loss"] == pytest.approx(ref_loss, rel=1e-5)
         assert got["valid_rmse_e_meV_per_atom"] == pytest.approx(ref_e, rel=1e-4)
         assert got["valid_rmse_f_meV_per_A"] == pytest.approx(ref_f, rel=1e-5)
+
+
+def test_elements_of_the_system_missing_from_the_training_set_are_still_represented(data):
+    """A training set that lost an element (replace on model samples of a few molecules) still
+    gives a model that embeds and predicts structures holding it: untrained, E0 = 0."""
+    model = MACEModel(MACESettings(**TINY, epochs=1)).fit(data["train"][:8], seed=0, species=["Ag", "Cu"])
+    assert model.fit_info["elements"] == ["Cu", "Ag"]  # atomic-number order
+    assert model.fit_info["E0s"]["Ag"] == 0.0 and model.fit_info["E0s"]["Cu"] != 0.0
+    alloy = data["train"][0].copy()
+    alloy.numbers[:4] = 47
+    labelled = model.predict([alloy])[0]
+    assert np.isfinite(energy_of(labelled)) and np.isfinite(forces_of(labelled)).all()
+    assert model.embed([alloy]).shape == (1, model.embedding_dim)
+    default = MACEModel(MACESettings(**TINY, epochs=1)).fit(data["train"][:8], seed=0)
+    with pytest.raises(ValueError, match="not trained on"):
+        default.predict([alloy])

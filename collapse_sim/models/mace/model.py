@@ -97,8 +97,15 @@ class MACEModel:
         return list(getattr(self.model, "heads", ["Default"]))
 
     # ---------------------------------------------------------------- protocol
-    def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None) -> "MACEModel":
+    def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None,
+            species: Sequence[str] = ()) -> "MACEModel":
         """Train a fresh model on ``train`` (labelled structures); returns ``self``.
+
+        The model has an embedding for every element of ``train`` and of ``species`` (the
+        system's elements): a generation whose training set lost an element (a policy that
+        trains on model samples of a few molecules) still predicts structures with it, with an
+        untrained embedding and E0 = 0 for it (the least-squares E0 of an absent element) —
+        the forgetting shows in the probe errors instead of ending the run.
 
         Same procedure as ``mace_run_train`` with the same settings and seed: the same train/valid
         split (``np.random.default_rng(seed)``), the same initial weights (``torch.manual_seed(seed)``
@@ -123,7 +130,7 @@ class MACEModel:
         default dtype, thread count and deterministic-algorithms mode are restored afterwards.
         """
         self.model, self.z_table, self.fit_info, self.history = training.fit(
-            self.settings, self.threads, train, seed, log_path)
+            self.settings, self.threads, train, seed, log_path, species)
         return self
 
     def predict(self, structures: Sequence[Atoms]) -> list[Atoms]:

@@ -202,8 +202,8 @@ def lanes(settings, threads: int | None) -> tuple[int, bool]:
     return 1, True
 
 
-def fit(settings, threads: int | None, train: Sequence[Atoms], seed: int, log_path: Path | None = None
-        ) -> tuple[modules.ScaleShiftMACE, AtomicNumberTable, dict, list[dict]]:
+def fit(settings, threads: int | None, train: Sequence[Atoms], seed: int, log_path: Path | None = None,
+        species: Sequence[str] = ()) -> tuple[modules.ScaleShiftMACE, AtomicNumberTable, dict, list[dict]]:
     """A fresh model trained on ``train``: (module, z_table, fit_info, per-epoch history);
     see :meth:`collapse_sim.models.mace.model.MACEModel.fit`."""
     from torch_ema import ExponentialMovingAverage  # mace dependency
@@ -228,7 +228,8 @@ def fit(settings, threads: int | None, train: Sequence[Atoms], seed: int, log_pa
             (deterministic() if exact else contextlib.nullcontext()), \
             torch.random.fork_rng(devices=[]), Workers(n_lanes) as workers:
         torch.manual_seed(seed)
-        z_table = AtomicNumberTable(sorted({int(z) for a in train for z in a.numbers}))
+        z_table = AtomicNumberTable(sorted({int(z) for a in train for z in a.numbers}
+                                           | {ase.data.atomic_numbers[s] for s in species}))
         configs = [to_config(a, labels=True) for a in train]
         graphs = [mace_data.AtomicData.from_config(c, z_table=z_table, cutoff=s.r_max, heads=["Default"])
                   for c in configs]
