@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from collapse_sim.report.rundata import LineageData, RunData
+from collapse_sim.store import gen_name
 
 PROBE = "id"  # the heatmaps compare generations on the in-distribution probes
 DEFAULT_K = 10
@@ -59,16 +60,16 @@ def _select_lineages(runs: list[RunData], cap: int) -> tuple[list[tuple[RunData,
 def _read(lin: LineageData, g: int, run: RunData, notes: list[str]) -> np.ndarray | None:
     path = embeddings_file(lin, g)
     if not path.is_file():
-        notes.append(f"{run.label}/{lin.name}: gen-{g:03d} has no saved probe embeddings; its row is blank")
+        notes.append(f"{run.label}/{lin.name}: {gen_name(g)} has no saved probe embeddings; its row is blank")
         return None
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        notes.append(f"{run.label}/{lin.name}: gen-{g:03d} probe embeddings are unreadable "
+        notes.append(f"{run.label}/{lin.name}: {gen_name(g)} probe embeddings are unreadable "
                      f"({type(exc).__name__}); its row is blank")
         return None
     if array.ndim != 2 or not np.isfinite(array).all():
-        notes.append(f"{run.label}/{lin.name}: gen-{g:03d} probe embeddings are not a finite (n, p) array; "
+        notes.append(f"{run.label}/{lin.name}: {gen_name(g)} probe embeddings are not a finite (n, p) array; "
                      "its row is blank")
         return None
     return array.astype(np.float64)
