@@ -21,8 +21,9 @@ class FigureSpec:
 FIGURES: dict[str, FigureSpec] = {
     "accuracy": FigureSpec(
         "Accuracy against the oracle",
-        "Energy and force RMSE of each generation's model against oracle labels on the fixed probe sets. "
-        "Rising curves: the model drifts away from the real potential-energy surface."),
+        "Energy and force RMSE of each generation's model against oracle labels on the fixed probe sets; the energy "
+        "RMSE left after a per-composition (E0) fit, and the force RMSE of each element's atoms. Rising curves: the "
+        "model drifts away from the real potential-energy surface."),
     "diversity": FigureSpec(
         "Data diversity",
         "SOAP-descriptor TwoNN intrinsic dimension, Vendi score (effective number of distinct structures) and "
