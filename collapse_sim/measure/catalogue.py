@@ -169,6 +169,16 @@ def _build_metrics() -> dict[str, Metric]:
                         "Δ(target → model) (≈0: the target's neighbourhoods predict the model's, ≈1: no "
                         "information)", "ii", f"ii_{target}_to_model", P, **names),
             ]
+    table += [
+        Metric("bond_graph_changed_sampled", "bond graph changed", "fraction", UP, "fraction of the sampled "
+               "structures whose covalent bond graph (pairs closer than 1.2 × the sum of covalent radii) is none "
+               "of those of the lineage's real structures of the same molecule: no longer the same molecule. "
+               "Isolated molecules only", "bond_graph_changed_sampled", "chemistry", "bond_graph_changed", "sampled"),
+        Metric("bond_length_w1_sampled", "bond-length drift (W1)", "Å", UP, "Wasserstein-1 distance between the "
+               "sampled structures' bond lengths and the lineage's real training structures', per element pair, "
+               "averaged with the real bond counts as weights. Isolated molecules only", "bond_length_w1_sampled",
+               "chemistry", "bond_length_w1", "sampled"),
+    ]
     table.append(Metric("md_failures", "failed MD replicas", "replicas", UP, "MD replicas of the sampling step that "
                         "were stopped (atoms too close or forces too large), out of `md_replicas`", "md_failures",
                         "sampling", "md_failures", "all"))

@@ -33,6 +33,12 @@ FIGURES: dict[str, FigureSpec] = {
         "Label tails",
         "99th percentile of per-atom force magnitudes, per-atom energy spread and fraction of forces above the real "
         "data's 99th percentile. Falling tails: rare, high-force configurations disappear first."),
+    "chemistry": FigureSpec(
+        "Chemical integrity of the sampled data",
+        "Fraction of the sampled structures whose covalent bond graph is none of the real data's for that molecule "
+        "(a bond broken or formed: no longer the same molecule), and the Wasserstein-1 drift of their bond lengths "
+        "from the real data's. Isolated molecules only. Rising curves: the model samples chemistry that is not "
+        "there."),
     "embedding": FigureSpec(
         "Embedding intrinsic dimension",
         "TwoNN intrinsic dimension of each model's per-structure embeddings of the probe sets."),
