@@ -29,7 +29,7 @@ from collapse_sim.measure.yardsticks import Yardsticks
 from collapse_sim.data.noise import with_synthetic_noise
 from collapse_sim import models, policies, samplers
 from collapse_sim.policies import GenerationData
-from collapse_sim.data.pools import Pool, composition, flatten, group_into_pools
+from collapse_sim.data.pools import Pool, composition, flatten, group_into_pools, real_structures
 from collapse_sim.runtime.rng import child_seed, stream
 from collapse_sim.samplers import ModelRef, starting_structures
 from collapse_sim.scenario import Scenario
@@ -142,7 +142,8 @@ def run_lineage(ctx: RunContext, spec: LineageSpec) -> str:
                        md_replicas=getattr(sc.synthetic.sampler, "replicas", 0), **seconds)
             status("measuring")
             targets = {"gen0": store.generation(name, 0), "prev": store.generation(name, g - 1)}
-            row |= measure_generation(model, yard, sc.metrics.k, out, targets, train, list(synthetic.structures))
+            row |= measure_generation(model, yard, sc.metrics.k, out, targets, train, list(synthetic.structures),
+                                      real_structures(h.train for h in history))
             row["generation_seconds"] = time.perf_counter() - started
             out.write_row(row)
         history.append(_load_generation(store, name, g, train))

@@ -45,6 +45,17 @@ def group_into_pools(structures: Sequence[Atoms]) -> list[Pool]:
     return [Pool(origin, gen, tuple(items)) for (origin, gen), items in groups.items()]
 
 
+def real_structures(training_sets: Iterable[Sequence[Pool]]) -> list[Atoms]:
+    """The real structures of these training sets, each real pool once (its first occurrence:
+    a policy that carries generation 0's real data forward repeats, or subsamples, that pool)."""
+    pools: dict[tuple[str, int], Pool] = {}
+    for train in training_sets:
+        for pool in train:
+            if pool.origin == "real":
+                pools.setdefault(pool.key, pool)
+    return flatten(list(pools.values()))
+
+
 def composition(pools: Sequence[Pool]) -> dict[str, int]:
     n_real = sum(len(p) for p in pools if p.origin == "real")
     n_total = sum(len(p) for p in pools)

@@ -3,12 +3,16 @@ degradation, a one-line meaning, and the family a column belongs to.
 
 The README's column table is rendered from it (``markdown_table``; a test keeps the two
 equal), the report takes its axis labels, panels and onset table from it, and the measuring
-code writes the columns it lists. Columns a row may carry beyond it (a model's own
-``summary()`` fields) are drawn by the report as "other metrics".
+code writes the columns it lists. A pattern with an ``{element}`` placeholder has columns a
+run discovers (one per element of the probe set): ``describe`` recognises them. Columns a row
+may carry beyond it (a model's own ``summary()`` fields) are drawn by the report as "other
+metrics".
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from ase.data import chemical_symbols
 
 UP, DOWN = "up", "down"  # direction of degradation
 #: columns ending in this are wall times
@@ -32,7 +36,9 @@ TARGETS = Placeholder("target", {"gen0": "generation 0", "prev": "previous gener
                       "the model a generation is compared with: generation 0 of the same seed (at generation 0 the "
                       "model itself, so alignment reads 1), generation g−1 (absent at generation 0), or the reference "
                       "model, trained once per run on `reference_model.n_structures` real structures")
-PLACEHOLDERS = (PROBE_SETS, DATA_SETS, TARGETS)
+ELEMENTS = Placeholder("element", {}, "chemical symbol present in the probe set: its values are not fixed, a "
+                       "column per element the probe set holds (e.g. `rmse_forces_ood_N`)")
+PLACEHOLDERS = (PROBE_SETS, DATA_SETS, TARGETS, ELEMENTS)
 PROBES = tuple(PROBE_SETS.values)
 
 
@@ -108,6 +114,13 @@ def _build_metrics() -> dict[str, Metric]:
                     "labels of the probe set", "accuracy", "rmse_energy", P, headline=True, probe=probe),
             _expand("rmse_forces_{probe}", "force RMSE", "meV/Å", UP, "force-component RMSE against the oracle "
                     "labels of the probe set", "accuracy", "rmse_forces", P, headline=True, probe=probe),
+            _expand("rmse_energy_{probe}_composition", "energy RMSE after E0 fit", "meV/atom", UP, "energy RMSE "
+                    "per atom left after a least-squares fit of the energy errors on the element counts (one "
+                    "coefficient per element, no intercept; arXiv 2512.03750), so a per-element offset does not "
+                    "dominate", "accuracy", "rmse_energy_composition", P, probe=probe),
+            _expand("rmse_forces_{probe}_{element}", "{element} force RMSE", "meV/Å", UP, "force-component RMSE of "
+                    "the probe set's atoms of one element", "accuracy", "rmse_forces_{element}", P, probe=probe,
+                    element="{element}"),
         ]
     for data in DATA_SETS.values:
         headline = data == "train"
@@ -156,19 +169,40 @@ def _build_metrics() -> dict[str, Metric]:
                         "Δ(target → model) (≈0: the target's neighbourhoods predict the model's, ≈1: no "
                         "information)", "ii", f"ii_{target}_to_model", P, **names),
             ]
+    table += [
+        Metric("bond_graph_changed_sampled", "bond graph changed", "fraction", UP, "fraction of the sampled "
+               "structures whose covalent bond graph (pairs closer than 1.2 × the sum of covalent radii) is none "
+               "of those of the lineage's real structures of the same molecule: no longer the same molecule. "
+               "Isolated molecules only", "bond_graph_changed_sampled", "chemistry", "bond_graph_changed", "sampled"),
+        Metric("bond_length_w1_sampled", "bond-length drift (W1)", "Å", UP, "Wasserstein-1 distance between the "
+               "sampled structures' bond lengths and the lineage's real training structures', per element pair, "
+               "averaged with the real bond counts as weights. Isolated molecules only", "bond_length_w1_sampled",
+               "chemistry", "bond_length_w1", "sampled"),
+    ]
     table.append(Metric("md_failures", "failed MD replicas", "replicas", UP, "MD replicas of the sampling step that "
                         "were stopped (atoms too close or forces too large), out of `md_replicas`", "md_failures",
                         "sampling", "md_failures", "all"))
-    return {m.column: m for m in table}
+    return table
 
 
-METRICS: dict[str, Metric] = _build_metrics()
+_TABLE = _build_metrics()
+#: every column with fixed placeholder values, by name
+METRICS: dict[str, Metric] = {m.column: m for m in _TABLE if "{" not in m.column}
+#: columns of an ``{element}`` pattern, one template per probe set: 'rmse_forces_id_{element}'
+PER_ELEMENT: tuple[Metric, ...] = tuple(m for m in _TABLE if "{" in m.column)
 
 
 def describe(column: str) -> Metric:
-    """The catalogue entry of a column, or a generic one for an unknown numeric column."""
+    """The catalogue entry of a column (a per-element one filled in with its element), or a
+    generic one for an unknown numeric column."""
     if column in METRICS:
         return METRICS[column]
+    for m in PER_ELEMENT:
+        prefix, suffix = m.column.split("{element}")
+        element = column[len(prefix):len(column) - len(suffix)] if column.startswith(prefix) else ""
+        if column.endswith(suffix) and element in chemical_symbols[1:]:
+            return replace(m, column=column, label=m.label.format(element=element),
+                           row=m.row.format(element=element))
     return Metric(column, column, "", None, "", column, "other", column, "all")
 
 
@@ -182,10 +216,10 @@ _WORSE = {UP: "rises", DOWN: "falls", None: "–"}
 def markdown_table() -> str:
     """The README's column reference: the placeholders, then one table row per field and per
     metric pattern."""
-    legend = [f"- `{{{p.name}}}`: {p.meaning}. " + ", ".join(f"`{v}` = {label}" for v, label in p.values.items())
-              for p in PLACEHOLDERS]
+    legend = [f"- `{{{p.name}}}`: {p.meaning}." + (" " if p.values else "")
+              + ", ".join(f"`{v}` = {label}" for v, label in p.values.items()) for p in PLACEHOLDERS]
     lines = ["| column | unit | worse when it | meaning |", "| --- | --- | --- | --- |"]
     lines += [f"| {', '.join(f'`{c}`' for c in f.columns)} | | | {f.meaning} |" for f in FIELDS]
-    patterns = {m.pattern: m for m in METRICS.values()}
+    patterns = {m.pattern: m for m in _TABLE}
     lines += [f"| `{p}` | {m.unit or '–'} | {_WORSE[m.degrade]} | {m.meaning} |" for p, m in patterns.items()]
     return "\n".join(legend + [""] + lines) + "\n"

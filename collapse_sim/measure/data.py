@@ -1,5 +1,6 @@
 """Diversity and label tails of a structure set (a training set or a sampled pool),
-measured against the real reference data."""
+measured against the real reference data; and the chemistry of a sampled pool of molecules,
+measured against the lineage's real structures."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -31,3 +32,16 @@ def data_metrics(structures: Sequence[Atoms], label: str, yard, k: int, warnings
     row[f"force_p99_{label}"] = stats["force_p99"]
     row[f"force_frac_above_real_p99_{label}"] = float((np.concatenate(forces) > yard.real_force_p99).mean())
     return row
+
+
+def bond_metrics(sampled: Sequence[Atoms], real: Sequence[Atoms], warnings: list[str]) -> dict:
+    """Bond-graph change and bond-length drift of the sampled pool against ``real``, the lineage's
+    real training structures (the same molecules: sampling starts from them). Nothing for
+    periodic systems, where a neighbour graph is no collapse signal, or without real data."""
+    from collapse_sim.metrics import bond_graph_changed, bond_length_w1
+
+    if not sampled or not real or any(a.pbc.any() for a in (*sampled, *real)):
+        return {}
+    row = {"bond_graph_changed_sampled": bond_graph_changed(sampled, real)}
+    return row | guarded("bond_length_w1_sampled", lambda: {"bond_length_w1_sampled": bond_length_w1(sampled, real)},
+                         warnings)

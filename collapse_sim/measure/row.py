@@ -1,6 +1,7 @@
 """One generation's metrics row: accuracy on the probes, the embeddings' dimension and
 alignment with generation 0, the previous generation and the reference, and the diversity
-and tails of the training set and the sampled pool (columns: ``catalogue``)."""
+and tails of the training set and the sampled pool, and the sampled molecules' chemistry
+(columns: ``catalogue``)."""
 from __future__ import annotations
 
 import time
@@ -11,7 +12,7 @@ from ase import Atoms
 
 from collapse_sim.measure.accuracy import probe_rmse
 from collapse_sim.measure.catalogue import PROBES
-from collapse_sim.measure.data import data_metrics
+from collapse_sim.measure.data import bond_metrics, data_metrics
 from collapse_sim.measure.probes import embed_probes
 from collapse_sim.measure.representation import model_metrics
 from collapse_sim.measure.yardsticks import Yardsticks
@@ -19,9 +20,11 @@ from collapse_sim.store import GenerationFiles
 
 
 def measure_generation(model, yard: Yardsticks | None, k: int, out: GenerationFiles,
-                       targets: dict[str, GenerationFiles], train: Sequence[Atoms], sampled: Sequence[Atoms]) -> dict:
+                       targets: dict[str, GenerationFiles], train: Sequence[Atoms], sampled: Sequence[Atoms],
+                       real: Sequence[Atoms] = ()) -> dict:
     """The metrics of ``model`` and its data; its probe embeddings are saved to ``out``.
-    ``targets``: committed (or this) generations to align with, by target name. The model's
+    ``targets``: committed (or this) generations to align with, by target name; ``real``: the
+    lineage's real training structures, which the sampled molecules are compared with. The model's
     own ``summary()`` fields are always in the row; the suite only with yardsticks (metrics
     enabled)."""
     summary = model.summary() if hasattr(model, "summary") else {}
@@ -35,4 +38,5 @@ def measure_generation(model, yard: Yardsticks | None, k: int, out: GenerationFi
     row |= model_metrics(embeddings, others, k, warnings)
     for label, structures in (("train", train), ("sampled", sampled)):
         row |= data_metrics(structures, label, yard, k, warnings)
+    row |= bond_metrics(sampled, real, warnings)
     return row | summary | {"metrics_seconds": time.perf_counter() - start, "metric_warnings": warnings}

@@ -1,13 +1,16 @@
-"""Alignment, dependence, intrinsic-dimension, diversity and label metrics for model collapse.
+"""Alignment, dependence, intrinsic-dimension, diversity, label and chemistry metrics for model collapse.
 
 Inputs are (n, p) numpy arrays or torch tensors whose rows are structures; everything
 is computed in float64 torch on the input tensor's device (or ``device=``) and
-returned as Python floats.
+returned as Python floats. The chemistry metrics (``bonds``, ``element_errors``) take
+``ase.Atoms`` or per-atom numpy arrays.
 """
 from .alignment import cknna, mutual_knn, unbiased_cka
+from .bonds import bond_graph, bond_graph_changed, bond_length_w1, bond_lengths
 from .dependence import distance_correlation, u_distance_correlation_sqr
 from .descriptors import structure_descriptors
 from .diversity import coverage, vendi_score
+from .element_errors import composition_fit_rmse, force_rmse_per_element
 from .information_imbalance import information_imbalance, information_imbalances
 from .intrinsic_dimension import id_gride, id_twonn
 from .labels import label_statistics
@@ -15,10 +18,16 @@ from .suites import alignment_metrics, diversity_metrics
 
 __all__ = [
     "alignment_metrics",
+    "bond_graph",
+    "bond_graph_changed",
+    "bond_length_w1",
+    "bond_lengths",
     "cknna",
+    "composition_fit_rmse",
     "coverage",
     "distance_correlation",
     "diversity_metrics",
+    "force_rmse_per_element",
     "id_gride",
     "id_twonn",
     "information_imbalance",

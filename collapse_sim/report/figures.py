@@ -18,7 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from collapse_sim.measure.catalogue import DATA_SETS, METRICS, PROBE_SETS, TARGETS, describe
+from collapse_sim.measure.catalogue import DATA_SETS, PROBE_SETS, TARGETS, describe
 from collapse_sim.report import analysis
 from collapse_sim.report.rundata import RunData, finite
 from collapse_sim.report.style import FIGURES, RUN_LINESTYLES, RUN_MARKERS, panel_col_order
@@ -106,6 +106,7 @@ def collapse_curves(figure_key: str, columns: list[str], style: Style, present: 
     """One panel per metric (rows: quantity; columns: probe / data set), one line per run × policy."""
     metrics = [describe(c) for c in columns]
     rows = list(dict.fromkeys(m.row for m in metrics))
+    row_labels = {m.row: m.label for m in metrics}
     cols = sorted(dict.fromkeys(m.col for m in metrics), key=panel_col_order)
     wrap = cols == ["all"]
     if wrap:  # independent quantities: a plain grid
@@ -156,18 +157,13 @@ def collapse_curves(figure_key: str, columns: list[str], style: Style, present: 
                 if wrap:
                     axes[r, c].set_axis_off()
                 else:
-                    _blank(axes[r, c], f"{describe_row(rows[r])}\nnot recorded for {COL_TITLES.get(cols[c], cols[c])}")
+                    _blank(axes[r, c], f"{row_labels[rows[r]]}\nnot recorded for {COL_TITLES.get(cols[c], cols[c])}")
     _legend(fig, list(handles.values()))
     spec = FIGURES[figure_key]
     caption = spec.caption + (" Lines: mean over seeds; bands: ± standard error over seeds (drawn where at least two "
                                "seeds have a value).")
     alt = f"{spec.title}: {', '.join(by_col)} versus generation"
     return Plot(f"fig-{figure_key}", spec.title, caption, to_data_uri(fig), alt, notes)
-
-
-def describe_row(row: str) -> str:
-    m = next((m for m in METRICS.values() if m.row == row), None)
-    return m.label if m else row
 
 
 # --- information imbalance plane ----------------------------------------------------------

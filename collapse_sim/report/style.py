@@ -21,8 +21,9 @@ class FigureSpec:
 FIGURES: dict[str, FigureSpec] = {
     "accuracy": FigureSpec(
         "Accuracy against the oracle",
-        "Energy and force RMSE of each generation's model against oracle labels on the fixed probe sets. "
-        "Rising curves: the model drifts away from the real potential-energy surface."),
+        "Energy and force RMSE of each generation's model against oracle labels on the fixed probe sets; the energy "
+        "RMSE left after a per-composition (E0) fit, and the force RMSE of each element's atoms. Rising curves: the "
+        "model drifts away from the real potential-energy surface."),
     "diversity": FigureSpec(
         "Data diversity",
         "SOAP-descriptor TwoNN intrinsic dimension, Vendi score (effective number of distinct structures) and "
@@ -32,6 +33,12 @@ FIGURES: dict[str, FigureSpec] = {
         "Label tails",
         "99th percentile of per-atom force magnitudes, per-atom energy spread and fraction of forces above the real "
         "data's 99th percentile. Falling tails: rare, high-force configurations disappear first."),
+    "chemistry": FigureSpec(
+        "Chemical integrity of the sampled data",
+        "Fraction of the sampled structures whose covalent bond graph is none of the real data's for that molecule "
+        "(a bond broken or formed: no longer the same molecule), and the Wasserstein-1 drift of their bond lengths "
+        "from the real data's. Isolated molecules only. Rising curves: the model samples chemistry that is not "
+        "there."),
     "embedding": FigureSpec(
         "Embedding intrinsic dimension",
         "TwoNN intrinsic dimension of each model's per-structure embeddings of the probe sets."),

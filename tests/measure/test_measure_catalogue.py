@@ -3,8 +3,8 @@ rendering, and every pattern has one unit, direction and meaning."""
 import re
 from pathlib import Path
 
-from collapse_sim.measure.catalogue import (FIELDS, METRICS, PLACEHOLDERS, SECONDS_SUFFIX, describe, is_curve_column,
-                                            markdown_table)
+from collapse_sim.measure.catalogue import (FIELDS, METRICS, PER_ELEMENT, PLACEHOLDERS, SECONDS_SUFFIX, describe,
+                                            is_curve_column, markdown_table)
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCK = re.compile(r"<!-- columns:start[^>]*-->\n(.*?)<!-- columns:end -->", re.S)
@@ -27,6 +27,9 @@ def test_every_pattern_has_one_meaning_and_expands_its_placeholders():
     names = {p.name for p in PLACEHOLDERS}
     for pattern in by_pattern:
         assert set(re.findall(r"{(\w+)}", pattern)) <= names, pattern
+    for m in PER_ELEMENT:  # open placeholder values: a template per probe set, listed in the README table
+        assert m.column.endswith("_{element}") and f"`{m.pattern}`" in markdown_table()
+        assert describe(m.column.replace("{element}", "O")).pattern == m.pattern
 
 
 def test_fields_and_metrics_do_not_overlap():
