@@ -102,12 +102,25 @@ def provenance(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]
 MAX_DRIFT_GENERATIONS = 6
 
 
+def _span_bins(values: np.ndarray, n: int = 50) -> np.ndarray:
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    return np.linspace(lo - 0.02 * (hi - lo + 1e-9), hi + 0.02 * (hi - lo + 1e-9), n)
+
+
+def _bond_deviations(summaries: list, medians: dict[str, float]) -> np.ndarray:
+    """Bond lengths minus the real data's median for their element pair (Å), pooled over pairs:
+    one histogram that shows every pair's drift (pairs the real data lacks are left out)."""
+    parts = [lengths - medians[pair] for s in summaries for pair, lengths in s.bond_lengths.items() if pair in medians]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
 def drift(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
-    """Histograms of per-atom force magnitudes and nearest-neighbour distances of each
-    generation's sampled pool (pooled over seeds) against the real generation-0 data."""
+    """Histograms of per-atom force magnitudes and nearest-neighbour distances (and, for
+    molecules, bond-length deviations) of each generation's sampled pool (pooled over seeds)
+    against the real generation-0 data."""
     notes = []
-    real: dict[str, dict[str, list[np.ndarray]]] = {}
-    sampled: dict[int, dict[tuple[str, str], dict[str, list[np.ndarray]]]] = {}
+    real: dict[str, dict[str, list]] = {}
+    sampled: dict[int, dict[tuple[str, str], dict[str, list]]] = {}
     for run in style.runs:
         seeds_done = set()
         for lin in sorted(run.lineages.values(), key=lambda l: l.name):
@@ -116,20 +129,31 @@ def drift(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
                 s = reader.get(lin.files(0).train, f"{ctx}/{gen_name(0)}")
                 if s is not None and s.n_structures:
                     seeds_done.add(lin.seed)
-                    d = real.setdefault(run.label, {"f": [], "nn": []})
-                    d["f"].append(s.force_magnitudes)
-                    d["nn"].append(s.nn_distances)
+                    real.setdefault(run.label, {"f": [], "nn": [], "sets": []})
+                    real[run.label]["f"].append(s.force_magnitudes)
+                    real[run.label]["nn"].append(s.nn_distances)
+                    real[run.label]["sets"].append(s)
             for g in lin.generations:
                 if g == 0:
                     continue
                 s = reader.get(lin.files(g).sampled, f"{ctx}/{gen_name(g)}")
                 if s is None or not s.n_structures:
                     continue
-                d = sampled.setdefault(g, {}).setdefault((run.label, lin.policy), {"f": [], "nn": []})
+                d = sampled.setdefault(g, {}).setdefault((run.label, lin.policy), {"f": [], "nn": [], "sets": []})
                 d["f"].append(s.force_magnitudes)
                 d["nn"].append(s.nn_distances)
+                d["sets"].append(s)
     if not sampled and not real:
         return None, ["No readable train.extxyz / sampled.extxyz: distribution drift not drawn."]
+    # molecules: bond lengths relative to the real data's median of their element pair
+    pooled: dict[str, list] = {}
+    for d in real.values():
+        for s in d["sets"]:
+            for pair, lengths in s.bond_lengths.items():
+                pooled.setdefault(pair, []).append(lengths)
+    medians = {pair: float(np.median(np.concatenate(parts))) for pair, parts in pooled.items()}
+    for d in [*real.values(), *(d for by_policy in sampled.values() for d in by_policy.values())]:
+        d["b"] = [_bond_deviations(d["sets"], medians)] if medians else []
     gens = sorted(sampled)
     if len(gens) > MAX_DRIFT_GENERATIONS:
         keep = sorted({gens[int(round(i))] for i in np.linspace(0, len(gens) - 1, MAX_DRIFT_GENERATIONS)})
@@ -142,16 +166,18 @@ def drift(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
     all_nn = [cat(d["nn"]) for d in real.values()] + [cat(d["nn"]) for g in gens for d in sampled[g].values()]
     f_all, nn_all = cat(all_f), cat(all_nn)
     bins_f = np.linspace(0.0, float(f_all.max()) * 1.02 if f_all.size else 1.0, 50)
-    lo, hi = (float(nn_all.min()), float(nn_all.max())) if nn_all.size else (0.0, 1.0)
-    bins_nn = np.linspace(lo - 0.02 * (hi - lo + 1e-9), hi + 0.02 * (hi - lo + 1e-9), 50)
+    panels = [("f", bins_f, "per-atom force magnitude |F| [eV/Å]", "density [1/(eV/Å)]", "force magnitudes"),
+              ("nn", _span_bins(nn_all), "nearest-neighbour distance [Å]", "density [1/Å]", "nearest-neighbour distances")]
+    if medians:
+        b_all = cat([cat(d["b"]) for d in real.values()] + [cat(d["b"]) for g in gens for d in sampled[g].values()])
+        panels.append(("b", _span_bins(np.clip(b_all, -0.5, 0.5)), "bond length − real median of its pair [Å]",
+                       "density [1/Å]", "bond lengths (all element pairs)"))
     rows = gens or [None]
-    fig = new_figure(12.4, 3.1 * len(rows) + 1.0)
-    axes = fig.subplots(len(rows), 2, squeeze=False)
+    fig = new_figure(6.2 * len(panels), 3.1 * len(rows) + 1.0)
+    axes = fig.subplots(len(rows), len(panels), squeeze=False)
     handles = {}
     for r, g in enumerate(rows):
-        for c, (key, bins, xlabel, ylabel) in enumerate((
-                ("f", bins_f, "per-atom force magnitude |F| [eV/Å]", "density [1/(eV/Å)]"),
-                ("nn", bins_nn, "nearest-neighbour distance [Å]", "density [1/Å]"))):
+        for c, (key, bins, xlabel, ylabel, what) in enumerate(panels):
             ax = axes[r, c]
             for run_label, d in real.items():
                 values = cat(d[key])
@@ -169,11 +195,13 @@ def drift(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
             ax.set_yscale("log")
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
-            what = "force magnitudes" if key == "f" else "nearest-neighbour distances"
             ax.set_title(f"{what} — pool sampled for generation {g}" if g is not None else what)
     _legend(fig, list(handles.values()))
     caption = ("Per-atom force magnitudes and nearest-neighbour distances of the synthetic pool sampled for each "
                "generation (sampled.extxyz of every lineage of a policy, pooled over seeds) against the real "
-               "generation-0 training data (grey). Log density axis, so a lost tail shows as a curve ending early.")
+               "generation-0 training data (grey). Log density axis, so a lost tail shows as a curve ending early."
+               + (" For molecules, every covalent bond's length minus the real data's median for its element pair "
+                  "(C-H, C-C, ...; the axis spans at most ±0.5 Å): a bond-length distribution that drifts or broadens away from "
+                  "the real one means the model samples chemistry the oracle does not." if medians else ""))
     return Plot("fig-drift", "Distribution drift", caption, to_data_uri(fig),
                 "Histograms of force magnitudes and nearest neighbour distances per generation"), notes

@@ -1,5 +1,6 @@
 """What the report needs from the stored structure sets (train.extxyz, sampled.extxyz):
-provenance counts, per-atom force magnitudes and per-atom nearest-neighbour distances.
+provenance counts, per-atom force magnitudes, per-atom nearest-neighbour distances and, for
+isolated molecules, bond lengths by element pair.
 
 Each file is read once (identical files, such as the generation-0 training set every
 lineage of a seed shares, are read once by content hash) and reduced to a ``SetSummary``.
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from collapse_sim.data.io import read_structures
+from collapse_sim.metrics.bonds import bond_lengths
 
 #: neighbour search radius (Å); atoms with no neighbour inside it are searched again wider
 _NN_CUTOFF = 3.5
@@ -25,6 +27,7 @@ class SetSummary:
     composition: Counter  # (origin, generation of origin) -> count
     force_magnitudes: np.ndarray  # eV/Å, per atom (empty when the set has no force labels)
     nn_distances: np.ndarray  # Å, per atom
+    bond_lengths: dict[str, np.ndarray]  # Å, by element pair ('C-H'); empty unless every structure is a molecule
 
 
 def nearest_neighbour_distances(atoms) -> np.ndarray:
@@ -101,7 +104,8 @@ def summarise(structures) -> SetSummary:
             fmag.append(np.linalg.norm(f, axis=1))
         nn.append(nearest_neighbour_distances(atoms))
     cat = lambda parts: np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
-    return SetSummary(len(structures), composition, cat(fmag), cat(nn))
+    molecules = bool(structures) and not any(a.pbc.any() for a in structures)
+    return SetSummary(len(structures), composition, cat(fmag), cat(nn), bond_lengths(structures) if molecules else {})
 
 
 class SetReader:

@@ -46,3 +46,9 @@ def test_a_tiny_molecules_scenario_runs_end_to_end(tmp_path):
         for column in ("rmse_forces_id", "rmse_forces_ood", "cknna_ref_id", "cknna_ref_ood", "coverage_train"):
             assert math.isfinite(row[column]), (row["lineage"], row["generation"], column)
         assert row["metric_warnings"] == []
+    # the report draws ID and OOD panels and, for molecules, the bond-length drift histograms
+    from collapse_sim.report import build_report
+
+    text = build_report([root], tmp_path / "report.html").html.read_text()
+    assert 'id="fig-accuracy"' in text and 'id="fig-drift"' in text
+    assert "bond length" in text and "median for its element pair" in text
