@@ -2,8 +2,10 @@
 
 The loop's tasks write ``<lineage>/status.json`` at every stage change (on the run
 directory, which every node sees); the driver only reads those files, so progress works the
-same for an embedded Ray, a cluster and ``--local``. On a terminal the table is redrawn in
-place; otherwise (batch jobs, CI logs) a summary line is printed every ``interval`` seconds."""
+same for an embedded Ray, a cluster and ``--local``. On a terminal, one rich progress bar per
+lineage (generation, stage, time in stage, ETA from the lineage's own finished generations)
+is redrawn in place under a summary line; otherwise (batch jobs, CI logs) the summary line is
+printed every ``interval`` seconds."""
 from __future__ import annotations
 
 import sys
@@ -72,36 +74,45 @@ def summary(rows: list[LineageProgress], elapsed: float, retries: int) -> str:
             f"{done_gens}/{total_gens} | retries {retries} | ETA ~{clock(eta) if done_gens < total_gens else '0:00:00'}")
 
 
-def table(rows: list[LineageProgress], now: float, limit: int = 20) -> list[str]:
-    """Running lineages first, then waiting, then finished; at most ``limit`` rows."""
-    order = sorted(rows, key=lambda r: (r.finished, r.stage in ("waiting", "queued"), r.name))
-    width = max([len(r.name) for r in order[:limit]] + [7])
-    lines = [f"{'lineage':<{width}}  gen    stage                      in stage   ETA"]
-    for r in order[:limit]:
-        gen = f"{min(r.done + (0 if r.finished else 1), r.total)}/{r.total}" if r.stage != "waiting" else f"-/{r.total}"
-        in_stage = clock(now - r.since) if r.since and not r.finished else ""
-        lines.append(f"{r.name:<{width}}  {gen:<6} {r.stage:<26} {in_stage:>8}   {clock(r.eta())}")
-    if len(order) > limit:
-        lines.append(f"... and {len(order) - limit} more lineage(s)")
-    return lines
+def _progress():
+    """The per-lineage bars: name, bar over generations, generations done, stage, time in stage, ETA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+                    TextColumn("gen  {task.fields[stage]:<26} {task.fields[in_stage]:>8}  ETA {task.fields[eta]}"),
+                    auto_refresh=False)
 
 
 class ProgressDisplay:
-    """Context manager: a background thread renders progress; ``log`` prints messages above it."""
+    """Context manager: a background thread renders progress; ``log`` prints messages above it.
 
-    def __init__(self, store: RunStore, specs, out=None, interval: float | None = None, tty: bool | None = None):
-        self.store, self.specs = store, list(specs)
+    On a terminal: one bar per lineage (rich; running lineages first, at most ``limit``) under
+    the summary line, redrawn in place. Elsewhere: the summary line every ``interval`` seconds."""
+
+    def __init__(self, store: RunStore, specs, out=None, interval: float | None = None, tty: bool | None = None,
+                 limit: int = 20):
+        self.store, self.specs, self.limit = store, list(specs), limit
         self.out = out or sys.stdout
         self.tty = self.out.isatty() if tty is None else tty
         self.interval = interval if interval is not None else (1.0 if self.tty else 30.0)
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._drawn = 0  # lines of the last table on screen
         self._start = time.time()
         self._earlier_faults = len(store.faults())  # retries of earlier drivers (a resumed run)
         self._thread = threading.Thread(target=self._loop, name="collapse-sim-progress", daemon=True)
+        self._live = None
+        if self.tty:
+            from rich.console import Console, Group
+            from rich.live import Live
+            from rich.text import Text
+
+            self._bars, self._summary, self._tasks = _progress(), Text(no_wrap=True, overflow="ellipsis"), {}
+            self._live = Live(Group(self._summary, self._bars), console=Console(file=self.out, force_terminal=True),
+                              auto_refresh=False, transient=False)
 
     def __enter__(self) -> "ProgressDisplay":
+        if self._live is not None:
+            self._live.start()
         self._thread.start()
         return self
 
@@ -109,32 +120,39 @@ class ProgressDisplay:
         self._stop.set()
         self._thread.join()
         self.render()
+        if self._live is not None:
+            self._live.stop()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             self.render()
 
-    def _erase(self) -> None:
-        if self._drawn:
-            self.out.write(f"\x1b[{self._drawn}F\x1b[J")
-            self._drawn = 0
-
-    def lines(self) -> list[str]:
+    def render(self) -> None:
         rows = snapshot(self.store, self.specs)
         now = time.time()
         head = summary(rows, now - self._start, len(self.store.faults()) - self._earlier_faults)
-        return [head, *table(rows, now)] if self.tty else [head]
-
-    def render(self) -> None:
-        lines = self.lines()
         with self._lock:
-            self._erase()
-            self.out.write("\n".join(lines) + "\n")
-            self._drawn = len(lines) if self.tty else 0
-            self.out.flush()
+            if self._live is None:
+                self.out.write(head + "\n")
+                self.out.flush()
+                return
+            self._summary.plain = head
+            order = sorted(rows, key=lambda r: (r.finished, r.stage in ("waiting", "queued"), r.name))[: self.limit]
+            shown = {r.name for r in order}
+            for name in [n for n in self._tasks if n not in shown]:  # finished ones make way for running ones
+                self._bars.remove_task(self._tasks.pop(name))
+            for r in order:
+                fields = dict(stage=r.stage, eta=clock(r.eta()),
+                              in_stage=clock(now - r.since) if r.since and not r.finished else "")
+                if r.name not in self._tasks:
+                    self._tasks[r.name] = self._bars.add_task(r.name, total=r.total, completed=r.done, **fields)
+                self._bars.update(self._tasks[r.name], completed=r.done, **fields)
+            self._live.refresh()
 
     def log(self, message: str) -> None:
         with self._lock:
-            self._erase()
-            self.out.write(message + "\n")
-            self.out.flush()
+            if self._live is not None:
+                self._live.console.print(message, highlight=False, markup=False)
+            else:
+                self.out.write(message + "\n")
+                self.out.flush()

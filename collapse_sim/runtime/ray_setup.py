@@ -87,4 +87,4 @@ def start_ray(address: str | None, num_cpus: int | None) -> None:
         # address="local": always a new embedded instance, never the latest `ray start` cluster
         # that ray.init() would otherwise join (found through /tmp/ray/ray_current_cluster)
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=True,
-                 runtime_env=runtime_env)
+                 runtime_env=runtime_env, logging_level="WARNING")  # no "Started a local Ray instance" line

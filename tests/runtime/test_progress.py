@@ -1,13 +1,16 @@
 """Progress display: what it reads from status files and how it prints on a terminal and in logs."""
 import io
+import re
 import time
 
 from scenario_factory import tiny_scenario_dict
 
-from collapse_sim.runtime.progress import ProgressDisplay, snapshot, summary, table
+from collapse_sim.runtime.progress import ProgressDisplay, snapshot, summary
 from collapse_sim.scenario import parse_scenario
 from collapse_sim.store import RunStore
 from collapse_sim.sweep import expand
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def _run_dir(tmp_path):
@@ -32,9 +35,6 @@ def test_snapshot_reads_generation_stage_and_eta(tmp_path):
     assert (rows["fresh-real-s0"].stage, rows["fresh-real-s0"].eta()) == ("waiting", None)
     line = summary(list(rows.values()), elapsed=65, retries=1)
     assert "lineages 1/3 done, 1 running | generations 3/6 | retries 1" in line and line.startswith("[0:01:05]")
-    lines = table(list(rows.values()), now=time.time())
-    assert lines[1].startswith("accumulate-s0") and "2/2" in lines[1] and "training" in lines[1]
-    assert lines[-1].startswith("replace-s0")  # running first, finished last
 
 
 def test_log_mode_prints_a_summary_line_per_interval(tmp_path):
@@ -48,11 +48,30 @@ def test_log_mode_prints_a_summary_line_per_interval(tmp_path):
     assert "\x1b[" not in out.getvalue()
 
 
-def test_terminal_mode_redraws_the_table_in_place(tmp_path):
+def test_terminal_mode_draws_a_bar_per_lineage_in_place(tmp_path):
     store, specs = _run_dir(tmp_path)
     out = io.StringIO()
-    with ProgressDisplay(store, specs, out=out, interval=0.05, tty=True):
-        time.sleep(0.2)
+    with ProgressDisplay(store, specs, out=out, interval=0.05, tty=True) as display:
+        time.sleep(0.3)
+        display.log("generation 0 ready")
     text = out.getvalue()
-    assert "\x1b[5F\x1b[J" in text  # cursor up over summary + header + 3 lineages, clear, redraw
-    assert text.count("accumulate-s0") >= 2
+    frames = text.count("lineages 1/3 done")
+    assert frames >= 3 and "\x1b[" in text  # redrawn in place, several times
+    plain = ANSI.sub("", text)
+    last = plain[plain.rindex("lineages 1/3 done"):]
+    rows = {line.split()[0]: line for line in last.splitlines()[1:] if line.strip()}
+    assert list(rows)[:3] == ["accumulate-s0", "fresh-real-s0", "replace-s0"]  # running, waiting, finished
+    assert "1/2 gen" in rows["accumulate-s0"] and "training" in rows["accumulate-s0"]
+    assert "ETA 0:00:10" in rows["accumulate-s0"]  # one 10 s generation left
+    assert "2/2 gen" in rows["replace-s0"] and "done" in rows["replace-s0"]
+    assert "ETA ?" in rows["fresh-real-s0"]  # no generation finished yet: no estimate
+    assert "generation 0 ready" in text
+
+
+def test_terminal_mode_shows_at_most_limit_lineages(tmp_path):
+    store, specs = _run_dir(tmp_path)
+    out = io.StringIO()
+    with ProgressDisplay(store, specs, out=out, interval=0.05, tty=True, limit=2):
+        time.sleep(0.15)
+    last = out.getvalue()[out.getvalue().rindex("lineages 1/3 done"):]
+    assert "accumulate-s0" in last and "fresh-real-s0" in last and "replace-s0" not in last
