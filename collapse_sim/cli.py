@@ -44,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--max-heatmap-lineages", type=int, default=16, help="load models for at most this many lineages (default: 16)")
     report.add_argument("--no-heatmaps", action="store_true", help="skip the generation x generation heatmaps")
 
+    compare = sub.add_parser("compare", help="compare policies over seeds at one generation: mean ± SE, 95 %% intervals, paired differences and tests against a baseline policy")
+    compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    compare.add_argument("--metric", action="append", default=None, metavar="COLUMN", help="a metrics.jsonl column; repeat for several (default: the headline columns the runs record)")
+    compare.add_argument("--generation", type=int, default=None, metavar="G", help="generation to compare (default: the last)")
+    compare.add_argument("--baseline", default=None, metavar="POLICY", help="policy the others are paired against (default: replace if present, else the first alphabetically)")
+    compare.add_argument("--threshold", type=float, default=0.2, help="relative degradation vs generation 0 that counts a seed as past the collapse threshold (default: 0.2 = 20%%)")
+    compare.add_argument("--out", type=Path, default=Path("compare.md"), help="Markdown file to write (default: compare.md)")
+
     theory = sub.add_parser("validate-theory", help="run a closed-form scenario (linear regression, Gaussian refitting) over many seeds and compare with the exact laws")
     theory.add_argument("scenario", type=Path)
     theory.add_argument("--seeds", type=int, default=None, help="run seeds 0..N-1 instead of the scenario's seeds")
@@ -211,6 +219,40 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_compare(args) -> int:
+    import math
+
+    if not (math.isfinite(args.threshold) and args.threshold > 0):
+        raise UsageError(f"--threshold {args.threshold}: must be a positive number (0.2 = 20%)")
+    if args.out.is_dir():
+        raise UsageError(f"--out {args.out}: is a directory; give the Markdown file to write")
+    from collapse_sim.report.compare import CompareError, compare, to_markdown
+    from collapse_sim.report.rundata import NotARunDirectory, assign_labels, load_run
+
+    try:
+        if len({p.resolve() for p in args.run_dirs}) < len(args.run_dirs):
+            raise NotARunDirectory("a run directory is given twice")
+        runs = [load_run(p) for p in args.run_dirs]
+        assign_labels(runs)
+        result = compare(runs, args.threshold, args.metric, args.generation, args.baseline)
+    except (NotARunDirectory, CompareError) as exc:
+        raise UsageError(str(exc)) from None
+    text = to_markdown(result, runs)
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)  # after every check: an error leaves nothing written
+    except OSError as exc:
+        raise UsageError(f"--out {args.out}: cannot write it ({exc.strerror})") from None
+    print(text, end="")
+    damage = [w for r in runs for w in r.warnings]
+    for w in damage[:3]:
+        print(f"warning: {w}", file=sys.stderr)
+    if len(damage) > 3:
+        print(f"warning: ... and {len(damage) - 3} more ('collapse-sim report' lists them all)", file=sys.stderr)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_validate_theory(args) -> int:
     import tempfile
 
@@ -262,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return {"run": _cmd_run, "sweep": _cmd_sweep, "resume": _cmd_resume, "validate": _cmd_validate, "report": _cmd_report,
-                "validate-theory": _cmd_validate_theory}[args.command](args)
+                "compare": _cmd_compare, "validate-theory": _cmd_validate_theory}[args.command](args)
     except (ScenarioError, UsageError) as exc:
         print(f"collapse-sim: error: {exc}", file=sys.stderr)
         return 2

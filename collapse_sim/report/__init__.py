@@ -8,7 +8,9 @@ Modules: ``style`` (figure titles and captions per metric family, policy colours
 line styles; what each column means is ``collapse_sim.measure.catalogue``), ``rundata``
 (tolerant reading of run directories through ``collapse_sim.store``), ``datasets`` (provenance and
 distributions of stored structures), ``embeddings`` (generation × generation CKNNA from
-the saved models), ``analysis`` (curves, collapse onsets, header facts), ``figures``
+the saved models), ``analysis`` (curves, collapse onsets, header facts), ``statistics`` (intervals and paired
+tests over seeds), ``compare`` (policies against a baseline: ``collapse-sim compare`` and the
+statistics section), ``figures``
 (matplotlib, Agg canvas), ``render`` (Jinja2 templates in ``templates/``), ``build``.
 """
 from collapse_sim.report.build import DEFAULT_MAX_HEATMAP_LINEAGES, DEFAULT_THRESHOLD, ReportResult, build_report

@@ -2,7 +2,6 @@
 and how run directories differ."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,6 +10,7 @@ from collapse_sim.runtime.environment import machine_info  # noqa: F401  (re-exp
 from collapse_sim.measure.catalogue import (COMPOSITION_COLUMNS, DOWN, ID_COLUMNS, METRICS, SECONDS_SUFFIX, UP,
                                             describe, is_curve_column)
 from collapse_sim.report.rundata import RunData, finite
+from collapse_sim.report.statistics import degraded, summarise
 
 
 # --- curves ------------------------------------------------------------------------------
@@ -36,19 +36,25 @@ def numeric_columns(runs: list[RunData]) -> dict[str, list[str]]:
     return found
 
 
-def series(run: RunData, column: str) -> list[Series]:
-    by_policy: dict[str, dict[int, list[float]]] = {}
+def values_by_seed(run: RunData, column: str) -> dict[str, dict[int, dict[object, float]]]:
+    """policy -> generation -> seed -> finite value of ``column``: the one grouping of rows over
+    seeds (curves and paired statistics). A lineage without a seed is keyed by its name."""
+    out: dict[str, dict[int, dict[object, float]]] = {}
     for row in run.rows:
         v = finite(row.get(column))
         if v is not None:
-            by_policy.setdefault(str(row.get("policy")), {}).setdefault(row["generation"], []).append(v)
+            seed = row.get("seed") if row.get("seed") is not None else row.get("lineage")
+            out.setdefault(str(row.get("policy")), {}).setdefault(row["generation"], {})[seed] = v
+    return out
+
+
+def series(run: RunData, column: str) -> list[Series]:
     out = []
-    for policy, by_gen in sorted(by_policy.items()):
+    for policy, by_gen in sorted(values_by_seed(run, column).items()):
         gens = np.array(sorted(by_gen))
-        vals = [np.array(by_gen[g]) for g in gens]
-        mean = np.array([v.mean() for v in vals])
-        sem = np.array([v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else np.nan for v in vals])
-        out.append(Series(run.label, policy, gens, mean, sem, np.array([len(v) for v in vals])))
+        summaries = [summarise(by_gen[g].values()) for g in gens]
+        out.append(Series(run.label, policy, gens, np.array([s.mean for s in summaries]),
+                          np.array([s.sem for s in summaries]), np.array([s.n for s in summaries])))
     return out
 
 
@@ -94,13 +100,6 @@ class Findings:
     rows: list[FindingRow]
     ranking: list[PolicyRank]
     threshold: float
-
-
-def degraded(metric_direction: str | None, baseline: float, value: float, threshold: float) -> bool:
-    if metric_direction is None or baseline == 0:
-        return False
-    change = (value - baseline) / abs(baseline)
-    return change > threshold if metric_direction == UP else -change > threshold
 
 
 def _cell(column: str, by_gen: dict[int, float], threshold: float) -> Cell:

@@ -12,8 +12,10 @@ from pathlib import Path
 from collapse_sim.runtime.atomic import atomic_write_text
 from collapse_sim.measure.catalogue import METRICS, describe
 from collapse_sim.report import analysis, data_figures, figures
+from collapse_sim.report.compare import METHODS, compare
 from collapse_sim.report.datasets import SetReader
 from collapse_sim.report.rundata import NotARunDirectory, RunData, assign_labels, load_run
+from collapse_sim.report.statistics import WILCOXON_TOO_FEW
 from collapse_sim.report.style import FIGURES, policy_colours
 
 _log = logging.getLogger(__name__)
@@ -154,7 +156,15 @@ def build_report(run_dirs, out: Path, *, threshold: float = DEFAULT_THRESHOLD, c
     t = time.perf_counter()
     found = analysis.findings(runs, threshold)
     timings["findings"] = time.perf_counter() - t
+    t = time.perf_counter()
+    try:
+        statistics = compare(runs, threshold)
+    except Exception as exc:  # noqa: BLE001 - a damaged input must not end the report
+        warnings.append(f"statistics over seeds could not be computed ({type(exc).__name__}: {exc})")
+        statistics = None
+    timings["statistics over seeds"] = time.perf_counter() - t
     context = _context(runs, sections, found, warnings, general_notes, threshold)
+    context |= {"statistics": statistics, "statistics_methods": METHODS, "wilcoxon_too_few": WILCOXON_TOO_FEW}
     from collapse_sim.report.render import render_html, render_markdown
 
     html_path, md_path = out, out.with_suffix(".md")

@@ -23,6 +23,18 @@ def pct(value) -> str:
     return "—" if value is None else f"{value * 100:+.0f} %"
 
 
+def interval(low, high) -> str:
+    """A confidence interval as '[low, high]'; '—' where it is undefined (fewer than two seeds)."""
+    return "—" if fmt(low) == "—" or fmt(high) == "—" else f"[{fmt(low)}, {fmt(high)}]"
+
+
+def pvalue(p) -> str:
+    """A p-value to two significant digits, '< 0.001' below that; '—' where the test is undefined."""
+    if fmt(p) == "—":
+        return "—"
+    return "< 0.001" if p < 1e-3 else f"{p:.2g}"
+
+
 def seconds(value) -> str:
     if value is None:
         return "—"
@@ -42,7 +54,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("collapse_sim.report", "templates"),
                              autoescape=autoescape, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(fmt=fmt, pct=pct, seconds=seconds, md=md_cell)
+    env.filters.update(fmt=fmt, pct=pct, seconds=seconds, md=md_cell, interval=interval, pvalue=pvalue)
     return env
 
 
