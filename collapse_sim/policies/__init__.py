@@ -16,6 +16,9 @@ from collapse_sim.policies import replace  # noqa: F401  isort: skip
 from collapse_sim.policies import accumulate  # noqa: F401  isort: skip
 from collapse_sim.policies import accumulate_subsample  # noqa: F401  isort: skip
 from collapse_sim.policies import fresh_real  # noqa: F401  isort: skip
+from collapse_sim.policies import verified  # noqa: F401  isort: skip
+from collapse_sim.policies import curated  # noqa: F401  isort: skip
+from collapse_sim.policies import corrected  # noqa: F401  isort: skip
 
 #: every policy kind (``kind`` is required)
 PolicySettings = kind_union(KINDS)
