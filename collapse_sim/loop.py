@@ -21,7 +21,7 @@ from ase import Atoms
 
 from collapse_sim.runtime.environment import current_node
 from collapse_sim.runtime.executor import LocalExecutor, torch_threads
-from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
+from collapse_sim.oracles.labelling import oracle_provenance, oracle_relabel, oracle_structures
 from collapse_sim.measure.probes import ensure_probes
 from collapse_sim.measure.reference import ensure_reference
 from collapse_sim.measure.row import measure_generation
@@ -35,7 +35,7 @@ from collapse_sim.samplers import ModelRef, starting_structures
 from collapse_sim.scenario import Scenario
 from collapse_sim.store import RunStore
 from collapse_sim.data.io import read_structures, write_and_reread, write_structures
-from collapse_sim.data.structures import tag
+from collapse_sim.data.structures import ORACLE_CHECKED, tag
 from collapse_sim.sweep import LineageSpec, expand, lineage_name
 
 #: Bumped whenever the numbers a seed produces change (trainer, sampler, random streams), so a
@@ -93,8 +93,8 @@ def _train_generation_zero(ctx: RunContext, spec: LineageSpec, reference: list) 
     status("labelling real data")
     started = time.perf_counter()
     shared_by = lineage_name(f"gen0@{spec.point}" if spec.point else "gen0", seed)
-    real0 = oracle_structures(ctx, sc.real_data, sc.real_data.n_structures, (seed, "real", 0),
-                              oracle_provenance(sc, 0, shared_by, seed))
+    real0, calls = oracle_structures(ctx, sc.real_data, sc.real_data.n_structures, (seed, "real", 0),
+                                     oracle_provenance(sc, 0, shared_by, seed))
     oracle_seconds = time.perf_counter() - started
     with store.staging(spec.name, 0) as out:
         status("training")
@@ -105,7 +105,8 @@ def _train_generation_zero(ctx: RunContext, spec: LineageSpec, reference: list) 
         if reference[0] is not None:  # None: metrics disabled, no reference
             ctx.executor.result(reference[0])
         row = _row(spec, 0, [Pool("real", 0, tuple(real0))], model, md_failures=0, md_replicas=0,
-                   train_seconds=train_seconds, sample_seconds=0.0, label_seconds=0.0, oracle_seconds=oracle_seconds)
+                   train_seconds=train_seconds, sample_seconds=0.0, label_seconds=0.0, oracle_seconds=oracle_seconds,
+                   oracle_calls=calls, oracle_calls_total=calls)
         row |= measure_generation(model, Yardsticks.load(store, sc), sc.metrics.k, out, {"gen0": out}, real0, [])
         row["generation_seconds"] = time.perf_counter() - started
         out.write_row(row)
@@ -128,8 +129,15 @@ def run_lineage(ctx: RunContext, spec: LineageSpec) -> str:
         started = time.perf_counter()
         status = lambda stage: store.write_status(name, generation=g, stage=stage, generation_seconds=durations)
         synthetic, md_failures, seconds = _synthetic(ctx, spec, g, history, sampler, sample_executor, status)
-        fresh_real, seconds["oracle_seconds"] = _fresh_real(ctx, spec, g, policy.fresh_real_needed(len(synthetic)), status)
-        train_pools = policy.next_training_set(history, fresh_real, synthetic, stream(spec.seed, name, "policy", g))
+        oracle_started = time.perf_counter()
+        fresh_real, real_calls = _fresh_real(ctx, spec, g, policy.fresh_real_needed(len(synthetic)), status)
+        requests = policy.oracle_requests(synthetic, stream(spec.seed, name, "oracle-requests", g))
+        checked, check_calls = _oracle_checks(ctx, spec, g, synthetic, requests, status)
+        seconds["oracle_seconds"] = time.perf_counter() - oracle_started
+        calls = real_calls + check_calls
+        calls_before = store.generation(name, g - 1).read_row().get("oracle_calls_total")  # None: a run begun before calls were counted
+        train_pools = policy.next_training_set(history, fresh_real, synthetic, checked,
+                                               stream(spec.seed, name, "policy", g))
         with store.staging(name, g) as out:
             train = write_and_reread(out.train, flatten(train_pools))
             status("training")
@@ -139,7 +147,8 @@ def run_lineage(ctx: RunContext, spec: LineageSpec) -> str:
             if fresh_real is not None:
                 write_structures(out.fresh_real, list(fresh_real.structures))
             row = _row(spec, g, train_pools, model, md_failures=md_failures,
-                       md_replicas=getattr(sc.synthetic.sampler, "replicas", 0), **seconds)
+                       md_replicas=getattr(sc.synthetic.sampler, "replicas", 0), **seconds, oracle_calls=calls,
+                       oracle_calls_total=None if calls_before is None else calls_before + calls)
             status("measuring")
             targets = {"gen0": store.generation(name, 0), "prev": store.generation(name, g - 1)}
             row |= measure_generation(model, yard, sc.metrics.k, out, targets, train, list(synthetic.structures),
@@ -172,14 +181,33 @@ def _synthetic(ctx: RunContext, spec: LineageSpec, g: int, history, sampler, exe
     return Pool("synthetic", g - 1, tuple(structures)), sampled.failures, seconds
 
 
-def _fresh_real(ctx: RunContext, spec: LineageSpec, g: int, n: int, status) -> tuple[Pool | None, float]:
-    """``n`` new oracle structures offered to generation g (none unless the policy asks); seconds."""
+def _fresh_real(ctx: RunContext, spec: LineageSpec, g: int, n: int, status) -> tuple[Pool | None, int]:
+    """``n`` new oracle structures offered to generation g (none unless the policy asks); oracle calls."""
     if not n:
-        return None, 0.0
+        return None, 0
     status("labelling fresh real data")
-    sc, started = ctx.scenario, time.perf_counter()
-    structures = oracle_structures(ctx, sc.real_data, n, (spec.seed, "real", g), oracle_provenance(sc, g, spec.name, spec.seed))
-    return Pool("real", g, tuple(structures)), time.perf_counter() - started
+    sc = ctx.scenario
+    structures, calls = oracle_structures(ctx, sc.real_data, n, (spec.seed, "real", g),
+                                          oracle_provenance(sc, g, spec.name, spec.seed))
+    return Pool("real", g, tuple(structures)), calls
+
+
+def _oracle_checks(ctx: RunContext, spec: LineageSpec, g: int, synthetic: Pool, requests: list[int],
+                   status) -> tuple[dict[int, Atoms], int]:
+    """The oracle's labels of the synthetic structures the policy asked about: index into the
+    pool -> an oracle-labelled copy (provenance kept, origin still synthetic, ``ORACLE_CHECKED``
+    set to the oracle); oracle calls."""
+    if not requests:
+        return {}, 0
+    status("oracle checks")
+    if len(set(requests)) != len(requests) or not all(0 <= i < len(synthetic) for i in requests):
+        raise ValueError(f"policy {spec.label}: oracle requests must be distinct indices into the synthetic pool "
+                         f"of {len(synthetic)} structures")
+    seeds = [child_seed(spec.seed, spec.name, "oracle-check", g, i) for i in requests]
+    structures, calls = oracle_relabel(ctx, [synthetic.structures[i] for i in requests], seeds)
+    for atoms in structures:
+        atoms.info[ORACLE_CHECKED] = ctx.scenario.oracle.calculator
+    return dict(zip(requests, structures)), calls
 
 
 def _row(spec: LineageSpec, g: int, train_pools: list[Pool], model, **fields) -> dict:

@@ -146,6 +146,11 @@ class RunStore:
     def probe_path(self, name: str) -> Path:
         return self.root / "probes" / f"{name}.extxyz"
 
+    @property
+    def probe_oracle_calls_path(self) -> Path:
+        """Oracle evaluations each probe set cost (JSON, probe set -> calls)."""
+        return self.root / "probes" / "oracle_calls.json"
+
     def lineage_dir(self, lineage: str) -> Path:
         return self.root / lineage
 

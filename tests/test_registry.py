@@ -23,7 +23,7 @@ class KeepHalfSettings(PolicySettingsBase):
 
 
 class KeepHalf(Policy):
-    def next_training_set(self, history, fresh_real, fresh_synthetic, rng):
+    def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
         return [fresh_synthetic.sample(len(fresh_synthetic) // 2, rng)]
 
 

@@ -213,8 +213,8 @@ def test_oracle_noise_is_keyed_per_structure(tmp_path):
     for chunk, noise in ((5, 0.1), (12, 0.1), (5, 0.0)):
         data["oracle"].update(chunk_size=chunk, energy_noise=noise)
         sc = parse_scenario(data)
-        got = oracle_structures(RunContext(sc, tmp_path, LocalExecutor()), sc.real_data, 12, (0, "real", 0),
-                                dict(origin="real", generation=0))
+        got, _ = oracle_structures(RunContext(sc, tmp_path, LocalExecutor()), sc.real_data, 12, (0, "real", 0),
+                                   dict(origin="real", generation=0))
         energies[chunk, noise] = np.array([a.get_potential_energy() for a in got])
     np.testing.assert_array_equal(energies[5, 0.1], energies[12, 0.1])  # chunking does not matter
     delta = energies[5, 0.1] - energies[5, 0.0]

@@ -86,9 +86,17 @@ FIELDS = (
           "it samples)", "id"),
     Field(("n_train", "n_real", "n_synthetic"), "training-set composition (structures)", "composition"),
     Field(("md_replicas",), "MD replicas the sampling step ran", "composition"),
+    Field(("oracle_calls", "oracle_calls_total"), "oracle evaluations (calls of the oracle calculator's "
+          "`calculate`, counted where they happen) made for this generation — its real data at generation 0, "
+          "fresh real data and the oracle labels a policy asked for later; an `md` recipe's dynamics calls "
+          "the oracle too (with EMT, `md_steps` + 2 per structure: the forces before the first step, one per "
+          "step, the final label) — and for the lineage so far, generation 0 included "
+          "(each lineage of a seed counts the generation 0 they share). Probes and the reference model are a "
+          "run-level cost, recorded once in `reference/info.json` (`oracle_calls`, `oracle_calls_probes`, "
+          "`oracle_calls_reference`)", "composition"),
     Field(("oracle_seconds", "sample_seconds", "label_seconds", "train_seconds", "metrics_seconds",
            "generation_seconds"), "wall time of oracle labelling (real data at generation 0, fresh real data "
-          "later), MD sampling, self-labelling by the previous model, training, this row's metrics, and the whole "
+          "and policies' oracle checks later), MD sampling, self-labelling by the previous model, training, this row's metrics, and the whole "
           "generation (s)", "timing"),
     Field(("metric_warnings",), "metrics that could not be computed (too few points, all ties), which are then "
           "absent from the row", "record"),

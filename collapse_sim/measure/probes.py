@@ -3,6 +3,8 @@ lineage, on which every model's accuracy and embeddings are measured (the same
 structures for every generation, so curves compare like with like)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from ase import Atoms
 
@@ -14,17 +16,27 @@ from collapse_sim.data.io import read_structures, write_structures
 
 def ensure_probes(ctx) -> dict[str, list[Atoms]]:
     """Every probe set, labelled on the first call and read back from the run directory
-    (as later calls and resumed runs see them) ever after."""
+    (as later calls and resumed runs see them) ever after. The oracle evaluations each set
+    cost go to ``store.probe_oracle_calls_path`` (a run-level cost: see ``probe_oracle_calls``)."""
     sc, store, probes = ctx.scenario, ctx.store, {}
     for name in PROBES:
         path = store.probe_path(name)
         if not path.exists():
             settings = getattr(sc.probes, name)
             provenance = oracle_provenance(sc, -1, "probes", sc.probes.seed, sampler=f"probe-{name}")
-            write_structures(path, oracle_structures(ctx, settings, settings.n_structures,
-                                                     (sc.probes.seed, "probes", name), provenance))
+            labelled = oracle_structures(ctx, settings, settings.n_structures, (sc.probes.seed, "probes", name),
+                                         provenance)
+            write_structures(path, labelled.structures)
+            calls = probe_oracle_calls(store) | {name: labelled.oracle_calls}
+            store.probe_oracle_calls_path.write_text(json.dumps(calls))
         probes[name] = read_structures(path)
     return probes
+
+
+def probe_oracle_calls(store) -> dict[str, int]:
+    """Oracle evaluations made for each probe set (empty for a run made before they were counted)."""
+    path = store.probe_oracle_calls_path
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def embed_probes(model, probes: dict[str, list[Atoms]], out: GenerationFiles) -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ import numpy as np
 from collapse_sim import models
 from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
 from collapse_sim.measure.accuracy import probe_rmse
-from collapse_sim.measure.probes import embed_probes, ensure_probes
+from collapse_sim.measure.probes import embed_probes, ensure_probes, probe_oracle_calls
 from collapse_sim.measure.yardsticks import descriptor_fn, standardise
 from collapse_sim.runtime.rng import child_seed
 from collapse_sim.data.io import write_structures
@@ -23,9 +23,10 @@ def ensure_reference(ctx) -> None:
     if store.reference_dir.is_dir():
         return
     seed = sc.probes.seed
-    real = oracle_structures(ctx, sc.real_data, sc.reference_size, (seed, "reference"),
-                             oracle_provenance(sc, -1, "reference", seed))
+    real, calls = oracle_structures(ctx, sc.real_data, sc.reference_size, (seed, "reference"),
+                                    oracle_provenance(sc, -1, "reference", seed))
     probes = ensure_probes(ctx)
+    probe_calls = probe_oracle_calls(store)
     with store.staging_reference() as out:
         model, seconds = models.fit(sc, real, child_seed(seed, "train", "reference"), out.train_log)
         model.save(out.model)
@@ -37,6 +38,9 @@ def ensure_reference(ctx) -> None:
         np.save(out.descriptors, (raw - center) / scale)
         forces = np.concatenate([np.linalg.norm(forces_of(a), axis=1) for a in real])
         info = {"force_p99": float(np.percentile(forces, 99)), "vendi_bandwidth": bandwidth, "n_train": len(real),
-                "train_seconds": seconds, "model_hash": model.fingerprint()}
+                "train_seconds": seconds, "model_hash": model.fingerprint(),
+                # run-level oracle cost (not any lineage's): the reference's real data plus the probe sets
+                "oracle_calls_reference": calls, "oracle_calls_probes": probe_calls,
+                "oracle_calls": calls + sum(probe_calls.values())}
         info |= probe_rmse(model, probes)
         out.info.write_text(json.dumps(info, indent=1, sort_keys=True))

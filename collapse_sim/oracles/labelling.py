@@ -1,14 +1,44 @@
-"""Real data: structures made by a structure set's recipes and labelled by the oracle, in
-chunked executor tasks. Every structure's seed comes from the recipe plan, so the result
-does not depend on the chunking or on which worker labels which chunk."""
+"""Oracle labels, in chunked executor tasks, with the oracle evaluations they cost.
+
+Real data: structures made by a structure set's recipes and labelled by the oracle. Every
+structure's seed comes from the recipe plan, so the result does not depend on the chunking
+or on which worker labels which chunk. Oracle checks: given (synthetic) structures labelled
+by the oracle, keeping their provenance.
+
+Cost: every ``calculate`` call of the oracle calculator is counted where it happens (an
+``md`` recipe's Langevin steps included: with EMT a structure made by ``md_steps`` steps costs
+``md_steps + 2``: the forces before the first step, one per step and the final label), so a
+count is the number of oracle evaluations actually made, whatever caching the calculator does.
+"""
 from __future__ import annotations
 
+from typing import NamedTuple, Sequence
+
 from ase import Atoms
+from ase.calculators.calculator import Calculator
 
 from collapse_sim.runtime.rng import stream
 from collapse_sim.data.structures import tag
 from collapse_sim import oracles, systems
 from collapse_sim.systems import plan_recipes
+
+
+class Labelled(NamedTuple):
+    structures: list[Atoms]
+    oracle_calls: int  # oracle ``calculate`` calls made to produce them
+
+
+class CallCounter:
+    """Counts the ``calculate`` calls of one calculator instance (wrapped in place)."""
+
+    def __init__(self, calc: Calculator):
+        self.calls, inner = 0, calc.calculate
+
+        def calculate(*args, **kwargs):
+            self.calls += 1
+            return inner(*args, **kwargs)
+
+        calc.calculate = calculate
 
 
 def oracle_provenance(scenario, generation: int, lineage: str, seed: int, sampler: str = "oracle") -> dict:
@@ -17,20 +47,42 @@ def oracle_provenance(scenario, generation: int, lineage: str, seed: int, sample
                 sampler=sampler, seed=seed)
 
 
-def _label_chunk(job) -> list[Atoms]:
+def _label_chunk(job) -> Labelled:
     system_settings, oracle_settings, recipes, plan, provenance = job
     system, oracle = systems.make(system_settings), oracles.make(oracle_settings)
     calc = oracle.calculator()
+    counter = CallCounter(calc)
     structures = [system.perturbed(recipes[i], seed, calc) for i, seed in plan]
-    return tag(oracle.label(structures, calc, noise_seeds=[seed for _, seed in plan]), **provenance)
+    labelled = tag(oracle.label(structures, calc, noise_seeds=[seed for _, seed in plan]), **provenance)
+    return Labelled(labelled, counter.calls)
 
 
-def oracle_structures(ctx, set_settings, n: int, rng_key: tuple, provenance: dict) -> list[Atoms]:
+def _relabel_chunk(job) -> Labelled:
+    oracle_settings, structures, noise_seeds = job
+    oracle = oracles.make(oracle_settings)
+    calc = oracle.calculator()
+    counter = CallCounter(calc)
+    return Labelled(oracle.label(structures, calc, noise_seeds=noise_seeds), counter.calls)
+
+
+def _merge(chunks: Sequence[Labelled]) -> Labelled:
+    return Labelled([atoms for chunk in chunks for atoms in chunk.structures], sum(c.oracle_calls for c in chunks))
+
+
+def oracle_structures(ctx, set_settings, n: int, rng_key: tuple, provenance: dict) -> Labelled:
     """``n`` structures made by the set's recipes and labelled by the oracle, in chunked tasks
     on ``ctx.executor``; ``rng_key`` keys the recipe plan."""
     sc = ctx.scenario
     plan = plan_recipes(set_settings.recipes, n, stream(*rng_key))
     size = sc.oracle.chunk_size
     jobs = [(sc.system, sc.oracle, set_settings.recipes, plan[i : i + size], provenance) for i in range(0, n, size)]
-    chunks = ctx.executor.map(_label_chunk, jobs, cpus=sc.ray.cpus_per_labelling)
-    return [atoms for chunk in chunks for atoms in chunk]
+    return _merge(ctx.executor.map(_label_chunk, jobs, cpus=sc.ray.cpus_per_labelling))
+
+
+def oracle_relabel(ctx, structures: Sequence[Atoms], noise_seeds: Sequence[int]) -> Labelled:
+    """Copies of ``structures`` (info, hence provenance, kept) carrying the oracle's labels, in
+    chunked tasks; ``noise_seeds`` (one per structure) key a noisy oracle's energy noise."""
+    sc, size = ctx.scenario, ctx.scenario.oracle.chunk_size
+    jobs = [(sc.oracle, list(structures[i : i + size]), list(noise_seeds[i : i + size]))
+            for i in range(0, len(structures), size)]
+    return _merge(ctx.executor.map(_relabel_chunk, jobs, cpus=sc.ray.cpus_per_labelling))

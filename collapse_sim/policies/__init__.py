@@ -2,9 +2,11 @@
 pools does the next model train on? One module per kind. Protocol (``policies.base.Policy``)::
 
     fresh_real_needed(n_synthetic) -> int                   # new oracle structures wanted
-    next_training_set(history, fresh_real, fresh_synthetic, rng) -> list[Pool]
+    oracle_requests(synthetic, rng) -> list[int]            # synthetic structures the oracle should label
+    next_training_set(history, fresh_real, fresh_synthetic, checked, rng) -> list[Pool]
 
-``history`` is a list of ``GenerationData`` (generation 0 first).
+``history`` is a list of ``GenerationData`` (generation 0 first); ``checked`` maps each
+requested index of ``fresh_synthetic`` to its oracle-labelled copy.
 """
 from collapse_sim.policies.base import KINDS, GenerationData, Policy, PolicySettingsBase
 from collapse_sim.settings_base import kind_union
@@ -14,6 +16,9 @@ from collapse_sim.policies import replace  # noqa: F401  isort: skip
 from collapse_sim.policies import accumulate  # noqa: F401  isort: skip
 from collapse_sim.policies import accumulate_subsample  # noqa: F401  isort: skip
 from collapse_sim.policies import fresh_real  # noqa: F401  isort: skip
+from collapse_sim.policies import verified  # noqa: F401  isort: skip
+from collapse_sim.policies import curated  # noqa: F401  isort: skip
+from collapse_sim.policies import corrected  # noqa: F401  isort: skip
 
 #: every policy kind (``kind`` is required)
 PolicySettings = kind_union(KINDS)

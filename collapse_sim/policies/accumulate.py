@@ -13,7 +13,7 @@ class AccumulateSettings(PolicySettingsBase):
 
 
 class Accumulate(Policy):
-    def next_training_set(self, history, fresh_real, fresh_synthetic, rng):
+    def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
         return list(history[-1].train) + [fresh_synthetic]
 
 

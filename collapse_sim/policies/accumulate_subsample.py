@@ -6,7 +6,7 @@ from typing import Literal, Sequence
 import numpy as np
 from pydantic import Field
 
-from collapse_sim.policies.base import KINDS, GenerationData, Policy, PolicySettingsBase
+from collapse_sim.policies.base import KINDS, GenerationData, Policy, PolicySettingsBase, subset_pools
 from collapse_sim.data.pools import Pool
 
 
@@ -25,22 +25,18 @@ def all_pools(history: Sequence[GenerationData], fresh: Sequence[Pool | None]) -
     return pools + [p for p in fresh if p is not None]
 
 
+def training_budget(budget: int | None, history: Sequence[GenerationData]) -> int:
+    """A policy's ``budget`` setting, by default the size of generation 0's real data."""
+    return budget or sum(len(p) for p in history[0].train)
+
+
 class AccumulateSubsample(Policy):
-    def next_training_set(self, history, fresh_real, fresh_synthetic, rng):
+    def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
         pools = all_pools(history, [fresh_real, fresh_synthetic])
-        budget = self.settings.budget or sum(len(p) for p in history[0].train)
-        sizes = np.array([len(p) for p in pools])
-        total = int(sizes.sum())
+        budget, total = training_budget(self.settings.budget, history), sum(len(p) for p in pools)
         if budget >= total:
             return pools
-        chosen = np.sort(rng.choice(total, size=budget, replace=False))
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
-        out = []
-        for pool, start, stop in zip(pools, offsets[:-1], offsets[1:]):
-            local = chosen[(chosen >= start) & (chosen < stop)] - start
-            if len(local):
-                out.append(pool.subset(local.tolist()))
-        return out
+        return subset_pools(pools, np.sort(rng.choice(total, size=budget, replace=False)))
 
 
 KINDS.register(AccumulateSubsampleSettings, AccumulateSubsample)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from ase import Atoms
 from pydantic import Field
 
 from collapse_sim.data.pools import Pool
@@ -30,8 +31,9 @@ class PolicySettingsBase(KindSettings):
 
 
 class Policy:
-    """Which pools the next model trains on. Asks for no fresh oracle data unless a policy
-    overrides ``fresh_real_needed``."""
+    """Which pools the next model trains on. Its oracle needs are declared up front: it asks
+    for no fresh oracle data unless it overrides ``fresh_real_needed``, and for no oracle
+    labels of synthetic structures unless it overrides ``oracle_requests``."""
 
     def __init__(self, settings: PolicySettingsBase):
         self.settings = settings
@@ -40,10 +42,41 @@ class Policy:
         """New oracle structures wanted, given the size of this generation's synthetic pool."""
         return 0
 
+    def oracle_requests(self, synthetic: Pool, rng: np.random.Generator) -> list[int]:
+        """Distinct indices into this generation's synthetic pool whose structures the oracle
+        should label (each costs one oracle call); they reach ``next_training_set`` as ``checked``."""
+        return []
+
     def next_training_set(self, history: Sequence[GenerationData], fresh_real: Pool | None, fresh_synthetic: Pool,
-                          rng: np.random.Generator) -> list[Pool]:
+                          checked: dict[int, Atoms], rng: np.random.Generator) -> list[Pool]:
+        """``checked``: index into ``fresh_synthetic`` -> an oracle-labelled copy of that structure
+        (provenance kept, ``origin`` still "synthetic", ``info[ORACLE_CHECKED]`` = the oracle), one
+        per ``oracle_requests`` index; the model-labelled original stays in ``fresh_synthetic``,
+        so a policy compares the two label sets index by index."""
         raise NotImplementedError
 
 
-KINDS = Registry("policy", PolicySettingsBase)
+def checked_pool(synthetic: Pool, checked: dict[int, Atoms]) -> Pool:
+    """The oracle-labelled copies as a pool of the synthetic pool's key, in pool order."""
+    return Pool(synthetic.origin, synthetic.generation, tuple(checked[i] for i in sorted(checked)))
 
+
+
+def random_fraction(n: int, fraction: float, rng: np.random.Generator) -> list[int]:
+    """round(``fraction`` × n) distinct indices of 0..n-1, drawn without replacement, sorted."""
+    return sorted(rng.choice(n, size=int(round(fraction * n)), replace=False).tolist())
+
+
+def subset_pools(pools: Sequence[Pool], chosen: np.ndarray) -> list[Pool]:
+    """The pools cut down to ``chosen`` (sorted indices into their concatenation); emptied pools dropped."""
+    sizes = np.array([len(p) for p in pools])
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    out = []
+    for pool, start, stop in zip(pools, offsets[:-1], offsets[1:]):
+        local = chosen[(chosen >= start) & (chosen < stop)] - start
+        if len(local):
+            out.append(pool.subset(local.tolist()))
+    return out
+
+
+KINDS = Registry("policy", PolicySettingsBase)

@@ -21,7 +21,7 @@ class FreshReal(Policy):
     def fresh_real_needed(self, n_synthetic: int) -> int:
         return int(round(self.settings.real_fraction * n_synthetic))
 
-    def next_training_set(self, history, fresh_real, fresh_synthetic, rng):
+    def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
         n_real = len(fresh_real) if fresh_real is not None else 0
         synthetic = fresh_synthetic.sample(len(fresh_synthetic) - n_real, rng)
         return [p for p in (fresh_real, synthetic) if p is not None and len(p)]

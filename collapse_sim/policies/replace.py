@@ -13,7 +13,7 @@ class ReplaceSettings(PolicySettingsBase):
 
 
 class Replace(Policy):
-    def next_training_set(self, history, fresh_real, fresh_synthetic, rng):
+    def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
         return [fresh_synthetic]
 
 

@@ -31,14 +31,14 @@ def rng():
 
 def test_replace_keeps_only_newest_synthetic():
     fresh = pool("synthetic", 2, 10)
-    out = make_policy(ReplaceSettings(kind="replace")).next_training_set(history_after(2), None, fresh, rng())
+    out = make_policy(ReplaceSettings(kind="replace")).next_training_set(history_after(2), None, fresh, {}, rng())
     assert out == [fresh]
 
 
 def test_accumulate_keeps_everything():
     history = history_after(2)
     fresh = pool("synthetic", 2, 10)
-    out = make_policy(AccumulateSettings(kind="accumulate")).next_training_set(history, None, fresh, rng())
+    out = make_policy(AccumulateSettings(kind="accumulate")).next_training_set(history, None, fresh, {}, rng())
     assert [p.key for p in out] == [("real", 0), ("synthetic", 0), ("synthetic", 1), ("synthetic", 2)]
     assert composition(out) == {"n_train": 40, "n_real": 10, "n_synthetic": 30}
 
@@ -47,12 +47,12 @@ def test_accumulate_subsample_respects_budget_and_draws_from_all_pools():
     history = history_after(3)
     fresh = pool("synthetic", 3, 10)
     policy = make_policy(AccumulateSubsampleSettings(kind="accumulate-subsample", budget=20))
-    out = policy.next_training_set(history, None, fresh, rng())
+    out = policy.next_training_set(history, None, fresh, {}, rng())
     assert sum(len(p) for p in out) == 20
     assert len({p.key for p in out}) >= 3
     assert policy.fresh_real_needed(10) == 0
     # default budget: the size of the real data
-    default = make_policy(AccumulateSubsampleSettings(kind="accumulate-subsample")).next_training_set(history, None, fresh, rng())
+    default = make_policy(AccumulateSubsampleSettings(kind="accumulate-subsample")).next_training_set(history, None, fresh, {}, rng())
     assert sum(len(p) for p in default) == 10
 
 
@@ -61,7 +61,7 @@ def test_fresh_real_fraction(fraction, n_real):
     policy = make_policy(FreshRealSettings(kind="fresh-real", real_fraction=fraction))
     assert policy.fresh_real_needed(8) == n_real
     real = pool("real", 1, n_real) if n_real else None
-    out = policy.next_training_set(history_after(1), real, pool("synthetic", 0, 8), rng())
+    out = policy.next_training_set(history_after(1), real, pool("synthetic", 0, 8), {}, rng())
     counts = composition(out)
     assert counts["n_train"] == 8 and counts["n_real"] == n_real
 

@@ -1,0 +1,61 @@
+"""Verified: the oracle checks part of the synthetic pool and wrong labels are pruned.
+
+Feng et al. 2024 (arXiv 2406.07515, "Beyond model collapse: scaling up with synthesized data
+requires verification"): a verifier that keeps correct labels and discards wrong ones
+restores learning from synthetic data; with an oracle verifier, learning survives any label
+error rate. Here the oracle labels a random ``check_fraction`` of each generation's synthetic
+pool (one oracle call per structure); a checked structure's error is the largest per-atom
+force deviation, max_i |F_model,i − F_oracle,i| (Euclidean norm of the 3-vector, eV/Å), and
+the structure is kept, with its model label, only if that error is strictly below
+``max_force_error`` (an error equal to it is a failure). Unchecked structures are kept or
+dropped according to ``unchecked``; ``add_oracle_labelled`` also trains on the oracle-labelled
+copies of every checked structure (their ``origin`` stays "synthetic").
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from ase import Atoms
+from pydantic import Field
+
+from collapse_sim.data.structures import forces_of
+from collapse_sim.policies.base import KINDS, Policy, PolicySettingsBase, checked_pool, random_fraction
+
+
+class VerifiedSettings(PolicySettingsBase):
+    """The newest synthetic pool, pruned by oracle checks of its force labels."""
+
+    kind: Literal["verified"]
+    check_fraction: float = Field(1.0, ge=0.0, le=1.0, description="share of each synthetic pool the oracle checks")
+    max_force_error: float = Field(gt=0.0, description="eV/Å: a checked structure is kept if its largest per-atom "
+                                   "force error is strictly below this")
+    unchecked: Literal["keep", "drop"] = Field("drop", description="what becomes of the structures not checked")
+    add_oracle_labelled: bool = Field(False, description="also train on the oracle-labelled copies of the checked "
+                                      "structures")
+
+
+def force_error(model_labelled: Atoms, oracle_labelled: Atoms) -> float:
+    """max over atoms of |F_model − F_oracle| (eV/Å)."""
+    return float(np.linalg.norm(forces_of(model_labelled) - forces_of(oracle_labelled), axis=1).max())
+
+
+class Verified(Policy):
+    def oracle_requests(self, synthetic, rng):
+        return random_fraction(len(synthetic), self.settings.check_fraction, rng)
+
+    def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
+        s = self.settings
+        errors = {i: force_error(fresh_synthetic.structures[i], oracle) for i, oracle in checked.items()}
+        passed = {i for i, error in errors.items() if error < s.max_force_error}
+        kept = [i for i in range(len(fresh_synthetic)) if i in passed or (i not in checked and s.unchecked == "keep")]
+        pools = [fresh_synthetic.subset(kept)] if kept else []
+        if s.add_oracle_labelled and checked:
+            pools.append(checked_pool(fresh_synthetic, checked))
+        if not pools:
+            raise ValueError(f"verified: nothing left to train on (every checked structure has a force error of at "
+                             f"least max_force_error={s.max_force_error} eV/Å, and unchecked: drop)")
+        return pools
+
+
+KINDS.register(VerifiedSettings, Verified)
