@@ -6,10 +6,9 @@ structures and labels them itself (synthetic data), the policy assembles the tra
 from what is offered, a new model is trained and measured, and the store commits the
 generation atomically.
 
-Lineages run as independent executor tasks (Ray by default); labelling chunks and
-sampling replicas are nested tasks. Everything random is keyed by (seed, purpose, ...),
-so results do not depend on scheduling, and a resumed run picks up at the first
-generation that was not committed.
+Lineages are independent executor tasks (Ray by default); labelling chunks and sampling
+replicas are nested tasks. Every random draw is keyed by (seed, purpose, ...): results do
+not depend on scheduling, and a resumed run continues at the first uncommitted generation.
 """
 from __future__ import annotations
 
@@ -19,23 +18,23 @@ from pathlib import Path
 
 from ase import Atoms
 
-from collapse_sim.runtime.environment import current_node
-from collapse_sim.runtime.executor import LocalExecutor, torch_threads
-from collapse_sim.oracles.labelling import oracle_provenance, oracle_relabel, oracle_structures
+from collapse_sim import models, policies, samplers
+from collapse_sim.data.io import read_structures, write_and_reread, write_structures
+from collapse_sim.data.noise import with_synthetic_noise
+from collapse_sim.data.pools import Pool, composition, flatten, group_into_pools, real_structures
+from collapse_sim.data.structures import tag
 from collapse_sim.measure.probes import ensure_probes
 from collapse_sim.measure.reference import ensure_reference
 from collapse_sim.measure.row import measure_generation
 from collapse_sim.measure.yardsticks import Yardsticks
-from collapse_sim.data.noise import with_synthetic_noise
-from collapse_sim import models, policies, samplers
+from collapse_sim.oracles.labelling import fresh_real_pool, oracle_checks, oracle_provenance, oracle_structures
 from collapse_sim.policies import GenerationData
-from collapse_sim.data.pools import Pool, composition, flatten, group_into_pools, real_structures
+from collapse_sim.runtime.environment import current_node
+from collapse_sim.runtime.executor import LocalExecutor, torch_threads
 from collapse_sim.runtime.rng import child_seed, stream
 from collapse_sim.samplers import ModelRef, starting_structures
 from collapse_sim.scenario import Scenario
 from collapse_sim.store import RunStore
-from collapse_sim.data.io import read_structures, write_and_reread, write_structures
-from collapse_sim.data.structures import ORACLE_CHECKED, tag
 from collapse_sim.sweep import LineageSpec, expand, lineage_name
 
 #: Bumped whenever the numbers a seed produces change (trainer, sampler, random streams), so a
@@ -130,11 +129,13 @@ def run_lineage(ctx: RunContext, spec: LineageSpec) -> str:
         status = lambda stage: store.write_status(name, generation=g, stage=stage, generation_seconds=durations)
         synthetic, md_failures, seconds = _synthetic(ctx, spec, g, history, sampler, sample_executor, status)
         oracle_started = time.perf_counter()
-        fresh_real, real_calls = _fresh_real(ctx, spec, g, policy.fresh_real_needed(len(synthetic)), status)
+        n_real = policy.fresh_real_needed(len(synthetic))
         requests = policy.oracle_requests(synthetic, stream(spec.seed, name, "oracle-requests", g))
-        checked, check_calls = _oracle_checks(ctx, spec, g, synthetic, requests, status)
-        seconds["oracle_seconds"] = time.perf_counter() - oracle_started
-        calls = real_calls + check_calls
+        if n_real or requests:
+            status("oracle labelling")  # fresh real data, the policy's checks
+        fresh_real, real_calls = fresh_real_pool(ctx, spec.seed, name, g, n_real)
+        checked, check_calls = oracle_checks(ctx, spec.seed, name, g, synthetic, requests)
+        seconds["oracle_seconds"], calls = time.perf_counter() - oracle_started, real_calls + check_calls
         calls_before = store.generation(name, g - 1).read_row().get("oracle_calls_total")  # None: a run begun before calls were counted
         train_pools = policy.next_training_set(history, fresh_real, synthetic, checked,
                                                stream(spec.seed, name, "policy", g))
@@ -179,35 +180,6 @@ def _synthetic(ctx: RunContext, spec: LineageSpec, g: int, history, sampler, exe
                      sampler=sc.synthetic.sampler.kind, seed=seed)
     seconds = {"sample_seconds": sample_seconds, "label_seconds": time.perf_counter() - started - sample_seconds}
     return Pool("synthetic", g - 1, tuple(structures)), sampled.failures, seconds
-
-
-def _fresh_real(ctx: RunContext, spec: LineageSpec, g: int, n: int, status) -> tuple[Pool | None, int]:
-    """``n`` new oracle structures offered to generation g (none unless the policy asks); oracle calls."""
-    if not n:
-        return None, 0
-    status("labelling fresh real data")
-    sc = ctx.scenario
-    structures, calls = oracle_structures(ctx, sc.real_data, n, (spec.seed, "real", g),
-                                          oracle_provenance(sc, g, spec.name, spec.seed))
-    return Pool("real", g, tuple(structures)), calls
-
-
-def _oracle_checks(ctx: RunContext, spec: LineageSpec, g: int, synthetic: Pool, requests: list[int],
-                   status) -> tuple[dict[int, Atoms], int]:
-    """The oracle's labels of the synthetic structures the policy asked about: index into the
-    pool -> an oracle-labelled copy (provenance kept, origin still synthetic, ``ORACLE_CHECKED``
-    set to the oracle); oracle calls."""
-    if not requests:
-        return {}, 0
-    status("oracle checks")
-    if len(set(requests)) != len(requests) or not all(0 <= i < len(synthetic) for i in requests):
-        raise ValueError(f"policy {spec.label}: oracle requests must be distinct indices into the synthetic pool "
-                         f"of {len(synthetic)} structures")
-    seeds = [child_seed(spec.seed, spec.name, "oracle-check", g, i) for i in requests]
-    structures, calls = oracle_relabel(ctx, [synthetic.structures[i] for i in requests], seeds)
-    for atoms in structures:
-        atoms.info[ORACLE_CHECKED] = ctx.scenario.oracle.calculator
-    return dict(zip(requests, structures)), calls
 
 
 def _row(spec: LineageSpec, g: int, train_pools: list[Pool], model, **fields) -> dict:

@@ -17,8 +17,9 @@ from typing import NamedTuple, Sequence
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
-from collapse_sim.runtime.rng import stream
-from collapse_sim.data.structures import tag
+from collapse_sim.data.pools import Pool
+from collapse_sim.data.structures import ORACLE_CHECKED, tag
+from collapse_sim.runtime.rng import child_seed, stream
 from collapse_sim import oracles, systems
 from collapse_sim.systems import plan_recipes
 
@@ -86,3 +87,31 @@ def oracle_relabel(ctx, structures: Sequence[Atoms], noise_seeds: Sequence[int])
     jobs = [(sc.oracle, list(structures[i : i + size]), list(noise_seeds[i : i + size]))
             for i in range(0, len(structures), size)]
     return _merge(ctx.executor.map(_relabel_chunk, jobs, cpus=sc.ray.cpus_per_labelling))
+
+
+def fresh_real_pool(ctx, seed: int, lineage: str, generation: int, n: int) -> tuple[Pool | None, int]:
+    """``n`` new oracle structures offered to ``generation`` of ``lineage`` (None when ``n`` is 0),
+    and the oracle calls they cost."""
+    if not n:
+        return None, 0
+    sc = ctx.scenario
+    structures, calls = oracle_structures(ctx, sc.real_data, n, (seed, "real", generation),
+                                          oracle_provenance(sc, generation, lineage, seed))
+    return Pool("real", generation, tuple(structures)), calls
+
+
+def oracle_checks(ctx, seed: int, lineage: str, generation: int, synthetic: Pool,
+                  requests: list[int]) -> tuple[dict[int, Atoms], int]:
+    """The oracle's labels of the synthetic structures a policy asked about: index into the
+    pool -> an oracle-labelled copy (provenance kept, origin still synthetic, ``ORACLE_CHECKED``
+    set to the oracle), and the oracle calls they cost."""
+    if not requests:
+        return {}, 0
+    if len(set(requests)) != len(requests) or not all(0 <= i < len(synthetic) for i in requests):
+        raise ValueError(f"lineage {lineage}: a policy's oracle requests must be distinct indices into the "
+                         f"synthetic pool of {len(synthetic)} structures")
+    seeds = [child_seed(seed, lineage, "oracle-check", generation, i) for i in requests]
+    structures, calls = oracle_relabel(ctx, [synthetic.structures[i] for i in requests], seeds)
+    for atoms in structures:
+        atoms.info[ORACLE_CHECKED] = ctx.scenario.oracle.calculator
+    return dict(zip(requests, structures)), calls
