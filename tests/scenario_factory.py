@@ -9,6 +9,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: a MACE small enough to train in a second: every tiny scenario of the tests uses it
+TINY_MACE = dict(hidden_irreps="8x0e+8x1o", MLP_irreps="8x0e", radial_MLP=[16, 16], epochs=2, batch_size=4)
+
+
 def quickstart_dict() -> dict:
     return yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text())
 
@@ -23,7 +27,7 @@ def tiny_scenario_dict(**overrides) -> dict:
     data["probes"]["ood"]["n_structures"] = 8
     data["metrics"] = {"k": 4}
     data["reference_model"] = {"n_structures": 16}
-    data["model"].update(hidden_irreps="8x0e+8x1o", MLP_irreps="8x0e", radial_MLP=[16, 16], epochs=2, batch_size=4)
+    data["model"].update(TINY_MACE)
     data["synthetic"] = {"n_structures": 8, "sampler": {"kind": "langevin", "temperature_K": 500, "steps": 8,
                                                         "equilibration_steps": 4, "interval": 2, "replicas": 2}}
     data["oracle"]["chunk_size"] = 6

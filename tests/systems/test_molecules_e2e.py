@@ -10,7 +10,7 @@ from collapse_sim.loop import RunContext, run
 from collapse_sim.runtime.executor import LocalExecutor
 from collapse_sim.scenario import parse_scenario
 from collapse_sim.store import RunStore
-from scenario_factory import ROOT
+from scenario_factory import ROOT, TINY_MACE
 
 pytestmark = pytest.mark.integration  # a whole (tiny) run with an xTB oracle: about a minute
 
@@ -26,7 +26,7 @@ def tiny_molecules() -> dict:
     data["probes"]["ood"]["n_structures"] = 8
     data["metrics"] = {"k": 4}
     data["reference_model"] = {"n_structures": 12}
-    data["model"].update(hidden_irreps="8x0e+8x1o", MLP_irreps="8x0e", radial_MLP=[16, 16], epochs=2, batch_size=4)
+    data["model"].update(TINY_MACE)
     data["synthetic"] = {"n_structures": 8, "sampler": {"kind": "langevin", "temperature_K": 300, "timestep_fs": 0.5,
                                                         "steps": 8, "equilibration_steps": 4, "interval": 2,
                                                         "replicas": 2}}
