@@ -17,19 +17,25 @@ def quickstart_dict() -> dict:
     return yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text())
 
 
-def tiny_scenario_dict(**overrides) -> dict:
-    """The quickstart shrunk to seconds: few structures, a 2-epoch tiny MACE, short MD."""
-    data = quickstart_dict()
-    data["name"] = "tiny"
+def shrink_to_seconds(data: dict, name: str, reference: int, sampler: dict) -> dict:
+    """``data`` (a scenario mapping) shrunk to seconds in place: 2 generations, 12 real and 8+8
+    probe structures, k = 4, the tiny MACE, 8 synthetic structures from 2 short MD replicas."""
+    data["name"] = name
     data["generations"] = 2
     data["real_data"]["n_structures"] = 12
     data["probes"]["id"]["n_structures"] = 8
     data["probes"]["ood"]["n_structures"] = 8
     data["metrics"] = {"k": 4}
-    data["reference_model"] = {"n_structures": 16}
+    data["reference_model"] = {"n_structures": reference}
     data["model"].update(TINY_MACE)
-    data["synthetic"] = {"n_structures": 8, "sampler": {"kind": "langevin", "temperature_K": 500, "steps": 8,
-                                                        "equilibration_steps": 4, "interval": 2, "replicas": 2}}
+    data["synthetic"] = {"n_structures": 8, "sampler": {"kind": "langevin", "steps": 8, "equilibration_steps": 4,
+                                                        "interval": 2, "replicas": 2, **sampler}}
+    return data
+
+
+def tiny_scenario_dict(**overrides) -> dict:
+    """The quickstart shrunk to seconds: few structures, a 2-epoch tiny MACE, short MD."""
+    data = shrink_to_seconds(quickstart_dict(), "tiny", reference=16, sampler={"temperature_K": 500})
     data["oracle"]["chunk_size"] = 6
     data.update(copy.deepcopy(overrides))
     return data

@@ -10,26 +10,16 @@ from collapse_sim.loop import RunContext, run
 from collapse_sim.runtime.executor import LocalExecutor
 from collapse_sim.scenario import parse_scenario
 from collapse_sim.store import RunStore
-from scenario_factory import ROOT, TINY_MACE
+from scenario_factory import ROOT, shrink_to_seconds
 
 pytestmark = pytest.mark.integration  # a whole (tiny) run with an xTB oracle: about a minute
 
 
 def tiny_molecules() -> dict:
     data = yaml.safe_load((ROOT / "scenarios" / "molecules.yaml").read_text())
-    data["name"] = "tiny-molecules"
-    data["generations"] = 2
+    shrink_to_seconds(data, "tiny-molecules", reference=12, sampler={"temperature_K": 300, "timestep_fs": 0.5})
     data["system"]["smiles"] = ["CCO", "CC#N", "Fc1ccccc1"]
     data["system"]["ood_smiles"] = ["CC(=O)Nc1ccc(O)cc1"]  # paracetamol
-    data["real_data"]["n_structures"] = 12
-    data["probes"]["id"]["n_structures"] = 8
-    data["probes"]["ood"]["n_structures"] = 8
-    data["metrics"] = {"k": 4}
-    data["reference_model"] = {"n_structures": 12}
-    data["model"].update(TINY_MACE)
-    data["synthetic"] = {"n_structures": 8, "sampler": {"kind": "langevin", "temperature_K": 300, "timestep_fs": 0.5,
-                                                        "steps": 8, "equilibration_steps": 4, "interval": 2,
-                                                        "replicas": 2}}
     return data
 
 
