@@ -31,12 +31,18 @@ def training_budget(budget: int | None, history: Sequence[GenerationData]) -> in
 
 
 class AccumulateSubsample(Policy):
+    """All pools so far, cut to the budget by ``select`` (here: uniformly at random)."""
+
     def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
         pools = all_pools(history, [fresh_real, fresh_synthetic])
         budget, total = training_budget(self.settings.budget, history), sum(len(p) for p in pools)
         if budget >= total:
             return pools
-        return subset_pools(pools, np.sort(rng.choice(total, size=budget, replace=False)))
+        return subset_pools(pools, np.sort(self.select(pools, budget, total, rng)))
+
+    def select(self, pools, budget: int, total: int, rng) -> np.ndarray:
+        """``budget`` distinct indices into the concatenated ``pools`` (``total`` structures)."""
+        return rng.choice(total, size=budget, replace=False)
 
 
 KINDS.register(AccumulateSubsampleSettings, AccumulateSubsample)

@@ -18,8 +18,8 @@ import numpy as np
 from pydantic import Field
 
 from collapse_sim.data.pools import flatten
-from collapse_sim.policies.accumulate_subsample import all_pools, training_budget
-from collapse_sim.policies.base import KINDS, Policy, PolicySettingsBase, subset_pools
+from collapse_sim.policies.accumulate_subsample import AccumulateSubsample
+from collapse_sim.policies.base import KINDS, PolicySettingsBase
 
 
 class CuratedSettings(PolicySettingsBase):
@@ -48,14 +48,11 @@ def standardised_soap(structures) -> np.ndarray:
     return (raw - raw.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
 
 
-class Curated(Policy):
-    def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
-        pools = all_pools(history, [fresh_real, fresh_synthetic])
-        budget, total = training_budget(self.settings.budget, history), sum(len(p) for p in pools)
-        if budget >= total:
-            return pools
-        chosen = farthest_point_sampling(standardised_soap(flatten(pools)), budget, int(rng.integers(total)))
-        return subset_pools(pools, np.sort(chosen))
+class Curated(AccumulateSubsample):
+    """``accumulate-subsample`` with farthest-point sampling instead of a uniform draw."""
+
+    def select(self, pools, budget: int, total: int, rng) -> np.ndarray:
+        return np.array(farthest_point_sampling(standardised_soap(flatten(pools)), budget, int(rng.integers(total))))
 
 
 KINDS.register(CuratedSettings, Curated)
