@@ -118,82 +118,103 @@ def run_lineage(ctx: RunContext, spec: LineageSpec) -> str:
     sc, store, name = ctx.scenario, ctx.store, spec.name
     policy = policies.make(spec.policy)
     sampler = samplers.make(sc.synthetic.sampler, sc.ray.cpus_per_sampling, sc.ray.gpus_per_sampling)
-    # A task waiting for nested tasks gives its CPUs back but keeps its GPUs: a lineage that
-    # holds a GPU samples on it in-process, or nested GPU tasks could wait on each other forever.
-    sample_executor = LocalExecutor() if sc.ray.gpus_per_training > 0 else ctx.executor
-    history = [_load_generation(store, name, g) for g in store.completed(name)]
+    history = [load_generation(store, name, g) for g in store.completed(name)]
     yard = Yardsticks.load(store, sc)  # once per task, not per generation
     durations: list[float] = []
     for g in range(len(history), sc.generations + 1):
         started = time.perf_counter()
         status = lambda stage: store.write_status(name, generation=g, stage=stage, generation_seconds=durations)
-        synthetic, md_failures, seconds = _synthetic(ctx, spec, g, history, sampler, sample_executor, status)
-        oracle_started = time.perf_counter()
-        n_real = policy.fresh_real_needed(len(synthetic))
-        requests = policy.oracle_requests(synthetic, stream(spec.seed, name, "oracle-requests", g))
-        if n_real or requests:
-            status("oracle labelling")  # fresh real data, the policy's checks
-        fresh_real, real_calls = fresh_real_pool(ctx, spec.seed, name, g, n_real)
-        checked, check_calls = oracle_checks(ctx, spec.seed, name, g, synthetic, requests)
-        seconds["oracle_seconds"], calls = time.perf_counter() - oracle_started, real_calls + check_calls
-        calls_before = store.generation(name, g - 1).read_row().get("oracle_calls_total")  # None: a run begun before calls were counted
-        train_pools = policy.next_training_set(history, fresh_real, synthetic, checked,
-                                               stream(spec.seed, name, "policy", g))
-        with store.staging(name, g) as out:
-            train = write_and_reread(out.train, flatten(train_pools))
-            status("training")
-            model, seconds["train_seconds"] = models.fit(sc, train, child_seed(spec.seed, "train", name, g), out.train_log)
-            model.save(out.model)
-            write_structures(out.sampled, list(synthetic.structures))
-            if fresh_real is not None:
-                write_structures(out.fresh_real, list(fresh_real.structures))
-            row = _row(spec, g, train_pools, model, md_failures=md_failures,
-                       md_replicas=getattr(sc.synthetic.sampler, "replicas", 0), **seconds, oracle_calls=calls,
-                       oracle_calls_total=None if calls_before is None else calls_before + calls)
-            status("measuring")
-            targets = {"gen0": store.generation(name, 0), "prev": store.generation(name, g - 1)}
-            row |= measure_generation(model, yard, sc.metrics.k, out, targets, train, list(synthetic.structures),
-                                      real_structures(h.train for h in history))
-            row["generation_seconds"] = time.perf_counter() - started
-            out.write_row(row)
-        history.append(_load_generation(store, name, g, train))
+        synthetic, md_failures, seconds = synthetic_pool(ctx, spec, g, history, sampler, status)
+        advance(ctx, spec, g, history, policy, yard, synthetic, md_failures, seconds, status)
         durations.append(time.perf_counter() - started)
     store.write_status(name, generation=sc.generations, stage="done", generation_seconds=durations)
     return name
 
 
-def _synthetic(ctx: RunContext, spec: LineageSpec, g: int, history, sampler, executor, status):
+def advance(ctx: RunContext, spec: LineageSpec, g: int, history: list, policy, yard, synthetic: Pool,
+            md_failures: int, seconds: dict, status) -> None:
+    """Generation g from the synthetic pool offered to it: the oracle data the policy asks for,
+    the policy's training set, training, measuring, and the atomic commit; appends the
+    committed generation (as read back) to ``history``."""
+    sc, store, name = ctx.scenario, ctx.store, spec.name
+    started = time.perf_counter() - sum(seconds.values())
+    oracle_started = time.perf_counter()
+    n_real = policy.fresh_real_needed(len(synthetic))
+    requests = policy.oracle_requests(synthetic, stream(spec.seed, name, "oracle-requests", g))
+    if n_real or requests:
+        status("oracle labelling")  # fresh real data, the policy's checks
+    fresh_real, real_calls = fresh_real_pool(ctx, spec.seed, name, g, n_real)
+    checked, check_calls = oracle_checks(ctx, spec.seed, name, g, synthetic, requests)
+    seconds["oracle_seconds"], calls = time.perf_counter() - oracle_started, real_calls + check_calls
+    calls_before = store.generation(name, g - 1).read_row().get("oracle_calls_total")  # None: a run begun before calls were counted
+    train_pools = policy.next_training_set(history, fresh_real, synthetic, checked,
+                                           stream(spec.seed, name, "policy", g))
+    with store.staging(name, g) as out:
+        train = write_and_reread(out.train, flatten(train_pools))
+        status("training")
+        model, seconds["train_seconds"] = models.fit(sc, train, child_seed(spec.seed, "train", name, g), out.train_log)
+        model.save(out.model)
+        write_structures(out.sampled, list(synthetic.structures))
+        if fresh_real is not None:
+            write_structures(out.fresh_real, list(fresh_real.structures))
+        row = _row(spec, g, train_pools, model, md_failures=md_failures,
+                   md_replicas=getattr(sc.synthetic.sampler, "replicas", 0), **seconds, oracle_calls=calls,
+                   oracle_calls_total=None if calls_before is None else calls_before + calls)
+        status("measuring")
+        targets = {"gen0": store.generation(name, 0), "prev": store.generation(name, g - 1)}
+        row |= measure_generation(model, yard, sc.metrics.k, out, targets, train, list(synthetic.structures),
+                                  real_structures(h.train for h in history))
+        row["generation_seconds"] = time.perf_counter() - started
+        out.write_row(row)
+    history.append(load_generation(store, name, g, train))
+
+
+def synthetic_pool(ctx: RunContext, spec: LineageSpec, g: int, history, sampler, status, key: str | None = None):
     """The pool generation g-1's model samples and labels itself, tagged synthetic with the
-    model's hash as producer; also the failed MD replicas and the stage times."""
+    model's hash as producer (and the lab, for a lab); also the failed MD replicas and the stage
+    times. ``key`` (default: the lineage name) keys the random streams."""
     sc, name, seed = ctx.scenario, spec.name, spec.seed
+    key = key or name
+    # A task waiting for nested tasks gives its CPUs back but keeps its GPUs: a lineage that
+    # holds a GPU samples on it in-process, or nested GPU tasks could wait on each other forever.
+    executor = LocalExecutor() if sc.ray.gpus_per_training > 0 else ctx.executor
     started = time.perf_counter()
     status("sampling")
     prev_path = ctx.store.model_path(name, g - 1)
     prev_model = models.load(sc.model, prev_path, threads=torch_threads(sc.ray.cpus_per_training))
     producer = prev_model.fingerprint()
     sampled = sampler.sample(ModelRef(sc.model, prev_path), starting_structures(sampler, history),
-                             sc.synthetic.n_structures, child_seed(seed, name, "sample", g), executor)
+                             sc.synthetic.n_structures, child_seed(seed, key, "sample", g), executor)
     sample_seconds = time.perf_counter() - started
     status("self-labelling")
-    labelled = with_synthetic_noise(prev_model.predict(sampled.structures), sc.synthetic.energy_noise, seed, name, g)
+    labelled = with_synthetic_noise(prev_model.predict(sampled.structures), sc.synthetic.energy_noise, seed, key, g)
+    lab = {"lab": spec.lab.lab} if spec.lab else {}
     structures = tag(labelled, origin="synthetic", generation=g - 1, lineage=name, producer=producer,
-                     sampler=sc.synthetic.sampler.kind, seed=seed)
+                     sampler=sc.synthetic.sampler.kind, seed=seed, **lab)
     seconds = {"sample_seconds": sample_seconds, "label_seconds": time.perf_counter() - started - sample_seconds}
     return Pool("synthetic", g - 1, tuple(structures)), sampled.failures, seconds
 
 
 def _row(spec: LineageSpec, g: int, train_pools: list[Pool], model, **fields) -> dict:
     """The bookkeeping part of a metrics row: which lineage, composition, counts, stage times."""
-    return dict(seed=spec.seed, generation=g, **composition(train_pools), **fields, model_hash=model.fingerprint(),
-                node=current_node(), **_lineage_fields(spec))
+    row = dict(seed=spec.seed, generation=g, **composition(train_pools), **fields, model_hash=model.fingerprint(),
+               node=current_node(), **_lineage_fields(spec))
+    if spec.lab is not None:  # structures other labs published, in this training set
+        row["n_commons"] = sum(a.info.get("lab", spec.lab.lab) != spec.lab.lab for a in flatten(train_pools))
+    return row
 
 
 def _lineage_fields(spec: LineageSpec) -> dict:
     """Which lineage a row belongs to (differs between lineages that share generation 0)."""
-    return {"policy": spec.label, "policy_kind": spec.policy.kind, "lineage": spec.name, "sweep_point": spec.point}
+    fields = {"policy": spec.label, "policy_kind": spec.policy.kind, "lineage": spec.name, "sweep_point": spec.point}
+    if spec.lab is not None:
+        role = spec.lab
+        fields |= dict(lab=role.lab, architecture=role.architecture, data_source=role.data_source,
+                       commons=role.commons)
+    return fields
 
 
-def _load_generation(store: RunStore, lineage: str, g: int, train: list[Atoms] | None = None) -> GenerationData:
+def load_generation(store: RunStore, lineage: str, g: int, train: list[Atoms] | None = None) -> GenerationData:
     """A committed generation as read back from disk (``train``: its training set, already read
     back): the loop continues from this, never from its in-memory copy, as a resumed run does."""
     files = store.generation(lineage, g)
@@ -221,6 +242,13 @@ def run(ctx: RunContext, progress=print) -> list[dict]:
     groups: dict[str, list[LineageSpec]] = {}
     for spec in specs:
         groups.setdefault(spec.gen0_key, []).append(spec)
+    if sc.labs:
+        from collapse_sim.labs.lockstep import Lockstep
+        from collapse_sim.labs.step import lab_step
+
+        lockstep = Lockstep(specs, sc.generations)
+        submit_lab = lambda spec, step: ex.submit(lab_step, RunContext(spec.scenario, ctx.root, ex), spec, step,
+                                                  label=f"lab {spec.name} step {step}", **resources)
     pending = {ex.submit(run_generation_zero, RunContext(group[0].scenario, ctx.root, ex), group, [reference],
                          label=f"generation 0 of {group[0].name}", **resources): ("gen0", group)
                for group in groups.values()}
@@ -230,15 +258,23 @@ def run(ctx: RunContext, progress=print) -> list[dict]:
     while pending:
         future, _ = ex.wait_first(list(pending))
         kind, payload = pending.pop(future)
-        ex.result(future)  # re-raises a task's error
+        result = ex.result(future)  # re-raises a task's error
         if kind == "reference":
             progress("reference model ready")
         elif kind == "gen0":
             progress(f"generation 0 ready for {', '.join(spec.name for spec in payload)}")
             for spec in payload:
-                task = ex.submit(run_lineage, RunContext(spec.scenario, ctx.root, ex), spec, label=f"lineage {spec.name}",
-                                 **resources)
-                pending[task] = ("lineage", spec.name)
+                if spec.lab is None:
+                    task = ex.submit(run_lineage, RunContext(spec.scenario, ctx.root, ex), spec,
+                                     label=f"lineage {spec.name}", **resources)
+                    pending[task] = ("lineage", spec.name)
+                else:
+                    pending[submit_lab(spec, 0)] = ("lab", None)
+        elif kind == "lab":
+            spec, step = result
+            progress(f"lab {spec.name}: generation {step} done")
+            for member, next_step in lockstep.finish(spec, step):
+                pending[submit_lab(member, next_step)] = ("lab", None)
         else:
             progress(f"lineage {payload}: {len(store.completed(payload)) - 1} generation(s) done")
             if time.monotonic() - rebuilt > METRICS_REBUILD_SECONDS:  # reads every metrics.json: not per lineage

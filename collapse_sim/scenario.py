@@ -11,6 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from collapse_sim.labs.settings import CommonsSettings, LabSettings
 from collapse_sim.models import ModelSettings
 from collapse_sim.oracles import OracleSettings
 from collapse_sim.policies import PolicySettings
@@ -106,6 +107,8 @@ class Scenario(Strict):
     metrics: MetricSettings = Field(default_factory=MetricSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
     sweep: dict[str, list[Any]] = Field(default_factory=dict, description="dotted field path -> values; see collapse_sim.sweep")
+    labs: list[LabSettings] = Field(default_factory=list, description="several labs sharing a commons; see collapse_sim.labs")
+    commons: CommonsSettings = Field(default_factory=CommonsSettings, description="the labs' shared pool (with labs only)")
 
     @field_validator("seeds")
     @classmethod
@@ -145,6 +148,21 @@ class Scenario(Strict):
                              "system; set it to false")
         for settings in (system, self.oracle, model, self.synthetic.sampler, *self.policies):
             settings.check(self)
+        return self
+
+    @model_validator(mode="after")
+    def _valid_labs(self) -> "Scenario":
+        if not self.labs:
+            return self
+        if self.sweep:
+            raise ValueError("sweep: a scenario with labs has no sweep axes (its lineages are its labs)")
+        names = [lab.name for lab in self.labs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"labs: duplicate lab names {sorted({n for n in names if names.count(n) > 1})}")
+        if len(self.policies) > 1:
+            if unset := [i for i, lab in enumerate(self.labs) if lab.policy is None]:
+                raise ValueError(f"labs.{unset[0]}.policy: required while `policies` lists more than one policy")
+        expand(self)  # every lab must make a valid scenario
         return self
 
     @model_validator(mode="after")

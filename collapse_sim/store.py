@@ -11,6 +11,10 @@ and renamed into place, so a reader or a resumed run never sees half a generatio
                                             fresh_real.extxyz, embeddings_<probe>.npy,
                                             metrics.json, train_log.jsonl
       <lineage>/status.json                 stage and generation now in flight (progress display)
+      commons/<ecosystem>/gen-<NNN>/        labs only: <lab>.extxyz, what the lab's generation-NNN model
+                                            sampled and labelled, and <lab>.json, its record (written last:
+                                            a publication exists once its record does)
+      ecosystem.json                        labs only: lab x lab alignment, monoculture index, tree
       faults/                               one record per task retried after a worker failure
       environment.json                      versions and machine of the latest driver
       metrics.jsonl                         one row per lineage x generation
@@ -183,6 +187,31 @@ class RunStore:
 
     def reference_embeddings_path(self, probe: str) -> Path:
         return self.reference.embeddings(probe)
+
+    # --- the commons (labs) ----------------------------------------------------------------
+    def publication_path(self, ecosystem: str, generation: int, lab: str) -> Path:
+        return self.root / "commons" / ecosystem / gen_name(generation) / f"{lab}.extxyz"
+
+    def publish(self, ecosystem: str, generation: int, lab: str, structures, record: dict) -> None:
+        """A lab's publication: its structures, then its record (the commit mark)."""
+        path = self.publication_path(ecosystem, generation, lab)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_structures(path, structures)
+        atomic_write_text(path.with_suffix(".json"), json.dumps(record, sort_keys=True))
+
+    def publication(self, ecosystem: str, generation: int, lab: str) -> dict | None:
+        """A publication's record, None while it is not published."""
+        record = self.publication_path(ecosystem, generation, lab).with_suffix(".json")
+        return json.loads(record.read_text()) if record.exists() else None
+
+    def read_publication(self, ecosystem: str, generation: int, lab: str) -> list:
+        if self.publication(ecosystem, generation, lab) is None:
+            raise FileNotFoundError(f"lab {lab} has not published generation {generation} in commons {ecosystem}")
+        return read_structures(self.publication_path(ecosystem, generation, lab))
+
+    @property
+    def ecosystem_path(self) -> Path:
+        return self.root / "ecosystem.json"
 
     # --- exclusive use ------------------------------------------------------------------
     @contextlib.contextmanager

@@ -44,6 +44,7 @@ class LineageSpec:
     scenario: Any  # the variant (a Scenario without sweep axes)
     point: str  # the sweep values that shape this lineage ('' without sweep)
     gen0_key: str  # lineages with equal keys share one generation 0
+    lab: Any = None  # a lab's role in its ecosystem (``collapse_sim.labs.lineages.LabRole``); None: a lone lineage
 
 
 def lineage_name(label: str, seed: int) -> str:
@@ -135,13 +136,18 @@ def _text(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_.+=-]", "_", text)
 
 
-def _digest(data: Any) -> str:
+def digest(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def expand(scenario) -> list[LineageSpec]:
     """Every lineage of the scenario's grid, deduplicated, in a stable order (seed, point, policy).
-    Each grid point is validated as a scenario of its own (the class of ``scenario``)."""
+    Each grid point is validated as a scenario of its own (the class of ``scenario``). A scenario
+    with labs has no sweep axes: its lineages are its labs (``collapse_sim.labs.lineages``)."""
+    if scenario.labs:
+        from collapse_sim.labs.lineages import lab_lineages
+
+        return lab_lineages(scenario)
     base = scenario.model_dump(mode="json")
     base.pop("sweep", None)
     axes = _axis_values(scenario)
@@ -162,7 +168,7 @@ def expand(scenario) -> list[LineageSpec]:
     specs: dict[tuple, LineageSpec] = {}
     for seed in scenario.seeds:
         for combo, data, variant in variants:
-            gen0_key = _digest({"seed": seed, **{k: data[k] for k in GEN0_INPUTS}})
+            gen0_key = digest({"seed": seed, **{k: data[k] for k in GEN0_INPUTS}})
             for i, policy in enumerate(variant.policies):
                 shaping = [(path, value) for (path, _), value, owner in zip(axes, combo, owners) if owner in (None, i)]
                 point = ",".join(f"{_short(path)}={_text(value)}" for path, value in shaping)

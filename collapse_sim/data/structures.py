@@ -9,7 +9,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 #: provenance keys every stored structure carries in ``atoms.info``
-PROVENANCE_KEYS = ("origin", "generation", "lineage", "producer", "sampler", "seed")
+PROVENANCE_KEYS = ("origin", "generation", "lineage", "producer", "sampler", "seed", "lab")
 #: provenance key of a synthetic structure whose labels the oracle replaced (a policy's oracle
 #: check): the oracle's import path; ``origin`` stays "synthetic" (the model chose the geometry)
 ORACLE_CHECKED = "oracle_labelled"

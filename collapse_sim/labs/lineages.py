@@ -1,0 +1,79 @@
+"""Labs as lineages: one per (seed, commons condition, lab), each under its own variant of the
+scenario (the lab's model, oracle, real data and policy), so that generation 0, training and
+oracle labelling are the loop's own."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from collapse_sim.settings_base import describe_error
+from collapse_sim.sweep import GEN0_INPUTS, LineageSpec, digest, lineage_name
+
+ON, OFF = "on", "off"
+
+
+@dataclass(frozen=True)
+class LabRole:
+    """What makes a lineage a lab of an ecosystem."""
+
+    lab: str
+    ecosystem: str  # the labs that share one commons: '<on|off>-s<seed>'
+    commons: str  # ON | OFF
+    commons_fraction: float  # effective share drawn from the peers (0 with the commons off)
+    peers: tuple[str, ...]  # every lab of the ecosystem, this one included, in scenario order
+    architecture: str
+    data_source: str
+
+
+def default_data_source(oracle) -> str:
+    """'TBLite(method=GFN2-xTB, verbosity=0)': the oracle class and its arguments."""
+    calculator = getattr(oracle, "calculator", oracle.kind)
+    kwargs = ", ".join(f"{k}={v}" for k, v in sorted(getattr(oracle, "kwargs", {}).items()))
+    return f"{calculator.rsplit('.', 1)[-1]}({kwargs})"
+
+
+def lab_variant(scenario, index: int):
+    """The scenario as lab ``index`` sees it: its model, oracle, real data and policy in place of
+    the scenario's, no labs. ValueError naming the lab if that is not a valid scenario."""
+    lab = scenario.labs[index]
+    data = scenario.model_dump(mode="json", exclude={"labs", "commons"})
+    overrides = lab.model_dump(mode="json", include={"model", "oracle", "real_data"}, exclude_none=True)
+    data |= overrides
+    data["policies"] = [lab.policy.model_dump(mode="json") if lab.policy else data["policies"][0]]
+    try:
+        return type(scenario).model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(f"labs.{index} ({lab.name}): {describe_error(exc)}") from None
+
+
+def lab_lineages(scenario) -> list[LineageSpec]:
+    """Every lab lineage in a stable order (seed, commons condition, lab). The commons-on and
+    commons-off copies of a lab share generation 0 (same key: same seed, model and data)."""
+    variants = [lab_variant(scenario, i) for i in range(len(scenario.labs))]
+    names = tuple(lab.name for lab in scenario.labs)
+    conditions = [ON, OFF] if scenario.commons.control else [ON]
+    specs = []
+    for seed in scenario.seeds:
+        for condition in conditions:
+            for lab, variant in zip(scenario.labs, variants):
+                data = variant.model_dump(mode="json")
+                fraction = scenario.commons.fraction if lab.commons_fraction is None else lab.commons_fraction
+                role = LabRole(lab.name, f"{condition}-s{seed}", condition, fraction if condition == ON else 0.0,
+                               names, lab.architecture or variant.model.kind,
+                               lab.data_source or default_data_source(variant.oracle))
+                label = f"{lab.name}@commons={condition}"
+                gen0_key = digest({"seed": seed, **{k: data[k] for k in GEN0_INPUTS}})
+                specs.append(LineageSpec(lineage_name(label, seed), label, seed, variant.policies[0], variant,
+                                         f"commons={condition}", gen0_key, role))
+    return specs
+
+
+def ecosystems(specs: list[LineageSpec]) -> dict[str, list[LineageSpec]]:
+    """Lab lineages grouped by the commons they share, in order."""
+    out: dict[str, list[LineageSpec]] = {}
+    for spec in specs:
+        if spec.lab is not None:
+            out.setdefault(spec.lab.ecosystem, []).append(spec)
+    return out
+
