@@ -1,0 +1,128 @@
+"""Labs and the commons: settings, the barrier, and a tiny two-lab run (one process)."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from collapse_sim.data.io import read_structures
+from collapse_sim.labs.lineages import lab_lineages
+from collapse_sim.labs.lockstep import Lockstep
+from collapse_sim.scenario import ScenarioError, parse_scenario
+from collapse_sim.store import RunStore
+from scenario_factory import TINY_MACE, tiny_scenario_dict
+
+#: lab b: a different 'functional' (EMT with ASAP's cutoff) and an invariant MACE (scalars only)
+LABS = [{"name": "a"},
+        {"name": "b", "oracle": {"calculator": "ase.calculators.emt.EMT", "kwargs": {"asap_cutoff": True}},
+         "model": {**TINY_MACE, "hidden_irreps": "8x0e"}, "architecture": "mace-invariant"}]
+
+
+def labs_dict(**overrides) -> dict:
+    data = tiny_scenario_dict(name="tinylabs", policies=[{"kind": "accumulate"}], labs=copy.deepcopy(LABS))
+    data.update(overrides)
+    return data
+
+
+def test_lab_lineages_pair_conditions_and_share_generation_zero():
+    specs = lab_lineages(parse_scenario(labs_dict(seeds=[0, 1])))
+    assert [s.name for s in specs[:4]] == ["a@commons=on-s0", "b@commons=on-s0", "a@commons=off-s0", "b@commons=off-s0"]
+    assert len(specs) == 8
+    by_name = {s.name: s for s in specs}
+    assert by_name["a@commons=on-s0"].gen0_key == by_name["a@commons=off-s0"].gen0_key
+    assert by_name["a@commons=on-s0"].gen0_key != by_name["b@commons=on-s0"].gen0_key
+    assert by_name["a@commons=on-s0"].gen0_key != by_name["a@commons=on-s1"].gen0_key
+    assert by_name["a@commons=on-s0"].lab.commons_fraction == 0.5 and by_name["a@commons=off-s0"].lab.commons_fraction == 0
+    b = by_name["b@commons=on-s0"]
+    assert b.scenario.oracle.kwargs == {"asap_cutoff": True} and b.scenario.model.hidden_irreps == "8x0e"
+    assert (b.lab.architecture, b.lab.data_source) == ("mace-invariant", "EMT(asap_cutoff=True)")
+    assert by_name["a@commons=on-s0"].lab.architecture == "mace"
+
+
+def test_commons_control_off_runs_only_the_shared_labs():
+    specs = lab_lineages(parse_scenario(labs_dict(commons={"fraction": 0.25, "control": False})))
+    assert [(s.name, s.lab.commons_fraction) for s in specs] == [("a@commons=on-s0", 0.25), ("b@commons=on-s0", 0.25)]
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda d: d["labs"].append({"name": "a"}), "labs: duplicate lab names ['a']"),
+    (lambda d: d.update(sweep={"model.epochs": [1, 2]}), "sweep: a scenario with labs has no sweep axes"),
+    (lambda d: d.update(policies=[{"kind": "replace"}, {"kind": "accumulate"}]), "labs.0.policy: required"),
+    (lambda d: d["labs"][1].update(model={"kind": "mace", "epochs": -1}), "labs.1.model.epochs"),
+    (lambda d: d["labs"][1].update(model={"kind": "gaussian"}), "labs.1 (b): system.kind 'bulk' and model.kind"),
+    (lambda d: d["labs"][0].update(commons_fraction=1.5), "labs.0.commons_fraction"),
+    (lambda d: d["labs"][0].update(name="a b"), "labs.0.name"),
+])
+def test_bad_labs_name_the_field(mutate, expected):
+    data = labs_dict()
+    mutate(data)
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(data)
+    assert expected in str(info.value)
+
+
+def test_lockstep_waits_for_every_lab_of_an_ecosystem():
+    specs = lab_lineages(parse_scenario(labs_dict(generations=2)))
+    a_on, b_on, a_off, b_off = specs
+    step = Lockstep(specs, generations=2)
+    assert step.finish(a_on, 0) == []
+    assert step.finish(a_off, 0) == []  # another ecosystem: does not complete 'on'
+    assert step.finish(b_on, 0) == [(a_on, 1), (b_on, 1)]
+    assert step.finish(b_off, 0) == [(a_off, 1), (b_off, 1)]
+    step.finish(a_on, 1)
+    assert step.finish(b_on, 1) == [(a_on, 2), (b_on, 2)]
+    step.finish(a_on, 2)
+    assert step.finish(b_on, 2) == []  # the last generation: nothing follows
+
+
+@pytest.fixture(scope="module")
+def labs_run(tmp_path_factory):
+    """Two labs, commons on and off, one model-fed generation, in this process."""
+    from collapse_sim.loop import RunContext, run
+    from collapse_sim.runtime.executor import LocalExecutor
+
+    scenario = parse_scenario(labs_dict(generations=1))
+    root = tmp_path_factory.mktemp("labs") / scenario.name
+    root.mkdir()
+    RunStore(root).write_scenario(scenario.resolved_yaml())
+    return scenario, root, run(RunContext(scenario, root, LocalExecutor()), progress=lambda m: None)
+
+
+def test_commons_holds_exactly_what_the_labs_published(labs_run):
+    scenario, root, rows = labs_run
+    store = RunStore(root)
+    n = scenario.synthetic.n_structures
+    for ecosystem in ("on-s0", "off-s0"):
+        for lab in ("a", "b"):
+            lineage = f"{lab}@commons={ecosystem.split('-')[0]}-s0"
+            published = store.read_publication(ecosystem, 0, lab)
+            record = store.publication(ecosystem, 0, lab)
+            gen0 = store.generation(lineage, 0).read_row()
+            assert len(published) == record["n"] == n
+            assert record["producer"] == [gen0["model_hash"]]
+            assert {(a.info["lab"], a.info["origin"], a.info["generation"], a.info["producer"], a.info["lineage"])
+                    for a in published} == {(lab, "synthetic", 0, gen0["model_hash"], lineage)}
+        # the last generation's samples are not published: nobody draws from them
+        assert store.publication(ecosystem, 1, "a") is None
+    # the same lab's generation 0 is shared between the conditions, and so is its first publication
+    on, off = (store.read_publication(e, 0, "a") for e in ("on-s0", "off-s0"))
+    assert [a.positions.tolist() for a in on] == [a.positions.tolist() for a in off]
+
+
+def test_labs_draw_from_the_commons_only_when_it_is_on(labs_run):
+    scenario, root, rows = labs_run
+    store = RunStore(root)
+    n = scenario.synthetic.n_structures
+    shared = round(scenario.commons.fraction * n)
+    for lab, other in (("a", "b"), ("b", "a")):
+        for condition, n_other in (("on", shared), ("off", 0)):
+            lineage = f"{lab}@commons={condition}-s0"
+            offered = read_structures(store.generation(lineage, 1).sampled)
+            train = read_structures(store.generation(lineage, 1).train)
+            assert len(offered) == n
+            assert sum(a.info.get("lab") == other for a in offered) == n_other
+            assert sum(a.info.get("lab") == other for a in train) == n_other
+            published = {a.positions.tobytes() for e in (f"{condition}-s0",) for a in store.read_publication(e, 0, other)}
+            assert sum(a.positions.tobytes() in published for a in train) == n_other
+            row = next(r for r in rows if r["lineage"] == lineage and r["generation"] == 1)
+            assert row["n_commons"] == n_other and row["commons"] == condition and row["lab"] == lab
