@@ -75,7 +75,8 @@ def neighbor_joining(distances, names: Sequence[str]) -> str:
             clade.name = None
         if clade.branch_length is not None and clade.branch_length < 0:
             clade.branch_length = 0.0
-    tree.root_at_midpoint()
+    if tree.total_branch_length() > 0:  # Biopython's midpoint rooting fails on an all-zero tree
+        tree.root_at_midpoint()
     out = io.StringIO()
     Phylo.write(tree, out, "newick")
     return out.getvalue().strip()

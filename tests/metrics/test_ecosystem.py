@@ -130,3 +130,9 @@ def test_group_separation_is_positive_for_the_planted_grouping_only(planted):
     assert shuffled["silhouette"] < 0.05
     undefined = cm.group_separation(C, ["A"] * 6)
     assert math.isnan(undefined["similarity_gap"]) and math.isnan(undefined["silhouette"])
+
+
+def test_neighbor_joining_of_a_perfect_monoculture_is_a_star_of_zero_branches():
+    """All distances 0 (every lab identical): no midpoint to root at, the tree is still written."""
+    tree = cm.parse_newick(cm.neighbor_joining(cm.tree_distances(np.ones((4, 4))), list("abcd")))
+    assert tree.count_terminals() == 4 and tree.total_branch_length() == 0
