@@ -283,4 +283,10 @@ def run(ctx: RunContext, progress=print) -> list[dict]:
     retried = len(store.finish()) - earlier_faults
     if retried:
         progress(f"{retried} task attempt(s) retried after a worker failure (recorded in {store.faults_dir})")
-    return store.rebuild_metrics(names)
+    rows = store.rebuild_metrics(names)
+    if sc.labs and sc.metrics.enabled:
+        from collapse_sim.measure.ecosystem import write_ecosystem
+
+        write_ecosystem(store, sc)
+        progress(f"ecosystem metrics written to {store.ecosystem_path}")
+    return rows

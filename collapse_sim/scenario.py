@@ -162,6 +162,11 @@ class Scenario(Strict):
         if len(self.policies) > 1:
             if unset := [i for i, lab in enumerate(self.labs) if lab.policy is None]:
                 raise ValueError(f"labs.{unset[0]}.policy: required while `policies` lists more than one policy")
+        if self.probes is not None:
+            for name in ("id", "ood"):
+                if (n := getattr(self.probes, name).n_structures) < self.commons.k + 2:
+                    raise ValueError(f"probes.{name}.n_structures: {n} is too few for commons.k={self.commons.k} "
+                                     "(need >= k+2)")
         expand(self)  # every lab must make a valid scenario
         return self
 

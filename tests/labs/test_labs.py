@@ -19,7 +19,8 @@ LABS = [{"name": "a"},
 
 
 def labs_dict(**overrides) -> dict:
-    data = tiny_scenario_dict(name="tinylabs", policies=[{"kind": "accumulate"}], labs=copy.deepcopy(LABS))
+    data = tiny_scenario_dict(name="tinylabs", policies=[{"kind": "accumulate"}], labs=copy.deepcopy(LABS),
+                              commons={"k": 4})
     data.update(overrides)
     return data
 
@@ -40,7 +41,7 @@ def test_lab_lineages_pair_conditions_and_share_generation_zero():
 
 
 def test_commons_control_off_runs_only_the_shared_labs():
-    specs = lab_lineages(parse_scenario(labs_dict(commons={"fraction": 0.25, "control": False})))
+    specs = lab_lineages(parse_scenario(labs_dict(commons={"fraction": 0.25, "control": False, "k": 4})))
     assert [(s.name, s.lab.commons_fraction) for s in specs] == [("a@commons=on-s0", 0.25), ("b@commons=on-s0", 0.25)]
 
 
@@ -52,6 +53,7 @@ def test_commons_control_off_runs_only_the_shared_labs():
     (lambda d: d["labs"][1].update(model={"kind": "gaussian"}), "labs.1 (b): system.kind 'bulk' and model.kind"),
     (lambda d: d["labs"][0].update(commons_fraction=1.5), "labs.0.commons_fraction"),
     (lambda d: d["labs"][0].update(name="a b"), "labs.0.name"),
+    (lambda d: d.update(commons={"k": 7}), "probes.id.n_structures: 8 is too few for commons.k=7"),
 ])
 def test_bad_labs_name_the_field(mutate, expected):
     data = labs_dict()
@@ -126,3 +128,31 @@ def test_labs_draw_from_the_commons_only_when_it_is_on(labs_run):
             assert sum(a.positions.tobytes() in published for a in train) == n_other
             row = next(r for r in rows if r["lineage"] == lineage and r["generation"] == 1)
             assert row["n_commons"] == n_other and row["commons"] == condition and row["lab"] == lab
+
+
+def test_ecosystem_metrics_of_the_run(labs_run):
+    import json
+
+    import numpy as np
+    from Bio.Phylo import BaseTree  # noqa: F401  (parse_newick returns one)
+
+    from collapse_sim.metrics.tree import parse_newick
+
+    scenario, root, rows = labs_run
+    summary = json.loads((root / "ecosystem.json").read_text())
+    assert summary["labs"] == {"a": {"architecture": "mace", "data_source": "EMT()"},
+                               "b": {"architecture": "mace-invariant", "data_source": "EMT(asap_cutoff=True)"}}
+    on, off = summary["ecosystems"]["on-s0"], summary["ecosystems"]["off-s0"]
+    assert (on["commons"], off["commons"]) == ("on", "off") and sorted(on["generations"]) == ["0", "1"]
+    for probe in ("id", "ood"):
+        # generation 0 is shared: the same models, the same matrices
+        assert on["generations"]["0"][probe] == off["generations"]["0"][probe]
+        for condition in (on, off):
+            entry = condition["generations"]["1"][probe]
+            cknna = np.array(entry["cknna"])
+            assert cknna.shape == (2, 2) and np.allclose(np.diag(cknna), 1) and np.allclose(cknna, cknna.T)
+            assert entry["monoculture"] == cknna[0, 1]
+        tree = summary["trees"]["0"]
+        assert tree["models"] == ["a.g0", "b.g0", "a.g1.on", "b.g1.on", "a.g1.off", "b.g1.off"]
+        leaves = sorted(t.name for t in parse_newick(tree[probe]["newick"]).get_terminals())
+        assert leaves == sorted(tree["models"])
