@@ -134,6 +134,20 @@ def build_report(run_dirs, out: Path, *, threshold: float = DEFAULT_THRESHOLD, c
             heat.notes.append("Heatmaps disabled (--no-heatmaps).")
         sections.append(heat)
 
+        # ecosystem (runs with labs)
+        from collapse_sim.report.ecosystem import section_content
+
+        eco = Section("ecosystem", "Ecosystem",
+                      "Labs sharing a commons (arXiv 2512.03750's measures): how alike the labs' representations "
+                      "are, with and without the commons, and whether they group by architecture or by data.")
+        for run in runs:
+            content = guarded(f"ecosystem of {run.label}", lambda r=run: section_content(r), eco)
+            if content:
+                eco.plots.extend(content[0])
+                eco.notes.extend(content[1])
+        if eco.plots or eco.notes:
+            sections.append(eco)
+
         def structure_figure(key: str, title: str, label: str, draw, empty_note: str | None) -> Section:
             """A section holding one figure drawn from the runs' structure files, plus its notes."""
             section = Section(key, title)

@@ -156,3 +156,16 @@ def test_ecosystem_metrics_of_the_run(labs_run):
         assert tree["models"] == ["a.g0", "b.g0", "a.g1.on", "b.g1.on", "a.g1.off", "b.g1.off"]
         leaves = sorted(t.name for t in parse_newick(tree[probe]["newick"]).get_terminals())
         assert leaves == sorted(tree["models"])
+
+
+def test_report_has_the_ecosystem_section(labs_run, tmp_path):
+    from collapse_sim.report.build import build_report
+
+    _, root, _ = labs_run
+    result = build_report([root], tmp_path / "report.html", heatmaps=False)
+    html = (tmp_path / "report.html").read_text()
+    assert not [w for w in result.warnings if "ecosystem" in w], result.warnings
+    for title in ("Lab × lab alignment", "Monoculture index", "Information-imbalance plane of the labs",
+                  "Evolutionary tree of the models"):
+        assert title in html
+    assert "gap by architecture" in html
