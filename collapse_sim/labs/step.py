@@ -28,6 +28,6 @@ def lab_step(ctx: RunContext, spec, step: int) -> tuple[object, int]:
         sampler = samplers.make(sc.synthetic.sampler, sc.ray.cpus_per_sampling, sc.ray.gpus_per_sampling)
         pool, md_failures, seconds = synthetic_pool(ctx, spec, step + 1, history, sampler, status, key=role.lab)
         publish(store, role, step, pool, md_failures, seconds)
-    store.write_status(name, generation=step, stage="done" if step == sc.generations else "published",
-                       generation_seconds=[time.perf_counter() - started])
+    stage = "done" if step == sc.generations else "published, waiting for the other labs"
+    store.write_status(name, generation=step, stage=stage, generation_seconds=[time.perf_counter() - started])
     return spec, step
