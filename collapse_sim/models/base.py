@@ -37,7 +37,8 @@ class Model(Protocol):
     Optional: summary() -> dict               fields the model adds to its generation's metrics row
                                              (linear: linear_weight_norm; gaussian: gauss_mean, gauss_var)
               sample(n, rng) -> list[Atoms]   a generative model's own samples (sampler model-samples)
-    Kinds: mace (MACEModel), linear (LinearModel), gaussian (GaussianModel); see ``collapse_sim.models``.
+    Kinds: mace (MACEModel), ani (ANIModel), linear (LinearModel), gaussian (GaussianModel); see
+    ``collapse_sim.models``.
     A kind's class is built as ``Model(settings, threads=...)``.
     """
 

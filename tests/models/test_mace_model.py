@@ -80,7 +80,9 @@ def test_settings_defaults_and_validation():
         dict(hidden_irreps="8x1o"),  # no scalars
         dict(hidden_irreps="16x0e+8x1o"),  # mace requires equal multiplicities
         dict(MLP_irreps="4x1o"),
-        dict(max_ell=0),
+        dict(max_ell=0),  # mace-torch 0.3.16 cannot build it (test_invariant_mace_...)
+        dict(hidden_irreps="8x0e+8x2e"),  # L=2 above max_ell=1
+        dict(hidden_irreps="8x0e+8x1e"),  # 1e: not the parity of a spherical harmonic
         dict(num_interactions=-1),
         dict(r_max=0.0),
         dict(radial_MLP=[]),
@@ -94,6 +96,23 @@ def test_settings_defaults_and_validation():
     for kwargs in bad:
         with pytest.raises(ValueError):
             MACESettings(**kwargs)
+
+
+def test_invariant_mace_is_scalar_hidden_irreps_with_max_ell_1(data):
+    """The paper's invariant MACE: node features scalars only ('8x0e'). max_ell 0 is refused at
+    validation (mace-torch 0.3.16's symmetric contraction fails on it), so the edge harmonics
+    keep L <= 1 and the product basis still builds angular invariants from them."""
+    with pytest.raises(ValueError, match="max_ell=0: mace-torch needs max_ell >= 1"):
+        MACESettings(max_ell=0, hidden_irreps="8x0e")
+    settings = MACESettings(**{**TINY, "hidden_irreps": "8x0e"}, epochs=EPOCHS)
+    assert settings.max_ell == 1
+    model = MACEModel(settings, threads=2).fit(data["train"], seed=0)
+    untrained = MACEModel(MACESettings(**{**TINY, "hidden_irreps": "8x0e"}, epochs=0)).fit(data["train"], seed=0)
+    _, f_untrained = label_rmse(untrained.predict(data["test"]), data["test"])
+    _, f_trained = label_rmse(model.predict(data["test"]), data["test"])
+    assert f_trained < 0.8 * f_untrained, (f_trained, f_untrained)
+    assert model.embed(data["test"]).shape == (6, 8 + 8)  # 8 scalars per layer, 2 layers
+    assert all("1o" not in str(p.linear.irreps_out) for p in model.model.products)
 
 
 def test_unfitted_model_refuses(data):

@@ -40,8 +40,11 @@ class MACESettings(ModelSettingsBase):
     # architecture
     model: Literal["MACE", "ScaleShiftMACE"] = Field(
         "MACE", description="as --model: 'MACE' = ScaleShiftMACE with shift 0, 'ScaleShiftMACE' shifts by the mean")
-    hidden_irreps: str = Field("16x0e+16x1o", description="node features per layer, e3nn irreps, one multiplicity")
-    max_ell: PositiveInt = Field(1, description="highest spherical harmonic of the edge features")
+    hidden_irreps: str = Field("16x0e+16x1o", description="node features per layer, e3nn irreps, one multiplicity; "
+                                                        "each irrep Lp needs L <= max_ell and p = (-1)^L (0e 1o 2e "
+                                                        "...); scalars only ('16x0e') is the invariant MACE")
+    max_ell: int = Field(1, description="highest spherical harmonic of the edge features, >= 1 (mace-torch 0.3.16 "
+                                        "cannot build max_ell 0)")
     r_max: PositiveFloat = Field(4.5, description="Å; cutoff radius")
     num_interactions: PositiveInt = Field(2, description="message-passing layers")
     correlation: PositiveInt = Field(2, description="body order of the product basis minus 1")
@@ -85,6 +88,15 @@ class MACESettings(ModelSettingsBase):
             raise ValueError(f"hidden_irreps={v!r}: all irreps must have the same multiplicity")
         return v
 
+    @field_validator("max_ell")
+    @classmethod
+    def _check_max_ell(cls, v: int) -> int:
+        if v < 1:
+            # mace-torch 0.3.16's SymmetricContraction fails (IndexError) for max_ell 0, whatever the correlation
+            raise ValueError(f"max_ell={v}: mace-torch needs max_ell >= 1; for an invariant MACE keep max_ell >= 1 "
+                             "and use scalar-only hidden_irreps, e.g. '16x0e'")
+        return v
+
     @field_validator("MLP_irreps")
     @classmethod
     def _check_mlp(cls, v: str) -> str:
@@ -102,6 +114,18 @@ class MACESettings(ModelSettingsBase):
             if bad:
                 raise ValueError(f"E0s keys must be element symbols, got {bad}")
         return v
+
+    @model_validator(mode="after")
+    def _check_irreps_reachable(self) -> "MACESettings":
+        # an irrep the edge harmonics (L <= max_ell, parity (-1)^L) cannot reach gets no gradient:
+        # mace builds the model, then training fails deep in autograd
+        bad = [f"{mul}x{l}{p}" for mul, l, p in parse_irreps(self.hidden_irreps, "hidden_irreps")
+               if l > self.max_ell or p != ("e" if l % 2 == 0 else "o")]
+        if bad:
+            raise ValueError(f"hidden_irreps={self.hidden_irreps!r}: {', '.join(bad)} cannot be reached with "
+                             f"max_ell={self.max_ell} (each irrep Lp needs L <= max_ell and parity p = (-1)^L: "
+                             "0e, 1o, 2e, 3o, ...)")
+        return self
 
     @model_validator(mode="after")
     def _check_weights(self) -> "MACESettings":

@@ -26,7 +26,6 @@ from collapse_sim.models.mace.runtime import (DTYPES, default_dtype, determinist
 
 import contextlib
 import copy
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -46,6 +45,7 @@ from mace.tools.scatter import scatter_mean
 from collapse_sim.models.mace import MACESettings, training
 from collapse_sim.models.mace.graphs import PREDICT_BATCH, has_stress, to_graphs
 from collapse_sim.data.structures import attach_labels
+from collapse_sim.runtime.torch_state import state_dict_fingerprint
 
 
 class _ReproducibleMACECalculator(MACECalculator):
@@ -214,12 +214,7 @@ class MACEModel:
 
         Identical for identical weights whatever process trained or saved them (file bytes are not)."""
         self._require_model()
-        digest = hashlib.sha256()
-        for name, tensor in sorted(self.model.state_dict().items()):
-            tensor = tensor.detach().to("cpu").contiguous()
-            digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-        return "sha256:" + digest.hexdigest()[:16]
+        return state_dict_fingerprint(self.model)
 
     def save(self, path: Path) -> None:
         """torch.save of the whole module (what mace_run_train writes), atomically."""
