@@ -164,9 +164,9 @@ class Scenario(Strict):
                 raise ValueError(f"labs.{unset[0]}.policy: required while `policies` lists more than one policy")
         if self.probes is not None:
             for name in ("id", "ood"):
-                if (n := getattr(self.probes, name).n_structures) < self.commons.k + 2:
+                if (n := getattr(self.probes, name).n_structures) < 4 * self.commons.k:
                     raise ValueError(f"probes.{name}.n_structures: {n} is too few for commons.k={self.commons.k} "
-                                     "(need >= k+2)")
+                                     "(need >= 4 k: with k near n, CKNNA's self-terms shrink and it exceeds 1)")
         expand(self)  # every lab must make a valid scenario
         return self
 

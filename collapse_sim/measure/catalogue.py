@@ -84,7 +84,10 @@ FIELDS = (
     Field(("node",), "the Ray node ID (host name under `--local`) that trained this generation", "id"),
     Field(("model_hash",), "`sha256:` + 16 hex digits over the model's parameters (the `producer` of the data "
           "it samples)", "id"),
+    Field(("lab", "architecture", "data_source", "commons"), "labs only: the lab, its model family and real-data "
+          "source (the labels of the ecosystem tree), and whether its commons was `on` or `off`", "id"),
     Field(("n_train", "n_real", "n_synthetic"), "training-set composition (structures)", "composition"),
+    Field(("n_commons",), "labs only: structures of the training set that other labs published", "composition"),
     Field(("md_replicas",), "MD replicas the sampling step ran", "composition"),
     Field(("oracle_calls", "oracle_calls_total"), "oracle evaluations (calls of the oracle calculator's "
           "`calculate`, counted where they happen) made for this generation — its real data at generation 0, "

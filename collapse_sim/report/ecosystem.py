@@ -5,6 +5,7 @@ rebuilding it from the saved embeddings when a run lacks it."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 
@@ -32,8 +33,8 @@ def load_summary(run) -> dict | None:
 
 def _plot(key: str, fig, run_label: str, extra: str = "") -> Plot:
     spec = ECOSYSTEM_FIGURES[key]
-    return Plot(f"fig-{key}-{run_label}{extra}", f"{spec.title}{extra and f' ({extra})'}", spec.caption,
-                to_data_uri(fig), spec.title)
+    anchor = re.sub(r"[^A-Za-z0-9_-]+", "-", f"fig-{key}-{run_label}-{extra}").strip("-")
+    return Plot(anchor, f"{spec.title}{extra and f' ({extra})'}", spec.caption, to_data_uri(fig), spec.title)
 
 
 def _by_condition(summary: dict, probe: str, value) -> dict[str, dict[int, list[float]]]:

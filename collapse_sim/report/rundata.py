@@ -269,7 +269,7 @@ def _fill_lineages_from_rows(run: RunData) -> None:
 
 
 def _expected_lineages(scenario: dict | None) -> list[str]:
-    if isinstance(scenario, dict) and scenario.get("sweep"):
+    if isinstance(scenario, dict) and (scenario.get("sweep") or scenario.get("labs")):  # lineages from the grid
         from collapse_sim.scenario import ScenarioError, parse_scenario
         from collapse_sim.sweep import expand
 
