@@ -15,51 +15,20 @@ lineage of a sweep is measured against the same yardsticks, or the curves do not
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
+from collapse_sim.labs.lineages import lab_lineages
+from collapse_sim.lineage import GEN0_INPUTS, LineageSpec, digest, lineage_name
 from collapse_sim.settings_base import describe_error
 
 #: top-level fields a sweep axis may change. Not ``generations``: generation g does not depend
 #: on how many follow it (every draw is keyed by generation), so the longest run contains the rest.
 SWEEPABLE = ("model", "synthetic", "real_data", "policies")
-#: what generation 0 depends on besides the seed (everything else only shapes later generations)
-GEN0_INPUTS = ("system", "oracle", "real_data", "model")
-
-
-@dataclass(frozen=True)
-class LineageSpec:
-    """One lineage: a policy and a seed under one variant of the scenario."""
-
-    name: str  # directory name: '<label>-s<seed>'
-    label: str  # the policy label plus the sweep values that shape it, e.g. 'fresh-real@real_fraction=0.1'
-    seed: int
-    policy: Any  # PolicySettings
-    scenario: Any  # the variant (a Scenario without sweep axes)
-    point: str  # the sweep values that shape this lineage ('' without sweep)
-    gen0_key: str  # lineages with equal keys share one generation 0
-    lab: Any = None  # a lab's role in its ecosystem (``collapse_sim.labs.lineages.LabRole``); None: a lone lineage
-
-
-def lineage_name(label: str, seed: int) -> str:
-    """The directory (and random-stream key) of a lineage: '<label>-s<seed>'."""
-    return f"{label}-s{seed}"
-
-
-_LINEAGE = re.compile(r"^(?P<label>.+)-s(?P<seed>\d+)$")
-
-
-def split_lineage(name: str) -> tuple[str, int | None]:
-    """The inverse of ``lineage_name``: 'fresh-real-s3' -> ('fresh-real', 3); a name without
-    the seed suffix -> (name, None)."""
-    m = _LINEAGE.match(name)
-    return (m.group("label"), int(m.group("seed"))) if m else (name, None)
 
 
 def _axis_values(scenario) -> list[tuple[str, list]]:
@@ -136,17 +105,11 @@ def _text(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_.+=-]", "_", text)
 
 
-def digest(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
-
-
 def expand(scenario) -> list[LineageSpec]:
     """Every lineage of the scenario's grid, deduplicated, in a stable order (seed, point, policy).
     Each grid point is validated as a scenario of its own (the class of ``scenario``). A scenario
     with labs has no sweep axes: its lineages are its labs (``collapse_sim.labs.lineages``)."""
     if scenario.labs:
-        from collapse_sim.labs.lineages import lab_lineages
-
         return lab_lineages(scenario)
     base = scenario.model_dump(mode="json")
     base.pop("sweep", None)

@@ -274,7 +274,7 @@ def design_spectrum(X: np.ndarray) -> np.ndarray:
 
 
 def _analyse_linear(sc: Scenario, root: Path, laws: dict[str, str]) -> TheoryReport:
-    from collapse_sim.sweep import lineage_name
+    from collapse_sim.lineage import lineage_name
     from collapse_sim.models.linear import LinearModel, PairBasis
     from collapse_sim.store import RunStore
     from collapse_sim.data.io import read_structures
@@ -343,7 +343,7 @@ def gaussian_laws(estimator: str, n: int, var0: float, m_real: int, m_synthetic:
 
 def _analyse_gaussian(sc: Scenario, root: Path, laws: dict[str, str], estimator: str) -> TheoryReport:
     from collapse_sim.store import RunStore
-    from collapse_sim.sweep import lineage_name
+    from collapse_sim.lineage import lineage_name
 
     rows = {}
     for line in RunStore(root).metrics_path.read_text().splitlines():

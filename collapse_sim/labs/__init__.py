@@ -12,5 +12,5 @@ labs share.
 
 ``settings`` (what a scenario declares), ``lineages`` (labs as lineages: one per lab, commons
 condition and seed), ``commons`` (publish and draw), ``lockstep`` (the generation barrier).
-The generation step itself is the loop's (``collapse_sim.loop.advance``).
+The generation step itself is the one lone lineages take (``collapse_sim.generation.advance``).
 """

@@ -6,11 +6,11 @@ import time
 
 from collapse_sim import policies, samplers
 from collapse_sim.labs.commons import draw, publish
-from collapse_sim.loop import RunContext, advance, load_generation, synthetic_pool
+from collapse_sim.generation import advance, load_generation, synthetic_pool
 from collapse_sim.measure.yardsticks import Yardsticks
 
 
-def lab_step(ctx: RunContext, spec, step: int) -> tuple[object, int]:
+def lab_step(ctx, spec, step: int) -> tuple[object, int]:
     """Generation ``step`` of a lab committed (from step 1 on: trained on its draw from the previous
     generation's commons), then its samples published, except at the last generation, whose
     samples nobody draws. Either part already done (a resumed run) is skipped."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from collapse_sim.store import GenerationFiles, RunStore, gen_name
-from collapse_sim.sweep import lineage_name, split_lineage
+from collapse_sim.lineage import lineage_name, split_lineage
 
 #: files besides the store's environment record in which a run (or a tool that wraps it) may
 #: record the machine and software it ran on (shown if present)
