@@ -28,6 +28,6 @@ def lab_step(ctx, spec, step: int) -> tuple[object, int]:
         sampler = samplers.make(sc.synthetic.sampler, sc.ray.cpus_per_sampling, sc.ray.gpus_per_sampling)
         pool, md_failures, seconds = synthetic_pool(ctx, spec, step + 1, history, sampler, status, key=role.lab)
         publish(store, role, step, pool, md_failures, seconds)
-    stage = "done" if step == sc.generations else "published, waiting for the other labs"
+    stage = "done" if step == sc.generations else "waiting for the other labs"  # progress.IDLE_STAGES
     store.write_status(name, generation=step, stage=stage, generation_seconds=[time.perf_counter() - started])
     return spec, step

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from collapse_sim.store import RunStore
 
 
+#: stages in which a lineage holds no task: not started, queued, or a lab at the generation barrier
+IDLE_STAGES = ("waiting", "queued", "waiting for the other labs")
+
+
 @dataclass
 class LineageProgress:
     name: str
@@ -62,7 +66,7 @@ def snapshot(store: RunStore, specs) -> list[LineageProgress]:
 
 
 def summary(rows: list[LineageProgress], elapsed: float, retries: int) -> str:
-    running = [r for r in rows if not r.finished and r.stage not in ("waiting", "queued")]
+    running = [r for r in rows if not r.finished and r.stage not in IDLE_STAGES]
     done_gens = sum(r.done for r in rows)
     total_gens = sum(r.total for r in rows)
     known = [r.seconds_per_generation for r in rows if r.seconds_per_generation]
@@ -137,7 +141,7 @@ class ProgressDisplay:
                 self.out.flush()
                 return
             self._summary.plain = head
-            order = sorted(rows, key=lambda r: (r.finished, r.stage in ("waiting", "queued"), r.name))[: self.limit]
+            order = sorted(rows, key=lambda r: (r.finished, r.stage in IDLE_STAGES, r.name))[: self.limit]
             shown = {r.name for r in order}
             for name in [n for n in self._tasks if n not in shown]:  # finished ones make way for running ones
                 self._bars.remove_task(self._tasks.pop(name))

@@ -37,6 +37,14 @@ def test_snapshot_reads_generation_stage_and_eta(tmp_path):
     assert "lineages 1/3 done, 1 running | generations 3/6 | retries 1" in line and line.startswith("[0:01:05]")
 
 
+def test_a_lab_at_the_generation_barrier_is_not_running(tmp_path):
+    store, specs = _run_dir(tmp_path)
+    store.generation_dir("fresh-real-s0", 0).mkdir(parents=True)
+    store.write_status("fresh-real-s0", generation=0, stage="waiting for the other labs", generation_seconds=[5.0])
+    line = summary(snapshot(store, specs), elapsed=65, retries=0)
+    assert "lineages 1/3 done, 1 running" in line
+
+
 def test_log_mode_prints_a_summary_line_per_interval(tmp_path):
     store, specs = _run_dir(tmp_path)
     out = io.StringIO()
