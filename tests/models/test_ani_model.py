@@ -13,6 +13,7 @@ from ase.calculators.emt import EMT
 from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
 from pydantic import ValidationError
 
+from geometry import random_rotation
 from collapse_sim import models
 from collapse_sim.data.structures import attach_labels, energy_of, forces_of
 from collapse_sim.measure.accuracy import label_rmse
@@ -52,14 +53,6 @@ def _cu(seed: int) -> Atoms:
     atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)  # 32 atoms, the bulk system's cell
     atoms.rattle(0.05, seed=seed)
     return _label(atoms)
-
-
-def _rotation(seed: int) -> np.ndarray:
-    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] *= -1
-    return q
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +196,7 @@ def test_embed_shape_and_invariance(trained, data):
     assert np.all(np.isfinite(emb)) and np.std(emb, axis=0).max() > 0
     atoms = data["test"][2]
     rotated = atoms.copy()
-    rotated.positions = atoms.positions @ _rotation(0).T + [1.0, -2.0, 0.5]
+    rotated.positions = atoms.positions @ random_rotation(0).T + [1.0, -2.0, 0.5]
     order = np.random.default_rng(0).permutation(len(atoms))
     permuted = atoms[order]
     e0, e1, e2 = model.embed([atoms, rotated, permuted])

@@ -11,6 +11,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
+from geometry import random_rotation
 from collapse_sim.models.base import Model
 from collapse_sim.measure.accuracy import label_rmse
 from collapse_sim.models.mace import MACESettings, runtime, training
@@ -46,14 +47,6 @@ def _dataset(n: int, seed0: int) -> list[Atoms]:
         strain = (0.02, -0.02, 0.01)[i % 3] if i % 4 == 3 else 0.0
         out.append(_label(_cu(seed0 + i, stdev=0.05 + 0.05 * (i % 3) / 2, strain=strain)))
     return out
-
-
-def _random_rotation(seed: int) -> np.ndarray:
-    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] *= -1
-    return q
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +242,7 @@ def test_embed_shape_finite_and_matches_mace_descriptors(trained, data):
 def test_embed_and_energy_invariant_to_rotation(trained, data):
     model, _ = trained
     atoms = data["test"][3]
-    rot = _random_rotation(0)
+    rot = random_rotation(0)
     rotated = atoms.copy()
     rotated.set_cell(atoms.cell[:] @ rot.T, scale_atoms=False)
     rotated.positions = atoms.positions @ rot.T

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import time
 from pathlib import Path
 from typing import Sequence
@@ -23,6 +22,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from collapse_sim.data.structures import attach_labels, energy_of
 from collapse_sim.models.ani import ANISettings
+from collapse_sim.models.epoch_log import EpochLog
 from collapse_sim.models.ani.network import PREDICT_BATCH, ANINetwork, architecture, evaluate, pack, periodic
 from collapse_sim.runtime.atomic import replacing
 from collapse_sim.runtime.torch_state import (DTYPES, default_dtype, deterministic, frozen, num_threads,
@@ -160,13 +160,8 @@ class ANIModel:
             valid_set = pack(network, [train[i] for i in valid_idx], labels=True) if n_valid else None
             optimizer = torch.optim.Adam(network.parameters(), lr=s.lr)
             order = torch.Generator().manual_seed(seed)
-            history, best = [], (float("inf"), None, None)  # (loss, state, epoch)
-            log_file = None
-            if log_path is not None:
-                log_path = Path(log_path)
-                log_path.parent.mkdir(parents=True, exist_ok=True)
-                log_file = open(log_path, "w", encoding="utf-8")
-            try:
+            best = (float("inf"), None, None)  # (loss, state, epoch)
+            with EpochLog(log_path) as log:
                 for epoch in range(s.epochs):
                     t0 = time.perf_counter()
                     losses = []
@@ -178,23 +173,13 @@ class ANIModel:
                         loss.backward()
                         optimizer.step()
                         losses.append(float(loss.detach()))
-                    record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
-                              "lr": float(optimizer.param_groups[0]["lr"])}
+                    metrics = None
                     if valid_set is not None:
                         metrics = _validate(network, valid_set, s, dtype, device)
                         if metrics["valid_loss"] < best[0]:
                             best = (metrics["valid_loss"], copy.deepcopy(network.state_dict()), epoch + 1)
-                        record.update(metrics)
-                    else:
-                        record.update(valid_loss=None, valid_rmse_e_meV_per_atom=None, valid_rmse_f_meV_per_A=None)
-                    record["seconds"] = time.perf_counter() - t0
-                    history.append(record)
-                    if log_file is not None:
-                        log_file.write(json.dumps(record) + "\n")
-                        log_file.flush()
-            finally:
-                if log_file is not None:
-                    log_file.close()
+                    log.add(epoch + 1, float(np.mean(losses)), float(optimizer.param_groups[0]["lr"]), metrics, t0)
+            history = log.history
             if best[1] is not None:
                 network.load_state_dict(best[1])
             network.zero_grad(set_to_none=True)

@@ -8,7 +8,6 @@ from collapse_sim.models.mace.runtime import (DTYPES, default_dtype, determinist
                                               num_threads, torch_device)
 
 import contextlib
-import json
 import time
 from pathlib import Path
 from typing import Sequence
@@ -23,6 +22,7 @@ from mace import modules
 from mace.modules import loss as mace_loss
 from mace.tools import AtomicNumberTable
 
+from collapse_sim.models.epoch_log import EpochLog
 from collapse_sim.models.mace.graphs import PREDICT_BATCH, DictBatch, Packed, to_config
 
 
@@ -264,15 +264,9 @@ def fit(settings, threads: int | None, train: Sequence[Atoms], seed: int, log_pa
             loss = part_loss(loss_fn, batch, out, n_graphs, n_atoms)
             return loss.detach(), torch.autograd.grad(loss, params, allow_unused=True)
 
-        history = []
-        log_file = None
-        if log_path is not None:
-            log_path = Path(log_path)
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            log_file = open(log_path, "w", encoding="utf-8")
         best_loss, best_state, best_epoch = float("inf"), None, None
         valid_loss = None
-        try:
+        with EpochLog(log_path) as log:
             for epoch in range(s.epochs):
                 t0 = time.perf_counter()
                 if epoch > 0 and valid_loss is not None:
@@ -295,8 +289,7 @@ def fit(settings, threads: int | None, train: Sequence[Atoms], seed: int, log_pa
                     if ema is not None:
                         ema.update()
                     losses.append(float(sum(loss for loss, _ in parts)))
-                record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
-                          "lr": float(optimizer.param_groups[0]["lr"])}
+                metrics = None
                 if valid_set is not None:
                     ctx = ema.average_parameters() if ema is not None else contextlib.nullcontext()
                     with ctx:
@@ -305,17 +298,8 @@ def fit(settings, threads: int | None, train: Sequence[Atoms], seed: int, log_pa
                         if valid_loss < best_loss:
                             best_loss, best_epoch = valid_loss, epoch + 1
                             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                    record.update(metrics)
-                else:
-                    record.update(valid_loss=None, valid_rmse_e_meV_per_atom=None, valid_rmse_f_meV_per_A=None)
-                record["seconds"] = time.perf_counter() - t0
-                history.append(record)
-                if log_file is not None:
-                    log_file.write(json.dumps(record) + "\n")
-                    log_file.flush()
-        finally:
-            if log_file is not None:
-                log_file.close()
+                log.add(epoch + 1, float(np.mean(losses)), float(optimizer.param_groups[0]["lr"]), metrics, t0)
+        history = log.history
 
         if best_state is not None:
             model.load_state_dict(best_state)
