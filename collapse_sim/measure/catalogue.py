@@ -97,6 +97,12 @@ FIELDS = (
           "(each lineage of a seed counts the generation 0 they share). Probes and the reference model are a "
           "run-level cost, recorded once in `reference/info.json` (`oracle_calls`, `oracle_calls_probes`, "
           "`oracle_calls_reference`)", "composition"),
+    Field(("policy_kept", "policy_oracle_labelled", "policy_rejected"), "policies that filter only (`verified`, "
+          "`active`, `accumulate-subsample`, `curated`; absent at generation 0): of the synthetic structures offered "
+          "to this generation, how many entered the training set with the model's labels, how many as oracle-labelled "
+          "copies, and how many were left out. `active`: trusted + oracle-labelled (in the window, within "
+          "`max_oracle`) + rejected (above `hi` or over the budget) = offered; `verified`: kept + rejected = offered, "
+          "and with `add_oracle_labelled` every checked structure also enters as an oracle-labelled copy", "composition"),
     Field(("oracle_seconds", "sample_seconds", "label_seconds", "train_seconds", "metrics_seconds",
            "generation_seconds"), "wall time of oracle labelling (real data at generation 0, fresh real data "
           "and policies' oracle checks later), MD sampling, self-labelling by the previous model, training, this row's metrics, and the whole "
