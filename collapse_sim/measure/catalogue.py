@@ -29,7 +29,7 @@ class Placeholder:
 
 
 PROBE_SETS = Placeholder("probe", {"id": "in-distribution probes", "ood": "out-of-distribution probes"},
-                         "the two fixed probe sets, oracle-labelled once per run")
+                         "the two fixed probe sets, oracle-labelled once per run (by `reference_oracle` if the scenario sets one)")
 DATA_SETS = Placeholder("set", {"train": "training set", "sampled": "sampled (synthetic) pool"},
                         "the generation's training set, or the synthetic pool offered to it (absent at generation 0)")
 TARGETS = Placeholder("target", {"gen0": "generation 0", "prev": "previous generation", "ref": "reference model"},
@@ -127,10 +127,10 @@ def _build_metrics() -> dict[str, Metric]:
     for probe in PROBES:
         P = probe.upper()
         table += [
-            _expand("rmse_energy_{probe}", "energy RMSE", "meV/atom", UP, "energy RMSE per atom against the oracle "
-                    "labels of the probe set", "accuracy", "rmse_energy", P, headline=True, probe=probe),
-            _expand("rmse_forces_{probe}", "force RMSE", "meV/Å", UP, "force-component RMSE against the oracle "
-                    "labels of the probe set", "accuracy", "rmse_forces", P, headline=True, probe=probe),
+            _expand("rmse_energy_{probe}", "energy RMSE", "meV/atom", UP, "energy RMSE per atom against the probe "
+                    "set's labels (the oracle's, or `reference_oracle`'s if set)", "accuracy", "rmse_energy", P, headline=True, probe=probe),
+            _expand("rmse_forces_{probe}", "force RMSE", "meV/Å", UP, "force-component RMSE against the probe "
+                    "set's labels (the oracle's, or `reference_oracle`'s if set)", "accuracy", "rmse_forces", P, headline=True, probe=probe),
             _expand("rmse_energy_{probe}_composition", "energy RMSE after E0 fit", "meV/atom", UP, "energy RMSE "
                     "per atom left after a least-squares fit of the energy errors on the element counts (one "
                     "coefficient per element, no intercept; arXiv 2512.03750), so a per-element offset does not "
