@@ -86,10 +86,12 @@ def _checked_scenario(path: Path):
     from collapse_sim.scenario import load_scenario
 
     scenario = load_scenario(path)
-    try:
-        oracles.make(scenario.oracle).check(systems.make(scenario.system).ideal())
-    except ValueError as exc:
-        raise UsageError(f"{path}: oracle: {exc}") from None
+    for field in ("oracle", "reference_oracle"):
+        if (settings := getattr(scenario, field)) is not None:
+            try:
+                oracles.make(settings).check(systems.make(scenario.system).ideal())
+            except ValueError as exc:
+                raise UsageError(f"{path}: {field}: {exc}") from None
     return scenario
 
 

@@ -33,13 +33,17 @@ def advance(ctx, spec: LineageSpec, g: int, history: list, policy, yard, synthet
     started = time.perf_counter() - sum(seconds.values())
     oracle_started = time.perf_counter()
     n_real = policy.fresh_real_needed(len(synthetic))
-    requests = policy.oracle_requests(synthetic, stream(spec.seed, name, "oracle-requests", g))
+    threads = torch_threads(sc.ray.cpus_per_training)
+    predict_with = lambda generation, structures: models.load(
+        sc.model, store.model_path(name, generation), threads=threads).predict(structures)
+    requests = policy.oracle_requests(synthetic, stream(spec.seed, name, "oracle-requests", g), predict_with)
     if n_real or requests:
         status("oracle labelling")  # fresh real data, the policy's checks
     fresh_real, real_calls = fresh_real_pool(ctx, spec.seed, name, g, n_real)
     checked, check_calls = oracle_checks(ctx, spec.seed, name, g, synthetic, requests)
     seconds["oracle_seconds"], calls = time.perf_counter() - oracle_started, real_calls + check_calls
     calls_before = store.generation(name, g - 1).read_row().get("oracle_calls_total")  # None: a run begun before calls were counted
+    policy.last_counts = {}
     train_pools = policy.next_training_set(history, fresh_real, synthetic, checked,
                                            stream(spec.seed, name, "policy", g))
     with store.staging(name, g) as out:
@@ -52,7 +56,8 @@ def advance(ctx, spec: LineageSpec, g: int, history: list, policy, yard, synthet
             write_structures(out.fresh_real, list(fresh_real.structures))
         row = row_fields(spec, g, train_pools, model, md_failures=md_failures,
                    md_replicas=getattr(sc.synthetic.sampler, "replicas", 0), **seconds, oracle_calls=calls,
-                   oracle_calls_total=None if calls_before is None else calls_before + calls)
+                   oracle_calls_total=None if calls_before is None else calls_before + calls,
+                   **policy.last_counts)  # a filtering policy's kept / oracle-labelled / rejected
         status("measuring")
         targets = {"gen0": store.generation(name, 0), "prev": store.generation(name, g - 1)}
         row |= measure_generation(model, yard, sc.metrics.k, out, targets, train, list(synthetic.structures),

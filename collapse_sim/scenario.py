@@ -98,6 +98,12 @@ class Scenario(Strict):
     generations: int = Field(ge=1, description="model-fed generations after generation 0")
     system: SystemSettings = Field(default_factory=dict, validate_default=True)
     oracle: OracleSettings = Field(default_factory=dict, validate_default=True)
+    reference_oracle: OracleSettings | None = Field(
+        None, description="labels (and drives the md recipes of) the probe sets only, so that errors are measured "
+        "against a physical reference while the lineages learn from `oracle` (e.g. a teacher model such as "
+        "CHGNet); default: the probes are labelled by `oracle`, and then a teacher's own error against physics "
+        "is not measured. Energies of two oracles need not share a zero: compare energies after the E0 fit "
+        "(`rmse_energy_{probe}_composition`); forces compare directly")
     real_data: StructureSetSettings
     probes: ProbeSettings | None = Field(None, description="required unless metrics.enabled is false")
     model: ModelSettings
@@ -146,7 +152,9 @@ class Scenario(Strict):
         if not system.atomistic and self.metrics.enabled:
             raise ValueError(f"metrics.enabled: the atomistic metric suite does not apply to the {system.kind} "
                              "system; set it to false")
-        for settings in (system, self.oracle, model, self.synthetic.sampler, *self.policies):
+        for settings in (system, self.oracle, self.reference_oracle, model, self.synthetic.sampler, *self.policies):
+            if settings is None:
+                continue
             settings.check(self)
         return self
 

@@ -29,7 +29,7 @@ class Placeholder:
 
 
 PROBE_SETS = Placeholder("probe", {"id": "in-distribution probes", "ood": "out-of-distribution probes"},
-                         "the two fixed probe sets, oracle-labelled once per run")
+                         "the two fixed probe sets, oracle-labelled once per run (by `reference_oracle` if the scenario sets one)")
 DATA_SETS = Placeholder("set", {"train": "training set", "sampled": "sampled (synthetic) pool"},
                         "the generation's training set, or the synthetic pool offered to it (absent at generation 0)")
 TARGETS = Placeholder("target", {"gen0": "generation 0", "prev": "previous generation", "ref": "reference model"},
@@ -97,6 +97,12 @@ FIELDS = (
           "(each lineage of a seed counts the generation 0 they share). Probes and the reference model are a "
           "run-level cost, recorded once in `reference/info.json` (`oracle_calls`, `oracle_calls_probes`, "
           "`oracle_calls_reference`)", "composition"),
+    Field(("policy_kept", "policy_oracle_labelled", "policy_rejected"), "policies that filter only (`verified`, "
+          "`active`, `accumulate-subsample`, `curated`; absent at generation 0): of the synthetic structures offered "
+          "to this generation, how many entered the training set with the model's labels, how many as oracle-labelled "
+          "copies, and how many were left out. `active`: trusted + oracle-labelled (in the window, within "
+          "`max_oracle`) + rejected (above `hi` or over the budget) = offered; `verified`: kept + rejected = offered, "
+          "and with `add_oracle_labelled` every checked structure also enters as an oracle-labelled copy", "composition"),
     Field(("oracle_seconds", "sample_seconds", "label_seconds", "train_seconds", "metrics_seconds",
            "generation_seconds"), "wall time of oracle labelling (real data at generation 0, fresh real data "
           "and policies' oracle checks later), MD sampling, self-labelling by the previous model, training, this row's metrics, and the whole "
@@ -121,10 +127,10 @@ def _build_metrics() -> dict[str, Metric]:
     for probe in PROBES:
         P = probe.upper()
         table += [
-            _expand("rmse_energy_{probe}", "energy RMSE", "meV/atom", UP, "energy RMSE per atom against the oracle "
-                    "labels of the probe set", "accuracy", "rmse_energy", P, headline=True, probe=probe),
-            _expand("rmse_forces_{probe}", "force RMSE", "meV/Å", UP, "force-component RMSE against the oracle "
-                    "labels of the probe set", "accuracy", "rmse_forces", P, headline=True, probe=probe),
+            _expand("rmse_energy_{probe}", "energy RMSE", "meV/atom", UP, "energy RMSE per atom against the probe "
+                    "set's labels (the oracle's, or `reference_oracle`'s if set)", "accuracy", "rmse_energy", P, headline=True, probe=probe),
+            _expand("rmse_forces_{probe}", "force RMSE", "meV/Å", UP, "force-component RMSE against the probe "
+                    "set's labels (the oracle's, or `reference_oracle`'s if set)", "accuracy", "rmse_forces", P, headline=True, probe=probe),
             _expand("rmse_energy_{probe}_composition", "energy RMSE after E0 fit", "meV/atom", UP, "energy RMSE "
                     "per atom left after a least-squares fit of the energy errors on the element counts (one "
                     "coefficient per element, no intercept; arXiv 2512.03750), so a per-element offset does not "

@@ -14,18 +14,27 @@ from collapse_sim.store import GenerationFiles
 from collapse_sim.data.io import read_structures, write_structures
 
 
+def probe_oracle(scenario):
+    """The oracle settings that make and label the probe sets: the scenario's ``reference_oracle``
+    if set (errors then measured against a physical reference while the lineages learn from a
+    teacher), else its ``oracle``."""
+    return scenario.reference_oracle or scenario.oracle
+
+
 def ensure_probes(ctx) -> dict[str, list[Atoms]]:
-    """Every probe set, labelled on the first call and read back from the run directory
-    (as later calls and resumed runs see them) ever after. The oracle evaluations each set
-    cost go to ``store.probe_oracle_calls_path`` (a run-level cost: see ``probe_oracle_calls``)."""
+    """Every probe set, made (``md`` recipes driven by it) and labelled by ``probe_oracle`` on the
+    first call and read back from the run directory (as later calls and resumed runs see them)
+    ever after. The oracle evaluations each set cost go to ``store.probe_oracle_calls_path`` (a
+    run-level cost: see ``probe_oracle_calls``)."""
     sc, store, probes = ctx.scenario, ctx.store, {}
+    oracle = probe_oracle(sc)
     for name in PROBES:
         path = store.probe_path(name)
         if not path.exists():
             settings = getattr(sc.probes, name)
-            provenance = oracle_provenance(sc, -1, "probes", sc.probes.seed, sampler=f"probe-{name}")
+            provenance = oracle_provenance(sc, -1, "probes", sc.probes.seed, sampler=f"probe-{name}", oracle=oracle)
             labelled = oracle_structures(ctx, settings, settings.n_structures, (sc.probes.seed, "probes", name),
-                                         provenance)
+                                         provenance, oracle=oracle)
             write_structures(path, labelled.structures)
             calls = probe_oracle_calls(store) | {name: labelled.oracle_calls}
             store.probe_oracle_calls_path.write_text(json.dumps(calls))

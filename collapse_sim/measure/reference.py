@@ -8,9 +8,9 @@ import json
 import numpy as np
 
 from collapse_sim import models
-from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
+from collapse_sim.oracles.labelling import oracle_name, oracle_provenance, oracle_structures
 from collapse_sim.measure.accuracy import probe_rmse
-from collapse_sim.measure.probes import embed_probes, ensure_probes, probe_oracle_calls
+from collapse_sim.measure.probes import embed_probes, ensure_probes, probe_oracle, probe_oracle_calls
 from collapse_sim.measure.yardsticks import descriptor_fn, standardise
 from collapse_sim.runtime.rng import child_seed
 from collapse_sim.data.io import write_structures
@@ -41,6 +41,8 @@ def ensure_reference(ctx) -> None:
                 "train_seconds": seconds, "model_hash": model.fingerprint(),
                 # run-level oracle cost (not any lineage's): the reference's real data plus the probe sets
                 "oracle_calls_reference": calls, "oracle_calls_probes": probe_calls,
-                "oracle_calls": calls + sum(probe_calls.values())}
+                "oracle_calls": calls + sum(probe_calls.values()),
+                # who labelled what: the lineages' (and this model's) oracle, and the probes' (reference_oracle)
+                "oracle": oracle_name(sc.oracle), "probe_oracle": oracle_name(probe_oracle(sc))}
         info |= probe_rmse(model, probes)
         out.info.write_text(json.dumps(info, indent=1, sort_keys=True))

@@ -26,6 +26,10 @@ def import_object(path: str) -> Any:
     return getattr(module, attr)
 
 
+#: calculators of optional dependencies: top-level package -> how to install it
+INSTALL_HINTS = {"chgnet": "pip install 'collapse-sim[teacher]' (or: pip install chgnet==0.4.2)"}
+
+
 class ASEOracleSettings(OracleSettingsBase):
     """Any ASE calculator class, by import path, with keyword arguments."""
 
@@ -36,7 +40,13 @@ class ASEOracleSettings(OracleSettingsBase):
     @field_validator("calculator")
     @classmethod
     def _importable(cls, value: str) -> str:
-        import_object(value)
+        try:
+            import_object(value)
+        except ValueError as exc:
+            hint = INSTALL_HINTS.get(value.split(".")[0])
+            if hint:
+                raise ValueError(f"{exc}; install it with: {hint}") from None
+            raise
         return value
 
 

@@ -42,10 +42,17 @@ class CallCounter:
         calc.calculate = calculate
 
 
-def oracle_provenance(scenario, generation: int, lineage: str, seed: int, sampler: str = "oracle") -> dict:
-    """Provenance of oracle-labelled (real) structures; the producer is the oracle's import path."""
-    return dict(origin="real", generation=generation, lineage=lineage, producer=scenario.oracle.calculator,
+def oracle_provenance(scenario, generation: int, lineage: str, seed: int, sampler: str = "oracle",
+                      oracle=None) -> dict:
+    """Provenance of oracle-labelled (real) structures; the producer is the oracle's import path
+    (``oracle``: settings other than the scenario's oracle, e.g. its ``reference_oracle``)."""
+    return dict(origin="real", generation=generation, lineage=lineage, producer=oracle_name(oracle or scenario.oracle),
                 sampler=sampler, seed=seed)
+
+
+def oracle_name(settings) -> str:
+    """An oracle's name in provenance and records: its calculator's import path."""
+    return getattr(settings, "calculator", settings.kind)
 
 
 def _label_chunk(job) -> Labelled:
@@ -70,13 +77,15 @@ def _merge(chunks: Sequence[Labelled]) -> Labelled:
     return Labelled([atoms for chunk in chunks for atoms in chunk.structures], sum(c.oracle_calls for c in chunks))
 
 
-def oracle_structures(ctx, set_settings, n: int, rng_key: tuple, provenance: dict) -> Labelled:
-    """``n`` structures made by the set's recipes and labelled by the oracle, in chunked tasks
+def oracle_structures(ctx, set_settings, n: int, rng_key: tuple, provenance: dict, oracle=None) -> Labelled:
+    """``n`` structures made by the set's recipes and labelled by the oracle (``oracle``: other
+    oracle settings than the scenario's, which then also drive ``md`` recipes), in chunked tasks
     on ``ctx.executor``; ``rng_key`` keys the recipe plan."""
     sc = ctx.scenario
+    oracle = oracle or sc.oracle
     plan = plan_recipes(set_settings.recipes, n, stream(*rng_key))
-    size = sc.oracle.chunk_size
-    jobs = [(sc.system, sc.oracle, set_settings.recipes, plan[i : i + size], provenance) for i in range(0, n, size)]
+    size = oracle.chunk_size
+    jobs = [(sc.system, oracle, set_settings.recipes, plan[i : i + size], provenance) for i in range(0, n, size)]
     return _merge(ctx.executor.map(_label_chunk, jobs, cpus=sc.ray.cpus_per_labelling))
 
 

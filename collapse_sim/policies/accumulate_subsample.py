@@ -36,9 +36,10 @@ class AccumulateSubsample(Policy):
     def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
         pools = all_pools(history, [fresh_real, fresh_synthetic])
         budget, total = training_budget(self.settings.budget, history), sum(len(p) for p in pools)
-        if budget >= total:
-            return pools
-        return subset_pools(pools, np.sort(self.select(pools, budget, total, rng)))
+        chosen = np.arange(total) if budget >= total else np.sort(self.select(pools, budget, total, rng))
+        kept = int((chosen >= total - len(fresh_synthetic)).sum())  # the fresh synthetic pool comes last
+        self.last_counts = dict(policy_kept=kept, policy_oracle_labelled=0, policy_rejected=len(fresh_synthetic) - kept)
+        return pools if budget >= total else subset_pools(pools, chosen)
 
     def select(self, pools, budget: int, total: int, rng) -> np.ndarray:
         """``budget`` distinct indices into the concatenated ``pools`` (``total`` structures)."""

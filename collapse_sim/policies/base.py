@@ -3,7 +3,7 @@ settings base (a policy's lineage name) and the registry."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from ase import Atoms
@@ -12,6 +12,10 @@ from pydantic import Field
 from collapse_sim.data.pools import Pool
 from collapse_sim.registry import Registry
 from collapse_sim.settings_base import KindSettings
+
+
+#: ``predict_with(generation, structures) -> labelled copies``: a lineage's committed model predicts
+PredictWith = Callable[[int, Sequence[Atoms]], list[Atoms]]
 
 
 @dataclass
@@ -33,18 +37,27 @@ class PolicySettingsBase(KindSettings):
 class Policy:
     """Which pools the next model trains on. Its oracle needs are declared up front: it asks
     for no fresh oracle data unless it overrides ``fresh_real_needed``, and for no oracle
-    labels of synthetic structures unless it overrides ``oracle_requests``."""
+    labels of synthetic structures unless it overrides ``oracle_requests``.
+
+    A policy that filters the synthetic pool reports what it did in ``last_counts`` (set by
+    ``next_training_set``; the loop writes it into the metrics row): ``policy_kept``,
+    ``policy_oracle_labelled``, ``policy_rejected`` (meanings in ``measure.catalogue``)."""
 
     def __init__(self, settings: PolicySettingsBase):
         self.settings = settings
+        self.last_counts: dict[str, int] = {}
 
     def fresh_real_needed(self, n_synthetic: int) -> int:
         """New oracle structures wanted, given the size of this generation's synthetic pool."""
         return 0
 
-    def oracle_requests(self, synthetic: Pool, rng: np.random.Generator) -> list[int]:
+    def oracle_requests(self, synthetic: Pool, rng: np.random.Generator,
+                        predict_with: PredictWith | None = None) -> list[int]:
         """Distinct indices into this generation's synthetic pool whose structures the oracle
-        should label (each costs one oracle call); they reach ``next_training_set`` as ``checked``."""
+        should label (each costs one oracle call); they reach ``next_training_set`` as ``checked``.
+        ``predict_with(generation, structures)``: the lineage's model of that generation (any
+        committed one, up to ``synthetic.generation``, the model that sampled the pool) labels
+        the structures (no oracle call; ``active``'s committee)."""
         return []
 
     def next_training_set(self, history: Sequence[GenerationData], fresh_real: Pool | None, fresh_synthetic: Pool,

@@ -42,7 +42,7 @@ def corrected_labels(model_labelled: Atoms, oracle_labelled: Atoms, t: float) ->
 
 
 class Corrected(Policy):
-    def oracle_requests(self, synthetic, rng):
+    def oracle_requests(self, synthetic, rng, predict_with=None):
         return random_fraction(len(synthetic), self.settings.fraction, rng)
 
     def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):

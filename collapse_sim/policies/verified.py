@@ -41,7 +41,7 @@ def force_error(model_labelled: Atoms, oracle_labelled: Atoms) -> float:
 
 
 class Verified(Policy):
-    def oracle_requests(self, synthetic, rng):
+    def oracle_requests(self, synthetic, rng, predict_with=None):
         return random_fraction(len(synthetic), self.settings.check_fraction, rng)
 
     def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
@@ -52,6 +52,8 @@ class Verified(Policy):
         pools = [fresh_synthetic.subset(kept)] if kept else []
         if s.add_oracle_labelled and checked:
             pools.append(checked_pool(fresh_synthetic, checked))
+        self.last_counts = dict(policy_kept=len(kept), policy_rejected=len(fresh_synthetic) - len(kept),
+                                policy_oracle_labelled=len(checked) if s.add_oracle_labelled else 0)
         if not pools:
             raise ValueError(f"verified: nothing left to train on (every checked structure has a force error of at "
                              f"least max_force_error={s.max_force_error} eV/Å, and unchecked: drop)")

@@ -102,6 +102,17 @@ def build_report(run_dirs, out: Path, *, threshold: float = DEFAULT_THRESHOLD, c
             curves.notes.append(f"Non-numeric columns not drawn: {', '.join(non_numeric)}.")
         sections.append(curves)
 
+        # accuracy against oracle cost
+        cost = Section("oracle-cost", "Accuracy against oracle calls",
+                       "What each policy's oracle calls buy: force RMSE against the cumulative oracle calls of its "
+                       "lineage.")
+        plot = guarded("accuracy against oracle calls", lambda: figures.accuracy_vs_oracle_calls(style), cost)
+        if plot:
+            cost.plots.append(plot)
+        elif not cost.notes:
+            cost.notes.append("No run records both force RMSE and oracle_calls_total; the figure is not drawn.")
+        sections.append(cost)
+
         # information imbalance plane
         plane = Section("information-imbalance", "Information-imbalance plane",
                         "Δ(target → model) against Δ(model → target) for each generation; arrows follow each lineage.")

@@ -166,6 +166,52 @@ def collapse_curves(figure_key: str, columns: list[str], style: Style, present: 
     return Plot(f"fig-{figure_key}", spec.title, caption, to_data_uri(fig), alt, notes)
 
 
+# --- accuracy against oracle cost ---------------------------------------------------------
+ORACLE_COST = "oracle_calls_total"
+
+
+def accuracy_vs_oracle_calls(style: Style) -> Plot | None:
+    """Force RMSE on the ID and OOD probes against the lineage's cumulative oracle calls: one
+    line per run × policy (means over seeds), one point per generation. None if no run records
+    both."""
+    columns = [f"rmse_forces_{p}" for p in PROBE_SETS.values]
+    cost = {run.label: analysis.values_by_seed(run, ORACLE_COST) for run in style.runs}
+    panels = [c for c in columns if any(set(analysis.values_by_seed(run, c)) & set(cost[run.label])
+                                        for run in style.runs)]
+    if not panels:
+        return None
+    fig = new_figure(6.0 * len(panels) + 0.4, 4.4)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    handles = {}
+    for ax, column in zip(axes, panels):
+        m = describe(column)
+        for run in style.runs:
+            errors = analysis.values_by_seed(run, column)
+            for policy in sorted(set(errors) & set(cost[run.label])):
+                by_gen_x, by_gen_y = cost[run.label][policy], errors[policy]
+                gens = sorted(set(by_gen_x) & set(by_gen_y))
+                if not gens:
+                    continue
+                x = [float(np.mean(list(by_gen_x[g].values()))) for g in gens]
+                y = [float(np.mean(list(by_gen_y[g].values()))) for g in gens]
+                colour = style.colour(policy)
+                ax.plot(x, y, color=colour, linestyle=style.linestyle(run.label), marker=style.marker(run.label),
+                        lw=2, ms=5)
+                ax.annotate(f"g{gens[-1]}", (x[-1], y[-1]), xytext=(4, 4), textcoords="offset points", fontsize=9,
+                            color=colour)
+                handles.setdefault((run.label, policy), style.handle(run.label, policy))
+        ax.set_title(f"{m.label} — {COL_TITLES.get(m.col, m.col)}")
+        ax.set_ylabel(m.axis_label)
+        ax.set_xlabel("cumulative oracle calls [–]")
+    _legend(fig, list(handles.values()))
+    caption = ("Force RMSE on the fixed probe sets against the lineage's cumulative oracle calls (`oracle_calls_total`: "
+               "generation 0's real data included, probes and reference model not); each point a generation (gN marks "
+               "the last), means over seeds. Lower and further left is better: the accuracy a policy buys per oracle "
+               "call.")
+    return Plot("fig-oracle-cost", "Accuracy against oracle calls", caption, to_data_uri(fig),
+                "Force RMSE on ID and OOD probes versus cumulative oracle calls")
+
+
 # --- information imbalance plane ----------------------------------------------------------
 def information_plane(target: str, style: Style) -> Plot | None:
     probes = [p for p in ("id", "ood") if any(

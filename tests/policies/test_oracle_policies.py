@@ -62,6 +62,7 @@ def test_verified_keeps_exactly_the_checked_structures_below_the_threshold(unche
     out = policy.next_training_set(HISTORY, None, pool, checked, rng())
     assert len(out) == 1 and [a.info["i"] for a in out[0].structures] == kept
     assert [energy_of(a) for a in out[0].structures] == [float(i) for i in kept]  # model labels kept
+    assert policy.last_counts == dict(policy_kept=len(kept), policy_rejected=5 - len(kept), policy_oracle_labelled=0)
 
 
 def test_verified_force_error_is_the_per_atom_vector_norm():
@@ -73,6 +74,7 @@ def test_verified_force_error_is_the_per_atom_vector_norm():
                                               add_oracle_labelled=True))
         out = policy.next_training_set(HISTORY, None, pool, {0: oracle}, rng())
         assert [len(p) for p in out] == [1] * n_kept + [1]  # the oracle-labelled copy is always added
+        assert policy.last_counts == dict(policy_kept=n_kept, policy_rejected=1 - n_kept, policy_oracle_labelled=1)
         assert out[-1].structures[0].info[ORACLE_CHECKED] and composition(out)["n_real"] == 0
 
 

@@ -50,6 +50,8 @@ def test_accumulate_subsample_respects_budget_and_draws_from_all_pools():
     out = policy.next_training_set(history, None, fresh, {}, rng())
     assert sum(len(p) for p in out) == 20
     assert len({p.key for p in out}) >= 3
+    fresh_kept = sum(len(p) for p in out if p.key == fresh.key)
+    assert policy.last_counts == dict(policy_kept=fresh_kept, policy_oracle_labelled=0, policy_rejected=10 - fresh_kept)
     assert policy.fresh_real_needed(10) == 0
     # default budget: the size of the real data
     default = make_policy(AccumulateSubsampleSettings(kind="accumulate-subsample")).next_training_set(history, None, fresh, {}, rng())

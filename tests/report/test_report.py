@@ -20,7 +20,7 @@ from collapse_sim.measure.catalogue import METRICS, UP
 from collapse_sim.report.style import POLICY_COLOURS, policy_colours
 from collapse_sim.report.rundata import assign_labels, load_run
 
-SECTIONS = ("overview", "findings", "collapse-curves", "information-imbalance", "alignment-heatmaps", "provenance",
+SECTIONS = ("overview", "findings", "collapse-curves", "oracle-cost", "information-imbalance", "alignment-heatmaps", "provenance",
             "distribution-drift")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMG = re.compile(r'<img\s+src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
@@ -79,7 +79,7 @@ def test_report_is_self_contained_with_every_section(report):
         assert f'<section id="{section}"' in text, section
     assert result.warnings == [] and not warning_box(text)
     # accuracy curves, heatmaps (8 ID probes >= k+2 with the scenario's k=4), provenance, drift
-    for figure in ("fig-accuracy", "fig-heatmaps", "fig-provenance", "fig-drift"):
+    for figure in ("fig-accuracy", "fig-oracle-cost", "fig-heatmaps", "fig-provenance", "fig-drift"):
         assert f'id="{figure}"' in text, figure
     if any("ii_ref_to_model_id" in r for r in rows):  # the metric suite of the run records imbalances
         assert 'id="fig-ii-ref"' in text and 'id="fig-align_gen0"' in text
