@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--cknna-k", type=int, default=None, help="neighbours for the generation x generation CKNNA heatmaps (default: the scenario's metrics.k, else 10)")
     report.add_argument("--max-heatmap-lineages", type=int, default=16, help="load models for at most this many lineages (default: 16)")
     report.add_argument("--no-heatmaps", action="store_true", help="skip the generation x generation heatmaps")
+    report.add_argument("--figures", type=Path, default=None, metavar="DIR",
+                        help="also write every figure as DIR/<figure id>.png (for a results page)")
 
     compare = sub.add_parser("compare", help="compare policies over seeds at one generation: mean ± SE, 95 %% intervals, paired differences and tests against a baseline policy")
     compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
@@ -207,13 +209,17 @@ def _cmd_report(args) -> int:
         for path in args.run_dirs:
             check_run_directory(path)
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        if args.figures is not None:
+            args.figures.mkdir(parents=True, exist_ok=True)
     except NotARunDirectory as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
-        raise UsageError(f"--out {args.out}: cannot create its folder ({exc.strerror})") from None
+        raise UsageError(f"--out {args.out} / --figures {args.figures}: cannot create the folder "
+                         f"({exc.strerror})") from None
     try:
         result = build_report(args.run_dirs, args.out, threshold=args.threshold, cknna_k=args.cknna_k,
-                              max_heatmap_lineages=args.max_heatmap_lineages, heatmaps=not args.no_heatmaps)
+                              max_heatmap_lineages=args.max_heatmap_lineages, heatmaps=not args.no_heatmaps,
+                              figures_dir=args.figures)
     except NotARunDirectory as exc:
         raise UsageError(str(exc)) from None
     suffix = f", {len(result.warnings)} warning(s) shown in the page" if result.warnings else ""

@@ -1,6 +1,7 @@
 """``build_report``: run directories in, report.html (self-contained) and report.md out."""
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as _dt
 import logging
@@ -9,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collapse_sim.runtime.atomic import atomic_write_text
+from collapse_sim.runtime.atomic import atomic_write_bytes, atomic_write_text
 from collapse_sim.measure.catalogue import METRICS, describe
 from collapse_sim.report import analysis, data_figures, figures
 from collapse_sim.report.compare import METHODS, compare
@@ -43,9 +44,11 @@ class ReportResult:
 
 
 def build_report(run_dirs, out: Path, *, threshold: float = DEFAULT_THRESHOLD, cknna_k: int | None = None,
-                 max_heatmap_lineages: int = DEFAULT_MAX_HEATMAP_LINEAGES, heatmaps: bool = True) -> ReportResult:
-    """Write ``out`` (HTML) and ``out`` with suffix .md. Raises ``NotARunDirectory`` for a path
-    that is not a run directory; any damage inside a run directory becomes a warning."""
+                 max_heatmap_lineages: int = DEFAULT_MAX_HEATMAP_LINEAGES, heatmaps: bool = True,
+                 figures_dir: Path | None = None) -> ReportResult:
+    """Write ``out`` (HTML) and ``out`` with suffix .md, and with ``figures`` (a folder) every
+    figure as ``<figure id>.png``. Raises ``NotARunDirectory`` for a path that is not a run
+    directory; any damage inside a run directory becomes a warning."""
     start = time.perf_counter()
     timings: dict[str, float] = {}
     out = Path(out)
@@ -192,6 +195,9 @@ def build_report(run_dirs, out: Path, *, threshold: float = DEFAULT_THRESHOLD, c
     context |= {"statistics": statistics, "statistics_methods": METHODS, "wilcoxon_too_few": WILCOXON_TOO_FEW}
     from collapse_sim.report.render import render_html, render_markdown
 
+    if figures_dir is not None:
+        for plot in (p for section in sections for p in section.plots):
+            atomic_write_bytes(Path(figures_dir) / f"{plot.id}.png", base64.b64decode(plot.uri.split(",", 1)[1]))
     html_path, md_path = out, out.with_suffix(".md")
     context["elapsed"] = time.perf_counter() - start
     for path, text in ((html_path, render_html(context)), (md_path, render_markdown(context, html_path.name))):

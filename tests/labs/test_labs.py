@@ -162,7 +162,7 @@ def test_report_has_the_ecosystem_section(labs_run, tmp_path):
     from collapse_sim.report.build import build_report
 
     _, root, _ = labs_run
-    result = build_report([root], tmp_path / "report.html", heatmaps=False)
+    result = build_report([root], tmp_path / "report.html", heatmaps=False, figures_dir=tmp_path / "figures")
     html = (tmp_path / "report.html").read_text()
     assert not result.warnings, result.warnings
     for title in ("Lab × lab alignment", "Monoculture index", "Information-imbalance plane of the labs",
@@ -170,6 +170,9 @@ def test_report_has_the_ecosystem_section(labs_run, tmp_path):
         assert title in html
     assert "gap by architecture" in html
     assert 'id="fig-eco_tree-tinylabs-ID-seed-0"' in html
+    written = {p.name for p in (tmp_path / "figures").iterdir()}  # --figures: every figure as a PNG
+    assert "fig-eco_tree-tinylabs-ID-seed-0.png" in written and len(written) == html.count("data:image/png;base64")
+    assert (tmp_path / "figures" / "fig-eco_tree-tinylabs-ID-seed-0.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def _rerun(scenario, root, executor):
