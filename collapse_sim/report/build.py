@@ -46,7 +46,7 @@ class ReportResult:
 def build_report(run_dirs, out: Path, *, threshold: float = DEFAULT_THRESHOLD, cknna_k: int | None = None,
                  max_heatmap_lineages: int = DEFAULT_MAX_HEATMAP_LINEAGES, heatmaps: bool = True,
                  figures_dir: Path | None = None) -> ReportResult:
-    """Write ``out`` (HTML) and ``out`` with suffix .md, and with ``figures`` (a folder) every
+    """Write ``out`` (HTML) and ``out`` with suffix .md, and with ``figures_dir`` (a folder) every
     figure as ``<figure id>.png``. Raises ``NotARunDirectory`` for a path that is not a run
     directory; any damage inside a run directory becomes a warning."""
     start = time.perf_counter()
