@@ -76,6 +76,19 @@ def _read(lin: LineageData, g: int, run: RunData, notes: list[str]) -> np.ndarra
 
 
 def alignment_heatmaps(runs: list[RunData], *, k: int | None = None, max_lineages: int = 16) -> HeatmapResult:
+    """CKNNA matrices of up to ``max_lineages`` lineages, computed on one torch thread: the
+    arrays are small (probe structures x embedding width), so a call is ~1 ms of arithmetic
+    and torch's intra-op thread pool only adds synchronisation, which on cores busy with
+    other work cost ~50 ms per call (2 threads, 30 x 32 embeddings: the 1,936 calls of a
+    50-lineage study's report took 50 s, on one thread 0.7 s; benchmarks/bench_report.py).
+    Same numbers either way; the caller's thread count is restored."""
+    from collapse_sim.runtime.torch_state import num_threads
+
+    with num_threads(1):
+        return _alignment_heatmaps(runs, k=k, max_lineages=max_lineages)
+
+
+def _alignment_heatmaps(runs: list[RunData], *, k: int | None, max_lineages: int) -> HeatmapResult:
     from collapse_sim.metrics import cknna
 
     start = time.perf_counter()
