@@ -43,18 +43,26 @@ def ray_session():
     ray.shutdown()
 
 
+def run_scenario(parent, scenario, executor=None):
+    """``scenario`` run into ``parent``/<its name> (in this process unless ``executor`` is given),
+    as the CLI lays it out: (run dir, metrics rows)."""
+    from collapse_sim.loop import RunContext, run
+    from collapse_sim.runtime.executor import LocalExecutor
+    from collapse_sim.store import RunStore
+
+    root = parent / scenario.name
+    root.mkdir(exist_ok=True)
+    RunStore(root).write_scenario(scenario.resolved_yaml())
+    return root, run(RunContext(scenario, root, executor or LocalExecutor()), progress=lambda m: None)
+
+
 def run_tiny(root, executor):
     """The tiny scenario run into ``root``/tiny with ``executor``: (scenario, run dir, metrics rows)."""
-    from collapse_sim.loop import RunContext, run
     from collapse_sim.scenario import parse_scenario
-    from collapse_sim.store import RunStore
     from scenario_factory import tiny_scenario_dict
 
     scenario = parse_scenario(tiny_scenario_dict())
-    root = root / scenario.name
-    root.mkdir()
-    RunStore(root).write_scenario(scenario.resolved_yaml())
-    return scenario, root, run(RunContext(scenario, root, executor), progress=lambda m: None)
+    return (scenario, *run_scenario(root, scenario, executor))
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,7 @@
 to the evaluations the oracle calculator actually made (counted by the calculator itself)."""
 import json
 
-from collapse_sim.loop import RunContext, run
-from collapse_sim.runtime.executor import LocalExecutor
+from conftest import run_scenario
 from collapse_sim.scenario import parse_scenario
 from collapse_sim.store import RunStore
 from counting_oracle import CountingEMT
@@ -18,11 +17,8 @@ def test_oracle_calls_equal_the_calculator_evaluations(tmp_path):
     data = tiny_scenario_dict(policies=POLICIES, model={"kind": "linear"})
     data["oracle"]["calculator"] = "counting_oracle.CountingEMT"
     scenario = parse_scenario(data)
-    root = tmp_path / scenario.name
-    root.mkdir()
-    RunStore(root).write_scenario(scenario.resolved_yaml())
     CountingEMT.calls = 0
-    rows = run(RunContext(scenario, root, LocalExecutor()), progress=lambda message: None)
+    root, rows = run_scenario(tmp_path, scenario)
     made = CountingEMT.calls
     info = json.loads(RunStore(root).reference.info.read_text())
     assert info["oracle_calls"] == info["oracle_calls_reference"] + sum(info["oracle_calls_probes"].values())

@@ -7,12 +7,10 @@ from typing import Literal
 import pytest
 import yaml
 
+from conftest import run_scenario
 from collapse_sim import policies
-from collapse_sim.runtime.executor import LocalExecutor
-from collapse_sim.loop import RunContext, run
 from collapse_sim.policies.base import Policy, PolicySettingsBase
 from collapse_sim.scenario import ScenarioError, parse_scenario
-from collapse_sim.store import RunStore
 from scenario_factory import ROOT
 
 
@@ -45,10 +43,7 @@ def _scenario_dict(**policy) -> dict:
 def test_registered_kind_validates_and_runs_end_to_end(keep_half, tmp_path):
     scenario = parse_scenario(_scenario_dict())
     assert isinstance(scenario.policies[0], KeepHalfSettings) and scenario.policies[0].label == "keep-half"
-    root = tmp_path / scenario.name
-    root.mkdir()
-    RunStore(root).write_scenario(scenario.resolved_yaml())
-    rows = run(RunContext(scenario, root, LocalExecutor()), progress=lambda message: None)
+    root, rows = run_scenario(tmp_path, scenario)
     by = {(r["lineage"], r["generation"]): r for r in rows}
     n = scenario.synthetic.n_structures
     for g in (1, 2):

@@ -4,9 +4,8 @@ import json
 import pytest
 from scenario_factory import tiny_scenario_dict
 
+from conftest import run_scenario
 from collapse_sim.cli import main
-from collapse_sim.runtime.executor import LocalExecutor
-from collapse_sim.loop import RunContext, run
 from collapse_sim.report.rundata import _expected_lineages
 from collapse_sim.scenario import ScenarioError, parse_scenario
 from collapse_sim.store import RunStore
@@ -86,9 +85,7 @@ def test_sweep_run_shares_generation_0_only_where_identical(tmp_path):
     data = sweep_dict(**{"model.hidden_irreps": MODELS, "policies.fresh-real.real_fraction": [0.25, 0.5]})
     data.update(generations=1, metrics={"enabled": False}, probes=None)
     scenario = parse_scenario(data)
-    root = tmp_path / scenario.name
-    RunStore(root).write_scenario(scenario.resolved_yaml())
-    rows = run(RunContext(scenario, root, LocalExecutor()), progress=lambda m: None)
+    root, rows = run_scenario(tmp_path, scenario)
     specs = expand(scenario)
     assert len(rows) == 2 * len(specs) and {r["lineage"] for r in rows} == {s.name for s in specs}
     gen0 = {r["lineage"]: (r["model_hash"], r["train_seconds"]) for r in rows if r["generation"] == 0}

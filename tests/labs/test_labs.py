@@ -10,6 +10,7 @@ from collapse_sim.labs.lineages import lab_lineages
 from collapse_sim.labs.lockstep import Lockstep
 from collapse_sim.scenario import ScenarioError, parse_scenario
 from collapse_sim.store import RunStore
+from conftest import run_scenario
 from scenario_factory import TINY_MACE, tiny_scenario_dict
 
 #: lab b: a different 'functional' (EMT with ASAP's cutoff) and an invariant MACE (scalars only)
@@ -80,14 +81,8 @@ def test_lockstep_waits_for_every_lab_of_an_ecosystem():
 @pytest.fixture(scope="module")
 def labs_run(tmp_path_factory):
     """Two labs, commons on and off, one model-fed generation, in this process."""
-    from collapse_sim.loop import RunContext, run
-    from collapse_sim.runtime.executor import LocalExecutor
-
     scenario = parse_scenario(labs_dict(generations=1))
-    root = tmp_path_factory.mktemp("labs") / scenario.name
-    root.mkdir()
-    RunStore(root).write_scenario(scenario.resolved_yaml())
-    return scenario, root, run(RunContext(scenario, root, LocalExecutor()), progress=lambda m: None)
+    return (scenario, *run_scenario(tmp_path_factory.mktemp("labs"), scenario))
 
 
 def test_commons_holds_exactly_what_the_labs_published(labs_run):
@@ -134,7 +129,6 @@ def test_ecosystem_metrics_of_the_run(labs_run):
     import json
 
     import numpy as np
-    from Bio.Phylo import BaseTree  # noqa: F401  (parse_newick returns one)
 
     from collapse_sim.metrics.tree import parse_newick
 
@@ -175,19 +169,12 @@ def test_report_has_the_ecosystem_section(labs_run, tmp_path):
     assert (tmp_path / "figures" / "fig-eco_tree-tinylabs-ID-seed-0.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def _rerun(scenario, root, executor):
-    from collapse_sim.loop import RunContext, run
-
-    return run(RunContext(scenario, root, executor), progress=lambda m: None)
-
-
 def test_an_interrupted_labs_run_resumes_to_the_same_rows(labs_run, tmp_path):
     """A generation and a publication lost (as a kill leaves it): the resumed run redoes exactly
     those and ends with the same rows and the same commons."""
     import shutil
 
     from collapse_sim.loop import reproducible_fields
-    from collapse_sim.runtime.executor import LocalExecutor
 
     scenario, root, rows = labs_run
     copy_root = tmp_path / root.name
@@ -195,7 +182,7 @@ def test_an_interrupted_labs_run_resumes_to_the_same_rows(labs_run, tmp_path):
     shutil.rmtree(copy_root / "a@commons=on-s0" / "gen-001")
     (copy_root / "commons" / "on-s0" / "gen-000" / "b.json").unlink()
     (copy_root / "ecosystem.json").unlink()
-    resumed = _rerun(scenario, copy_root, LocalExecutor())
+    _, resumed = run_scenario(tmp_path, scenario)  # the copy: resumed where it was cut
     strip = lambda rs: [reproducible_fields(r) for r in rs]
     assert strip(resumed) == strip(rows)
     for lab in ("a", "b"):
@@ -212,8 +199,5 @@ def test_labs_under_ray_equal_the_in_process_run(labs_run, ray_session, tmp_path
     from collapse_sim.runtime.executor import RayExecutor
 
     scenario, _, rows = labs_run
-    root = tmp_path / scenario.name
-    root.mkdir()
-    RunStore(root).write_scenario(scenario.resolved_yaml())
     strip = lambda rs: [reproducible_fields(r) for r in rs]
-    assert strip(_rerun(scenario, root, RayExecutor())) == strip(rows)
+    assert strip(run_scenario(tmp_path, scenario, RayExecutor())[1]) == strip(rows)

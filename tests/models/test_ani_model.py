@@ -13,7 +13,7 @@ from ase.calculators.emt import EMT
 from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
 from pydantic import ValidationError
 
-from geometry import random_rotation
+from geometry import numeric_forces, random_rotation
 from collapse_sim import models
 from collapse_sim.data.structures import attach_labels, energy_of, forces_of
 from collapse_sim.measure.accuracy import label_rmse
@@ -140,14 +140,7 @@ def test_same_seed_is_bit_identical_and_leaves_no_global_state(data):
 def test_forces_are_minus_the_energy_gradient(float64, data):
     atoms = data["test"][0].copy()
     [p] = float64.predict([atoms])
-    h, numeric = 1e-5, np.zeros((len(atoms), 3))
-    for i in range(len(atoms)):
-        for k in range(3):
-            plus, minus = atoms.copy(), atoms.copy()
-            plus.positions[i, k] += h
-            minus.positions[i, k] -= h
-            ep, em = (energy_of(x) for x in float64.predict([plus, minus]))
-            numeric[i, k] = -(ep - em) / (2 * h)
+    numeric = numeric_forces(lambda pair: [energy_of(x) for x in float64.predict(pair)], atoms)
     assert np.abs(forces_of(p)).max() > 0.1  # not trivially zero
     np.testing.assert_allclose(forces_of(p), numeric, rtol=0, atol=1e-6)
 

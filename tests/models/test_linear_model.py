@@ -7,6 +7,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
+from geometry import numeric_forces
 from collapse_sim.models import load as load_model
 from collapse_sim.models import make as new_model
 from collapse_sim.models import parse_settings as parse_model_settings
@@ -60,14 +61,7 @@ def test_forces_are_minus_energy_gradient(atoms):
     model = LinearModel(SETTINGS)
     model.weights = np.array(W_STAR)
     labelled = model.predict([atoms])[0]
-    h, fd = 1e-5, np.zeros((len(atoms), 3))
-    for i in range(len(atoms)):
-        for k in range(3):
-            plus, minus = atoms.copy(), atoms.copy()
-            plus.positions[i, k] += h
-            minus.positions[i, k] -= h
-            e = [energy_of(s) for s in model.predict([plus, minus])]
-            fd[i, k] = -(e[0] - e[1]) / (2 * h)
+    fd = numeric_forces(lambda pair: [energy_of(s) for s in model.predict(pair)], atoms)
     np.testing.assert_allclose(forces_of(labelled), fd, atol=1e-7)
     assert np.abs(fd).max() > 1e-3  # not trivially zero
 

@@ -2,11 +2,10 @@
 oracle labels exactly the structures asked for, and the row's counts and oracle calls agree."""
 import math
 
+from conftest import run_scenario
 from collapse_sim.data.io import read_structures
 from collapse_sim.data.structures import ORACLE_CHECKED
-from collapse_sim.loop import RunContext, run
 from collapse_sim.policies import active
-from collapse_sim.runtime.executor import LocalExecutor
 from collapse_sim.scenario import parse_scenario
 from collapse_sim.store import RunStore
 from counting_oracle import CountingEMT
@@ -31,11 +30,9 @@ def test_active_oracle_calls_are_the_in_window_structures_labelled(tmp_path, mon
                               generations=3, probes=None)
     data["oracle"]["calculator"] = "counting_oracle.CountingEMT"
     scenario = parse_scenario(data)
-    root = tmp_path / scenario.name
-    root.mkdir()
-    RunStore(root).write_scenario(scenario.resolved_yaml())
     CountingEMT.calls = 0
-    rows = {r["generation"]: r for r in run(RunContext(scenario, root, LocalExecutor()), progress=lambda m: None)}
+    root, rows = run_scenario(tmp_path, scenario)
+    rows = {r["generation"]: r for r in rows}
     n = scenario.synthetic.n_structures
     assert [w.generation for w in windows] == [0, 1, 2]
     assert CountingEMT.calls == sum(r["oracle_calls"] for r in rows.values())  # metrics off: no probes, no reference

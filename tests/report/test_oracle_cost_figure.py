@@ -2,11 +2,9 @@
 (linear model: seconds), and its absence note when no run records them."""
 import json
 
-from collapse_sim.loop import RunContext, run
+from conftest import run_scenario
 from collapse_sim.report import build_report
-from collapse_sim.runtime.executor import LocalExecutor
 from collapse_sim.scenario import parse_scenario
-from collapse_sim.store import RunStore
 from scenario_factory import tiny_scenario_dict
 
 POLICIES = [{"kind": "replace"}, {"kind": "fresh-real", "real_fraction": 0.25},
@@ -15,10 +13,7 @@ POLICIES = [{"kind": "replace"}, {"kind": "fresh-real", "real_fraction": 0.25},
 
 def small_run(tmp_path):
     scenario = parse_scenario(tiny_scenario_dict(policies=POLICIES, model={"kind": "linear"}))
-    root = tmp_path / scenario.name
-    root.mkdir()
-    RunStore(root).write_scenario(scenario.resolved_yaml())
-    return root, run(RunContext(scenario, root, LocalExecutor()), progress=lambda m: None)
+    return run_scenario(tmp_path, scenario)
 
 
 def test_accuracy_vs_oracle_calls_renders_and_says_when_absent(tmp_path):

@@ -5,9 +5,8 @@ import math
 import pytest
 import yaml
 
+from conftest import run_scenario
 from collapse_sim.data.io import read_structures
-from collapse_sim.loop import RunContext, run
-from collapse_sim.runtime.executor import LocalExecutor
 from collapse_sim.scenario import parse_scenario
 from collapse_sim.store import RunStore
 from scenario_factory import ROOT, shrink_to_seconds
@@ -25,10 +24,7 @@ def tiny_molecules() -> dict:
 
 def test_a_tiny_molecules_scenario_runs_end_to_end(tmp_path):
     scenario = parse_scenario(tiny_molecules())
-    root = tmp_path / scenario.name
-    root.mkdir()
-    RunStore(root).write_scenario(scenario.resolved_yaml())
-    rows = run(RunContext(scenario, root, LocalExecutor()), progress=lambda m: None)
+    root, rows = run_scenario(tmp_path, scenario)
     assert len(rows) == 3 * 3  # three policies, generations 0..2
     ood = read_structures(RunStore(root).probe_path("ood"))
     assert {a.get_chemical_formula() for a in ood} == {"C8H9NO2"}  # the OOD probe: paracetamol only
