@@ -2,6 +2,8 @@
 (linear model: seconds), and its absence note when no run records them."""
 import json
 
+import pytest
+
 from conftest import run_scenario
 from collapse_sim.report import build_report
 from collapse_sim.scenario import parse_scenario
@@ -16,6 +18,7 @@ def small_run(tmp_path):
     return run_scenario(tmp_path, scenario)
 
 
+@pytest.mark.integration  # a run and two whole reports (12 s): the full suite's tier
 def test_accuracy_vs_oracle_calls_renders_and_says_when_absent(tmp_path):
     root, rows = small_run(tmp_path)
     assert all(r["oracle_calls_total"] is not None and "rmse_forces_ood" in r for r in rows)
