@@ -14,6 +14,7 @@ of each and their ratio per repeat, then the medians.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import tempfile
 import time
@@ -58,6 +59,34 @@ def batched_rate(model: MACEModel, starts: list, steps: int) -> tuple[float, int
     return rate, int(md.evaluate.rebuilds.sum())
 
 
+def torchsim_rate(model: MACEModel, starts: list, steps: int, threads: int) -> float:
+    """Replica-steps/s of torch-sim 0.3.0's batched ``nvt_langevin`` (BAOAB) on a copy of the same
+    MACE module, all replicas in one ``SimState`` (``pip install -e ".[bench]"``). Units: torch-sim's
+    metal units are ASE's internal ones (eV, Å, amu), so dt, kT and gamma convert as in ASE."""
+    import torch_sim as ts
+    from ase import units
+    from torch_sim.models.mace import MaceModel
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        device, dtype = model._device, model._dtype
+        ts_model = MaceModel(model=copy.deepcopy(model.model), device=device, dtype=dtype, compute_forces=True,
+                             compute_stress=False)
+        t = time.perf_counter()
+        state = ts.initialize_state(starts, device, dtype)
+        as_tensor = lambda x: torch.tensor(x, device=device, dtype=dtype)
+        init_fn, update_fn = ts.nvt_langevin(ts_model, dt=as_tensor(TIMESTEP_FS * units.fs),
+                                             kT=as_tensor(TEMPERATURE_K * units.kB), gamma=as_tensor(FRICTION / units.fs),
+                                             seed=0)
+        state = init_fn(state)
+        for _ in range(steps):
+            state = update_fn(state)
+        return len(starts) * steps / (time.perf_counter() - t)
+    finally:
+        torch.set_num_threads(previous)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--replicas", type=int, default=16)
@@ -83,17 +112,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model.save(Path(tmp) / "bench.model")
         calc = MACECalculator(model_paths=str(Path(tmp) / "bench.model"), device=opts.device, default_dtype="float32")
-    ase_rates, batched_rates, ratios = [], [], []
+    try:
+        import torch_sim  # noqa: F401
+        with_torchsim = True
+    except ImportError:
+        with_torchsim = False
+        print("torch-sim not installed (pip install -e '.[bench]'): its baseline is skipped")
+    ase_rates, batched_rates, ts_rates, ratios, ts_ratios = [], [], [], [], []
     for repeat in range(opts.repeats):
         ase_rates.append(ase_rate(calc, starts, opts.steps, opts.threads))
         rate, rebuilds = batched_rate(model, starts, opts.steps)
         batched_rates.append(rate)
         ratios.append(rate / ase_rates[-1])
-        print(f"repeat {repeat + 1}: ase {ase_rates[-1]:7.1f}  batched {rate:7.1f} replica-steps/s  "
-              f"ratio {ratios[-1]:5.2f}  ({rebuilds} neighbour-list rebuilds)")
-    # the ratio of each repeat pairs two runs under about the same machine load
-    print(f"median  : ase {statistics.median(ase_rates):7.1f}  batched {statistics.median(batched_rates):7.1f} "
-          f"replica-steps/s  ratio {statistics.median(ratios):5.2f}")
+        line = (f"repeat {repeat + 1}: ase {ase_rates[-1]:7.1f}  batched {rate:7.1f} replica-steps/s  "
+                f"ratio {ratios[-1]:5.2f}  ({rebuilds} neighbour-list rebuilds)")
+        if with_torchsim:
+            ts_rates.append(torchsim_rate(model, starts, opts.steps, opts.threads))
+            ts_ratios.append(rate / ts_rates[-1])
+            line += f"  torch-sim {ts_rates[-1]:7.1f}  batched/torch-sim {ts_ratios[-1]:5.2f}"
+        print(line)
+    # the ratio of each repeat pairs runs under about the same machine load
+    line = (f"median  : ase {statistics.median(ase_rates):7.1f}  batched {statistics.median(batched_rates):7.1f} "
+            f"replica-steps/s  ratio {statistics.median(ratios):5.2f}")
+    if with_torchsim:
+        line += f"  torch-sim {statistics.median(ts_rates):7.1f}  batched/torch-sim {statistics.median(ts_ratios):5.2f}"
+    print(line)
 
 
 if __name__ == "__main__":
