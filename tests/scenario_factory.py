@@ -39,3 +39,12 @@ def tiny_scenario_dict(**overrides) -> dict:
     data["oracle"]["chunk_size"] = 6
     data.update(copy.deepcopy(overrides))
     return data
+
+
+def tiny_molecules() -> dict:
+    """The molecules scenario shrunk to seconds: three ID molecules (C H N O F), paracetamol as OOD."""
+    data = yaml.safe_load((ROOT / "scenarios" / "molecules.yaml").read_text())
+    shrink_to_seconds(data, "tiny-molecules", reference=12, sampler={"temperature_K": 300, "timestep_fs": 0.5})
+    data["system"]["smiles"] = ["CCO", "CC#N", "Fc1ccccc1"]
+    data["system"]["ood_smiles"] = ["CC(=O)Nc1ccc(O)cc1"]  # paracetamol
+    return data

@@ -38,13 +38,21 @@ def lab_variant(scenario, index: int):
     the scenario's, no labs. ValueError naming the lab if that is not a valid scenario."""
     lab = scenario.labs[index]
     data = scenario.model_dump(mode="json", exclude={"labs", "commons"})
-    overrides = lab.model_dump(mode="json", include={"model", "oracle", "real_data"}, exclude_none=True)
+    overrides = lab.model_dump(mode="json", include={"system", "model", "oracle", "real_data"}, exclude_none=True)
     data |= overrides
     data["policies"] = [lab.policy.model_dump(mode="json") if lab.policy else data["policies"][0]]
     try:
-        return type(scenario).model_validate(data)
+        variant = type(scenario).model_validate(data)
     except ValidationError as exc:
         raise ValueError(f"labs.{index} ({lab.name}): {describe_error(exc)}") from None
+    if lab.system is not None:
+        from collapse_sim import systems
+
+        ours, theirs = systems.make(variant.system).species(), systems.make(scenario.system).species()
+        if ours != theirs:
+            raise ValueError(f"labs.{index}.system: its elements {ours} differ from the scenario system's {theirs} "
+                             "(every lab's model must represent the shared probes' elements)")
+    return variant
 
 
 def lab_lineages(scenario) -> list[LineageSpec]:

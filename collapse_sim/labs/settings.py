@@ -7,17 +7,22 @@ from collapse_sim.models import ModelSettings
 from collapse_sim.oracles import OracleSettings
 from collapse_sim.policies import PolicySettings
 from collapse_sim.settings_base import Strict
+from collapse_sim.systems import SystemSettings
 
 
 class LabSettings(Strict):
     """One lab: a name, and what differs from the scenario's defaults (model, real data source,
-    policy). Labs with the same ``oracle`` and ``real_data`` share a data source (the same real
-    structures and labels for a seed), the analogue of groups training on one public dataset."""
+    policy). Labs with the same ``system``, ``oracle`` and ``real_data`` share a data source (the
+    same real structures and labels for a seed), the analogue of groups training on one public
+    dataset; a lab's own ``system`` (another molecule pool) gives it other structures."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.+=-]+$", description="the lab's name (lineage names start with it)")
     model: ModelSettings | None = Field(None, description="the lab's model; default: the scenario's `model`")
     oracle: OracleSettings | None = Field(None, description="the lab's real-data oracle (its 'functional'); "
                                                            "default: the scenario's `oracle`")
+    system: SystemSettings | None = Field(None, description="the lab's structures (e.g. its own SMILES pool); default: "
+                                                           "the scenario's. Must hold the same elements as the "
+                                                           "scenario's system (the shared probes and descriptors)")
     real_data: dict | None = Field(None, description="the lab's real-data set (as `real_data`); default: the scenario's")
     policy: PolicySettings | None = Field(None, description="the lab's data policy; default: the scenario's only policy")
     commons_fraction: float | None = Field(None, ge=0, le=1, description="share of the lab's synthetic draw taken "

@@ -11,7 +11,7 @@ from collapse_sim.labs.lockstep import Lockstep
 from collapse_sim.scenario import ScenarioError, parse_scenario
 from collapse_sim.store import RunStore
 from conftest import run_scenario
-from scenario_factory import TINY_MACE, tiny_scenario_dict
+from scenario_factory import TINY_MACE, tiny_molecules, tiny_scenario_dict
 
 #: lab b: a different 'functional' (EMT with ASAP's cutoff) and an invariant MACE (scalars only)
 LABS = [{"name": "a"},
@@ -41,6 +41,14 @@ def test_lab_lineages_pair_conditions_and_share_generation_zero():
     assert by_name["a@commons=on-s0"].lab.architecture == "mace"
 
 
+def test_a_lab_with_its_own_structures_is_its_own_data_source():
+    data = labs_dict()
+    data["labs"][1]["system"] = {"kind": "bulk", "element": "Cu", "lattice_constant": 3.7}
+    specs = {s.lab.lab: s for s in lab_lineages(parse_scenario(data)) if s.lab.commons == "on"}
+    assert specs["b"].scenario.system.lattice_constant == 3.7 and specs["a"].scenario.system.lattice_constant == 3.61
+    assert specs["a"].gen0_key != specs["b"].gen0_key
+
+
 def test_commons_control_off_runs_only_the_shared_labs():
     specs = lab_lineages(parse_scenario(labs_dict(commons={"fraction": 0.25, "control": False, "k": 2})))
     assert [(s.name, s.lab.commons_fraction) for s in specs] == [("a@commons=on-s0", 0.25), ("b@commons=on-s0", 0.25)]
@@ -62,6 +70,18 @@ def test_bad_labs_name_the_field(mutate, expected):
     with pytest.raises(ScenarioError) as info:
         parse_scenario(data)
     assert expected in str(info.value)
+
+
+def test_a_lab_system_must_hold_the_scenarios_elements():
+    """Molecule pools as data sources: a lab's pool without nitrogen could not represent the probes."""
+    data = tiny_molecules() | {"labs": [{"name": "a"}, {"name": "b", "system": {
+        "kind": "molecules", "smiles": ["CCO", "Fc1ccccc1"], "ood_smiles": ["CCOc1ccc(F)cc1"]}}],
+        "policies": [{"kind": "accumulate"}], "commons": {"k": 2}}
+    with pytest.raises(ScenarioError, match=r"labs.1.system: its elements \['C', 'F', 'H', 'O'\] differ from the "
+                                            r"scenario system's \['C', 'F', 'H', 'N', 'O'\]"):
+        parse_scenario(data)
+    data["labs"][1]["system"]["smiles"].append("CCN")
+    assert parse_scenario(data).labs[1].system.smiles == ["CCO", "Fc1ccccc1", "CCN"]
 
 
 def test_lockstep_waits_for_every_lab_of_an_ecosystem():

@@ -3,23 +3,14 @@ isolated molecules, model MD without a cell, every policy, the metric suite on I
 import math
 
 import pytest
-import yaml
 
 from conftest import run_scenario
 from collapse_sim.data.io import read_structures
 from collapse_sim.scenario import parse_scenario
 from collapse_sim.store import RunStore
-from scenario_factory import ROOT, shrink_to_seconds
+from scenario_factory import tiny_molecules
 
 pytestmark = pytest.mark.integration  # a whole (tiny) run with an xTB oracle: about a minute
-
-
-def tiny_molecules() -> dict:
-    data = yaml.safe_load((ROOT / "scenarios" / "molecules.yaml").read_text())
-    shrink_to_seconds(data, "tiny-molecules", reference=12, sampler={"temperature_K": 300, "timestep_fs": 0.5})
-    data["system"]["smiles"] = ["CCO", "CC#N", "Fc1ccccc1"]
-    data["system"]["ood_smiles"] = ["CC(=O)Nc1ccc(O)cc1"]  # paracetamol
-    return data
 
 
 def test_a_tiny_molecules_scenario_runs_end_to_end(tmp_path):
