@@ -137,10 +137,16 @@ class Scenario(Strict):
             if self.metrics.enabled:
                 raise ValueError("probes: required while metrics.enabled is true")
             return self
+        # (setting, its k, structures needed, why); labs add the ecosystem's CKNNA
+        needs = [("metrics.k", self.metrics.k, self.metrics.k + 2, "k+2")]
+        if self.labs:
+            needs.append(("commons.k", self.commons.k, 4 * self.commons.k,
+                          "4 k: with k near n, CKNNA's self-terms shrink and it exceeds 1"))
         for name in ("id", "ood"):
             n = getattr(self.probes, name).n_structures
-            if n < self.metrics.k + 2:
-                raise ValueError(f"probes.{name}.n_structures: {n} is too few for metrics.k={self.metrics.k} (need >= k+2)")
+            for setting, k, needed, why in needs:
+                if n < needed:
+                    raise ValueError(f"probes.{name}.n_structures: {n} is too few for {setting}={k} (need >= {why})")
         return self
 
     @model_validator(mode="after")
@@ -170,11 +176,6 @@ class Scenario(Strict):
         if len(self.policies) > 1:
             if unset := [i for i, lab in enumerate(self.labs) if lab.policy is None]:
                 raise ValueError(f"labs.{unset[0]}.policy: required while `policies` lists more than one policy")
-        if self.probes is not None:
-            for name in ("id", "ood"):
-                if (n := getattr(self.probes, name).n_structures) < 4 * self.commons.k:
-                    raise ValueError(f"probes.{name}.n_structures: {n} is too few for commons.k={self.commons.k} "
-                                     "(need >= 4 k: with k near n, CKNNA's self-terms shrink and it exceeds 1)")
         expand(self)  # every lab must make a valid scenario
         return self
 
