@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from collapse_sim import systems
 from collapse_sim.settings_base import describe_error
 from collapse_sim.lineage import GEN0_INPUTS, LineageSpec, digest, lineage_name
 
@@ -46,8 +47,6 @@ def lab_variant(scenario, index: int):
     except ValidationError as exc:
         raise ValueError(f"labs.{index} ({lab.name}): {describe_error(exc)}") from None
     if lab.system is not None:
-        from collapse_sim import systems
-
         ours, theirs = systems.make(variant.system).species(), systems.make(scenario.system).species()
         if ours != theirs:
             raise ValueError(f"labs.{index}.system: its elements {ours} differ from the scenario system's {theirs} "

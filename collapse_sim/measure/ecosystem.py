@@ -9,6 +9,7 @@ model and can be rebuilt from a run directory at any time (``ecosystem_summary``
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -54,13 +55,15 @@ def ecosystem_summary(store, scenario) -> dict:
     k = scenario.commons.k
     labs = {s.lab.lab: {"architecture": s.lab.architecture, "data_source": s.lab.data_source} for s in specs}
     out = {"k": k, "tree_alpha": TREE_ALPHA, "labs": labs, "ecosystems": {}, "trees": {}}
+    # every generation's embeddings serve its ecosystem's matrices and its seed's tree: read once
+    load = functools.cache(lambda lineage, g, probe: np.load(store.embeddings_path(lineage, g, probe)))
     tree_models: dict[int, dict[str, tuple]] = {}  # seed -> model name -> (lineage, generation, lab)
     for name, members in ecosystems(specs).items():
         role = members[0].lab
         groups = {g: [getattr(m.lab, g) for m in members] for g in GROUPINGS}
         generations = {}
         for g in range(min(len(store.completed(m.name)) for m in members)):
-            generations[g] = {probe: compare_models([np.load(store.embeddings_path(m.name, g, probe)) for m in members],
+            generations[g] = {probe: compare_models([load(m.name, g, probe) for m in members],
                                                     groups, k) for probe in PROBES}
             for m in members:
                 model = f"{m.lab.lab}.g{g}" + ("" if g == 0 else f".{m.lab.commons}")
@@ -71,7 +74,7 @@ def ecosystem_summary(store, scenario) -> dict:
         names = list(models)
         out["trees"][str(seed)] = {"models": names, "lab": [lab for _, _, lab in models.values()]}
         for probe in PROBES:
-            embeddings = [np.load(store.embeddings_path(lineage, g, probe)) for lineage, g, _ in models.values()]
+            embeddings = [load(lineage, g, probe) for lineage, g, _ in models.values()]
             cknna = alignment_matrix(embeddings, k=k)
             distances = tree_distances(cknna, alpha=TREE_ALPHA)
             groups = {grouping: [labs[lab][grouping] for _, _, lab in models.values()] for grouping in GROUPINGS}
