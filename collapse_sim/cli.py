@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     compare.add_argument("--metric", action="append", default=None, metavar="COLUMN", help="a metrics.jsonl column; repeat for several (default: the headline columns the runs record)")
     compare.add_argument("--generation", type=int, default=None, metavar="G", help="generation to compare (default: the last)")
+    compare.add_argument("--generations", default=None, metavar="A-B", help="compare each seed's mean over generations A to B instead of one generation (averages out a generation's training noise; paired as before)")
     compare.add_argument("--baseline", default=None, metavar="POLICY", help="policy the others are paired against (default: replace if present, else the first alphabetically)")
     compare.add_argument("--threshold", type=float, default=0.2, help="relative degradation vs generation 0 that counts a seed as past the collapse threshold (default: 0.2 = 20%%)")
     compare.add_argument("--out", type=Path, default=Path("compare.md"), help="Markdown file to write (default: compare.md)")
@@ -227,6 +228,16 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _window(text: str | None) -> tuple[int, int] | None:
+    """``--generations A-B`` as (A, B)."""
+    if text is None:
+        return None
+    first, sep, last = text.partition("-")
+    if not (sep and first.strip().isdigit() and last.strip().isdigit()):
+        raise UsageError(f"--generations {text}: give two generations as A-B, e.g. 6-10")
+    return int(first), int(last)
+
+
 def _cmd_compare(args) -> int:
     import math
 
@@ -242,7 +253,7 @@ def _cmd_compare(args) -> int:
             raise NotARunDirectory("a run directory is given twice")
         runs = [load_run(p) for p in args.run_dirs]
         assign_labels(runs)
-        result = compare(runs, args.threshold, args.metric, args.generation, args.baseline)
+        result = compare(runs, args.threshold, args.metric, args.generation, args.baseline, _window(args.generations))
     except (NotARunDirectory, CompareError) as exc:
         raise UsageError(str(exc)) from None
     text = to_markdown(result, runs)

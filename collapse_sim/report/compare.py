@@ -1,10 +1,14 @@
-"""Policies compared at one generation, as a reviewer reads them: per metric, each policy's mean
+"""Policies compared at one generation (or averaged over a window of generations), as a reviewer reads them: per metric, each policy's mean
 ± standard error, 95 % interval and seeds past the collapse threshold, then every policy's
 paired difference from a baseline policy. ``collapse-sim compare`` prints it as Markdown; the
 report shows its paired differences ("Statistics over seeds").
 
 Several runs are pooled by policy name; a pair is one seed of one run, since only lineages of
 the same run and seed share generation 0.
+
+A window (``generations=(a, b)``) compares each seed's mean over generations a…b: a single
+generation of a small model carries its training noise (the epoch it stopped at, its small
+validation split), which the mean over generations averages out while keeping the pairing.
 """
 from __future__ import annotations
 
@@ -53,11 +57,18 @@ class MetricComparison:
 
 @dataclass
 class Comparison:
-    generation: int | None  # None: no metrics rows
+    generation: int | None  # None: no metrics rows; the window's last generation with a window
     baseline: str | None
     threshold: float
     metrics: list[MetricComparison]
     warnings: list[str]
+    window: tuple[int, int] | None = None  # (first, last): per-seed means over these generations
+
+    @property
+    def title(self) -> str:
+        if self.window:
+            return f"generations {self.window[0]}–{self.window[1]} (each seed's mean over them)"
+        return f"generation {self.generation}"
 
     @property
     def wilcoxon_too_few(self) -> bool:
@@ -88,11 +99,12 @@ def _verdict(d: PairedDifference, metric: Metric, baseline: str) -> str:
 
 
 def compare(runs: list[RunData], threshold: float, columns: list[str] | None = None, generation: int | None = None,
-            baseline: str | None = None) -> Comparison:
-    """The comparison at ``generation`` (default: the last any row has) of ``columns`` (default:
-    the catalogue's headline columns the runs record) against ``baseline`` (default: replace if
-    present, else the first policy alphabetically). Raises ``CompareError`` for a column, policy
-    or generation the runs do not have."""
+            baseline: str | None = None, window: tuple[int, int] | None = None) -> Comparison:
+    """The comparison at ``generation`` (default: the last any row has), or of each seed's mean
+    over the generations of ``window`` (first, last), of ``columns`` (default: the catalogue's
+    headline columns the runs record) against ``baseline`` (default: replace if present, else
+    the first policy alphabetically). Raises ``CompareError`` for a column, policy, generation
+    or window the runs do not have."""
     rows = [row for run in runs for row in run.rows]
     present = numeric_columns(runs)
     unknown = [c for c in columns or [] if c not in present]
@@ -105,20 +117,37 @@ def compare(runs: list[RunData], threshold: float, columns: list[str] | None = N
     if generation is not None and generation not in generations:
         have = f"{generations[0]}–{generations[-1]}" if generations else "none"
         raise CompareError(f"--generation {generation}: no row has this generation (generations: {have})")
+    if window is not None:
+        if generation is not None:
+            raise CompareError("--generations: give either --generation or --generations, not both")
+        first, last = window
+        if not (0 < first <= last) or first not in generations or last not in generations:
+            have = f"{generations[0]}–{generations[-1]}" if generations else "none"
+            raise CompareError(f"--generations {first}-{last}: needs 1 <= first <= last, both recorded "
+                               f"(generations: {have})")
     if not rows:
         return Comparison(None, None, threshold, [], [])
-    generation = generations[-1] if generation is None else generation
+    generation = (window[1] if window else generations[-1]) if generation is None else generation
     baseline = baseline or default_baseline(policies)
     policies = [baseline] + [p for p in policies if p != baseline]
     if columns is None:
         columns = [c for c, m in METRICS.items() if m.headline and c in present]
-    comparisons = [_metric(describe(c), _pooled(runs, c), policies, generation, baseline, threshold) for c in columns]
-    return Comparison(generation, baseline, threshold, comparisons, _warnings(runs, comparisons, generation))
+    gens = range(window[0], window[1] + 1) if window else (generation,)
+    where = f"generations {window[0]}–{window[1]}" if window else f"generation {generation}"
+    comparisons = [_metric(describe(c), _pooled(runs, c), policies, gens, baseline, threshold) for c in columns]
+    return Comparison(generation, baseline, threshold, comparisons, _warnings(runs, comparisons, where), window)
 
 
-def _metric(metric: Metric, pooled, policies: list[str], generation: int, baseline: str,
+def window_means(by_gen: dict[int, dict[tuple, float]], gens) -> dict[tuple, float]:
+    """(run, seed) -> mean over ``gens`` of its values, for the seeds that have every one of them."""
+    have = [by_gen.get(g, {}) for g in gens]
+    keys = set(have[0]).intersection(*have[1:]) if have else set()
+    return {k: sum(h[k] for h in have) / len(have) for k in keys}
+
+
+def _metric(metric: Metric, pooled, policies: list[str], gens, baseline: str,
             threshold: float) -> MetricComparison:
-    at = {p: pooled.get(p, {}).get(generation, {}) for p in policies}
+    at = {p: window_means(pooled.get(p, {}), gens) for p in policies}
     stats = []
     for p in policies:
         gen0 = dict(pooled.get(p, {}).get(0, {}))
@@ -133,7 +162,7 @@ def _metric(metric: Metric, pooled, policies: list[str], generation: int, baseli
     return MetricComparison(metric, stats, contrasts)
 
 
-def _warnings(runs: list[RunData], comparisons: list[MetricComparison], generation: int) -> list[str]:
+def _warnings(runs: list[RunData], comparisons: list[MetricComparison], where: str) -> list[str]:
     out = []
     differ = [k for k, _ in scenario_differences(runs) if k not in ("name", "seeds")]
     if differ:
@@ -144,7 +173,7 @@ def _warnings(runs: list[RunData], comparisons: list[MetricComparison], generati
         few[s.policy] = min(few.get(s.policy, s.summary.n), s.summary.n)
     if few:
         listed = ", ".join(f"{p} ({n})" for p, n in sorted(few.items()))
-        out.append(f"too few seeds at generation {generation} for {listed}: with fewer than {MIN_PAIRS} seeds a "
+        out.append(f"too few seeds at {where} for {listed}: with fewer than {MIN_PAIRS} seeds a "
                    "policy is not separated at 95 % from any other, whatever the means")
     return out
 
@@ -154,7 +183,7 @@ def to_markdown(c: Comparison, runs: list[RunData]) -> str:
     if c.generation is None:
         return "# Policy comparison\n\nNo metrics rows: nothing to compare.\n"
     seeds = ", ".join(f"{r.label} ({len(r.seeds)} seeds)" for r in runs)
-    lines = [f"# Policy comparison at generation {c.generation}", "",
+    lines = [f"# Policy comparison at {c.title}", "",
              f"Runs: {seeds}. Baseline: `{c.baseline}`. Collapse threshold: worse than generation 0 by more than "
              f"{c.threshold * 100:g} %.", "", METHODS, ""]
     lines += [f"> ⚠ {w}" for w in c.warnings] + ([""] if c.warnings else [])

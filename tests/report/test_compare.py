@@ -71,6 +71,24 @@ def test_paired_differences_and_verdicts(tmp_path):
     assert vendi[0].verdict == "not separated at 95 % (the 95 % interval of the difference includes 0)"
 
 
+def test_a_window_compares_each_seeds_mean_over_its_generations(tmp_path):
+    result, run = _compare(_run(tmp_path / "r"), window=(1, 2))
+    forces = next(m for m in result.metrics if m.metric.column == "rmse_forces_id")
+    replace, accumulate = forces.policies
+    # generation 1 = (50 + last) / 2, generation 2 = last: replace 57.5, 65, 61.25; accumulate 51.5, 59, 55.25
+    assert replace.summary.mean == pytest.approx((57.5 + 65 + 61.25) / 3)
+    d = forces.contrasts[0].difference
+    assert d.n == 3 and d.diff.low == pytest.approx(-6.0) and d.diff.high == pytest.approx(-6.0)
+    assert result.title == "generations 1–2 (each seed's mean over them)"
+    assert "# Policy comparison at generations 1–2" in to_markdown(result, [run])
+    # a seed without every generation of the window is left out, not averaged over fewer
+    rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    kept = [r for r in rows if not (r["lineage"] == "replace-s0" and r["generation"] == 1)]
+    (tmp_path / "r" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    forces = next(m for m in _compare(tmp_path / "r", window=(1, 2))[0].metrics if m.metric.column == "rmse_forces_id")
+    assert forces.policies[0].summary.n == 2 and forces.contrasts[0].difference.n == 2
+
+
 def test_rows_in_any_order_give_the_same_comparison(tmp_path):
     ordered, run = _compare(_run(tmp_path / "a"))
     shuffled, run_b = _compare(_run(tmp_path / "b", shuffle=True))
@@ -111,6 +129,10 @@ def test_cli_prints_and_writes_the_tables(tmp_path, capsys):
     (["--metric", "rmse_nothing"], "--metric rmse_nothing"),
     (["--baseline", "fresh-real"], "--baseline fresh-real"),
     (["--generation", "7"], "--generation 7"),
+    (["--generations", "1-7"], "--generations 1-7"),
+    (["--generations", "0-2"], "--generations 0-2"),
+    (["--generations", "two"], "--generations two"),
+    (["--generations", "1-2", "--generation", "2"], "--generations"),
     (["--threshold", "-0.1"], "--threshold"),
 ])
 def test_cli_bad_options_write_nothing(tmp_path, capsys, args, option):
