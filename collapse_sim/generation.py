@@ -97,6 +97,9 @@ def row_fields(spec: LineageSpec, g: int, train_pools: list[Pool], model, **fiel
     """The bookkeeping part of a metrics row: which lineage, composition, counts, stage times."""
     row = dict(seed=spec.seed, generation=g, **composition(train_pools), **fields, model_hash=model.fingerprint(),
                node=current_node(), **lineage_fields(spec))
+    steps = getattr(model, "fit_info", {}).get("optimizer_steps")  # compute: grows with the set unless model.steps
+    if steps is not None:
+        row["train_steps"] = steps
     if spec.lab is not None:  # structures other labs published, in this training set
         row["n_commons"] = sum(a.info.get("lab", spec.lab.lab) != spec.lab.lab for a in flatten(train_pools))
     return row

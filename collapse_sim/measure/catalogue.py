@@ -103,6 +103,9 @@ FIELDS = (
           "copies, and how many were left out. `active`: trusted + oracle-labelled (in the window, within "
           "`max_oracle`) + rejected (above `hi` or over the budget) = offered; `verified`: kept + rejected = offered, "
           "and with `add_oracle_labelled` every checked structure also enters as an oracle-labelled copy", "composition"),
+    Field(("train_steps",), "optimiser steps this generation's model was trained for (torch model kinds): "
+          "passes × batches per pass, so with `model.epochs` it grows with the training set; `model.steps` "
+          "fixes it, to compare policies at equal compute", "composition"),
     Field(("oracle_seconds", "sample_seconds", "label_seconds", "train_seconds", "metrics_seconds",
            "generation_seconds"), "wall time of oracle labelling (real data at generation 0, fresh real data "
           "and policies' oracle checks later), MD sampling, self-labelling by the previous model, training, this row's metrics, and the whole "

@@ -224,3 +224,9 @@ def test_langevin_sampling_through_the_calculator(trained, data, tmp_path):
     assert result.failures == 0 and len(result.structures) == 4, result  # 2 replicas x 2 kept frames
     for atoms in result.structures:
         assert np.all(np.isfinite(atoms.positions))
+
+
+def test_a_step_budget_sets_the_number_of_passes(data):
+    """8 training structures (7 + 1 split) in batches of 4: 2 steps per pass; 5 steps -> 3 passes."""
+    model = ANIModel(ANISettings(**TINY, epochs=40, steps=5), threads=2).fit(data["train"][:8], seed=0)
+    assert (model.fit_info["epochs"], model.fit_info["optimizer_steps"], len(model.history)) == (3, 6, 3)

@@ -386,3 +386,12 @@ def test_elements_of_the_system_missing_from_the_training_set_are_still_represen
     default = MACEModel(MACESettings(**TINY, epochs=1)).fit(data["train"][:8], seed=0)
     with pytest.raises(ValueError, match="not trained on"):
         default.predict([alloy])
+
+
+def test_a_step_budget_gives_sets_of_any_size_the_same_optimiser_steps(data):
+    """``steps`` replaces ``epochs``: whole passes until at least that many optimiser steps."""
+    fits = {}
+    for n in (24, 12):  # 22 + 2 split, 5 full batches of 4 per pass; 11 + 1, 2 batches per pass
+        model = MACEModel(MACESettings(**TINY, epochs=50, steps=10), threads=2).fit(data["train"][:n], seed=0)
+        fits[n] = (model.fit_info["epochs"], model.fit_info["optimizer_steps"], len(model.history))
+    assert fits == {24: (2, 10, 2), 12: (5, 10, 5)}

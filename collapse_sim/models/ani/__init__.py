@@ -53,6 +53,7 @@ class ANISettings(ModelSettingsBase):
     device: Literal["cpu", "cuda"] = Field("cpu", description="where training and inference run")
     # training
     epochs: NonNegativeInt = Field(50, description="passes over the training split")
+    steps: PositiveInt | None = Field(None, description="optimiser steps per training, rounded up to whole passes; overrides epochs, so every training set gets the same compute whatever its size")
     lr: PositiveFloat = Field(1e-3, description="Adam learning rate")
     batch_size: PositiveInt = Field(8, description="structures per optimiser step (the last batch may be smaller)")
     energy_weight: NonNegativeFloat = Field(1.0, description="weight of the loss's energy term (squared error per "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import time
 from pathlib import Path
 from typing import Sequence
@@ -22,6 +23,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from collapse_sim.data.structures import attach_labels, energy_of
 from collapse_sim.models.ani import ANISettings
+from collapse_sim.models.budget import passes
 from collapse_sim.models.epoch_log import EpochLog
 from collapse_sim.models.ani.network import PREDICT_BATCH, ANINetwork, architecture, evaluate, pack, periodic
 from collapse_sim.runtime.atomic import replacing
@@ -162,7 +164,8 @@ class ANIModel:
             order = torch.Generator().manual_seed(seed)
             best = (float("inf"), None, None)  # (loss, state, epoch)
             with EpochLog(log_path) as log:
-                for epoch in range(s.epochs):
+                n_passes = passes(s.epochs, s.steps, math.ceil(train_set.n / s.batch_size))
+                for epoch in range(n_passes):
                     t0 = time.perf_counter()
                     losses = []
                     shuffled = torch.randperm(train_set.n, generator=order).tolist()
@@ -187,6 +190,7 @@ class ANIModel:
 
         self.network, self.history = network, history
         self.fit_info = {"E0s": dict(zip(symbols, map(float, e0))), "seed": int(seed), "n_train": int(len(train_idx)),
+                         "epochs": int(n_passes), "optimizer_steps": int(n_passes * math.ceil(train_set.n / s.batch_size)),
                          "n_valid": int(n_valid), "best_epoch": best[2], "elements": symbols}
         return self
 

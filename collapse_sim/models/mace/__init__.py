@@ -62,6 +62,7 @@ class MACESettings(ModelSettingsBase):
     dtype: Literal["float32", "float64"] = Field("float32", description="parameters and computation (--default_dtype)")
     # training
     epochs: NonNegativeInt = Field(20, description="passes over the training split (--max_num_epochs)")
+    steps: PositiveInt | None = Field(None, description="optimiser steps per training, rounded up to whole passes; overrides epochs, so every training set gets the same compute whatever its size")
     lr: PositiveFloat = Field(0.01, description="Adam learning rate")
     batch_size: PositiveInt = Field(10, description="structures per optimiser step")
     energy_weight: NonNegativeFloat = Field(1.0, description="weight of the energy term of the loss")

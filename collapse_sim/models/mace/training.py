@@ -22,6 +22,7 @@ from mace import modules
 from mace.modules import loss as mace_loss
 from mace.tools import AtomicNumberTable
 
+from collapse_sim.models.budget import passes
 from collapse_sim.models.epoch_log import EpochLog
 from collapse_sim.models.mace.graphs import PREDICT_BATCH, DictBatch, Packed, to_config
 
@@ -264,10 +265,11 @@ def fit(settings, threads: int | None, train: Sequence[Atoms], seed: int, log_pa
             loss = part_loss(loss_fn, batch, out, n_graphs, n_atoms)
             return loss.detach(), torch.autograd.grad(loss, params, allow_unused=True)
 
+        n_passes = passes(s.epochs, s.steps, len(order))
         best_loss, best_state, best_epoch = float("inf"), None, None
         valid_loss = None
         with EpochLog(log_path) as log:
-            for epoch in range(s.epochs):
+            for epoch in range(n_passes):
                 t0 = time.perf_counter()
                 if epoch > 0 and valid_loss is not None:
                     scheduler.step(valid_loss)
@@ -303,12 +305,13 @@ def fit(settings, threads: int | None, train: Sequence[Atoms], seed: int, log_pa
 
         if best_state is not None:
             model.load_state_dict(best_state)
-        elif ema is not None and s.epochs > 0:
+        elif ema is not None and n_passes > 0:
             ema.copy_to(model.parameters())
         for p in params:
             p.grad = None
         model.eval()
 
     fit_info = {**info, "seed": int(seed), "n_train": int(len(train_idx)), "n_valid": int(n_valid),
+                "epochs": int(n_passes), "optimizer_steps": int(n_passes * len(order)),
                 "best_epoch": best_epoch, "elements": [ase.data.chemical_symbols[z] for z in z_table.zs]}
     return model, z_table, fit_info, history
