@@ -47,6 +47,10 @@ def test_training_set_composition_per_policy(tiny_run):
     offered = [len(read_structures(root / "accumulate-s0" / f"gen-00{g}" / "sampled.extxyz")) for g in (1, 2)]
     assert by["accumulate-s0", 2]["n_synthetic"] == sum(offered)
     assert by["fresh-real-s0", 1]["n_real"] == round(0.25 * n_syn)
+    # fixed epochs: optimiser steps grow with the set (accumulate's is the largest at generation 2)
+    epochs = {k: len((root / k[0] / f"gen-{k[1]:03d}" / "train_log.jsonl").read_text().splitlines()) for k in by}
+    assert all(by[k]["train_steps"] >= epochs[k] == scenario.model.epochs for k in by)
+    assert by["accumulate-s0", 2]["train_steps"] > by["replace-s0", 2]["train_steps"]
 
 
 def test_provenance_traces_every_structure(tiny_run):
