@@ -55,6 +55,11 @@ class MetricComparison:
     contrasts: list[Contrast]
 
 
+def span(generation: int | None, window: tuple[int, int] | None) -> str:
+    """What is compared, in words: 'generation G' or 'generations A–B'."""
+    return f"generations {window[0]}–{window[1]}" if window else f"generation {generation}"
+
+
 @dataclass
 class Comparison:
     generation: int | None  # None: no metrics rows; the window's last generation with a window
@@ -66,9 +71,7 @@ class Comparison:
 
     @property
     def title(self) -> str:
-        if self.window:
-            return f"generations {self.window[0]}–{self.window[1]} (each seed's mean over them)"
-        return f"generation {self.generation}"
+        return span(self.generation, self.window) + (" (each seed's mean over them)" if self.window else "")
 
     @property
     def wilcoxon_too_few(self) -> bool:
@@ -114,15 +117,14 @@ def compare(runs: list[RunData], threshold: float, columns: list[str] | None = N
     if baseline is not None and baseline not in policies:
         raise CompareError(f"--baseline {baseline}: no such policy in these runs (policies: {', '.join(policies)})")
     generations = sorted({row["generation"] for row in rows})
+    have = f"{generations[0]}–{generations[-1]}" if generations else "none"
     if generation is not None and generation not in generations:
-        have = f"{generations[0]}–{generations[-1]}" if generations else "none"
         raise CompareError(f"--generation {generation}: no row has this generation (generations: {have})")
     if window is not None:
         if generation is not None:
             raise CompareError("--generations: give either --generation or --generations, not both")
         first, last = window
         if not (0 < first <= last) or first not in generations or last not in generations:
-            have = f"{generations[0]}–{generations[-1]}" if generations else "none"
             raise CompareError(f"--generations {first}-{last}: needs 1 <= first <= last, both recorded "
                                f"(generations: {have})")
     if not rows:
@@ -133,9 +135,9 @@ def compare(runs: list[RunData], threshold: float, columns: list[str] | None = N
     if columns is None:
         columns = [c for c, m in METRICS.items() if m.headline and c in present]
     gens = range(window[0], window[1] + 1) if window else (generation,)
-    where = f"generations {window[0]}–{window[1]}" if window else f"generation {generation}"
     comparisons = [_metric(describe(c), _pooled(runs, c), policies, gens, baseline, threshold) for c in columns]
-    return Comparison(generation, baseline, threshold, comparisons, _warnings(runs, comparisons, where), window)
+    return Comparison(generation, baseline, threshold, comparisons,
+                      _warnings(runs, comparisons, span(generation, window)), window)
 
 
 def window_means(by_gen: dict[int, dict[tuple, float]], gens) -> dict[tuple, float]:

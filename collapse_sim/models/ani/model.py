@@ -164,7 +164,8 @@ class ANIModel:
             order = torch.Generator().manual_seed(seed)
             best = (float("inf"), None, None)  # (loss, state, epoch)
             with EpochLog(log_path) as log:
-                n_passes = passes(s.epochs, s.steps, math.ceil(train_set.n / s.batch_size))
+                batches_per_pass = math.ceil(train_set.n / s.batch_size)
+                n_passes = passes(s.epochs, s.steps, batches_per_pass)
                 for epoch in range(n_passes):
                     t0 = time.perf_counter()
                     losses = []
@@ -190,7 +191,7 @@ class ANIModel:
 
         self.network, self.history = network, history
         self.fit_info = {"E0s": dict(zip(symbols, map(float, e0))), "seed": int(seed), "n_train": int(len(train_idx)),
-                         "epochs": int(n_passes), "optimizer_steps": int(n_passes * math.ceil(train_set.n / s.batch_size)),
+                         "epochs": int(n_passes), "optimizer_steps": int(n_passes * batches_per_pass),
                          "n_valid": int(n_valid), "best_epoch": best[2], "elements": symbols}
         return self
 

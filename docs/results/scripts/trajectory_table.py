@@ -6,7 +6,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
+from collapse_sim.report.statistics import summarise
 
 
 def main(run_dir: str, column: str, *generations: str) -> None:
@@ -21,9 +21,8 @@ def main(run_dir: str, column: str, *generations: str) -> None:
     for policy in sorted(values):
         cells = []
         for g in gens:
-            v = np.array(values[policy].get(g, []))
-            sem = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
-            cells.append(f"{v.mean():.3g} ± {sem:.2g}" if len(v) else "—")
+            v = summarise(values[policy].get(g, []))  # the report's mean ± standard error
+            cells.append(f"{v.mean:.3g} ± {v.sem:.2g}" if v.n else "—")
         print(f"| {policy} | " + " | ".join(cells) + " |")
 
 
