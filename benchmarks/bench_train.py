@@ -30,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import torch
 from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.io import write
@@ -87,9 +88,10 @@ def write_ref_xyz(structures, path: Path) -> None:
 
 
 def cli_args(s: MACESettings, train: Path, work: Path, seed: int) -> list[str]:
-    """mace_run_train with the semantics of MACESettings (MACEModel.fit mirrors this command)."""
+    """mace_run_train with the semantics of MACESettings (MACEModel.fit mirrors this command); run
+    as ``python -m mace.cli.run_train``, the module behind the console script, so that it needs no PATH."""
     return [
-        "mace_run_train", "--name", "bench", "--seed", str(seed), "--work_dir", str(work),
+        sys.executable, "-m", "mace.cli.run_train", "--name", "bench", "--seed", str(seed), "--work_dir", str(work),
         "--train_file", str(train), "--valid_fraction", str(s.valid_fraction),
         "--energy_key", "REF_energy", "--forces_key", "REF_forces", "--stress_key", "REF_stress",
         "--E0s", "average", "--model", s.model, "--hidden_irreps", s.hidden_irreps, "--max_ell", str(s.max_ell),
@@ -102,7 +104,7 @@ def cli_args(s: MACESettings, train: Path, work: Path, seed: int) -> list[str]:
         "--weight_decay", str(s.weight_decay), "--amsgrad", "--ema", "--ema_decay", str(s.ema_decay),
         "--clip_grad", str(s.clip_grad), "--lr_factor", str(s.lr_factor),
         "--scheduler_patience", str(s.scheduler_patience),
-        "--default_dtype", s.dtype, "--device", "cpu", "--plot", "False", "--error_table", "PerAtomRMSE",
+        "--default_dtype", s.dtype, "--device", s.device, "--plot", "False", "--error_table", "PerAtomRMSE",
     ]
 
 
@@ -161,9 +163,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="repeat r uses seed + r")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-cli", action="store_true")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where both trainers run")
     opts = ap.parse_args()
+    if opts.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device cuda: CUDA is not available to this torch ({torch.__version__}); use --device cpu")
 
-    settings = MACESettings(epochs=opts.epochs)
+    settings = MACESettings(epochs=opts.epochs, device=opts.device)
     env = dict(os.environ, OMP_NUM_THREADS=str(opts.threads), MKL_NUM_THREADS=str(opts.threads))
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the project's default (collapse_sim.runtime.executor)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
@@ -171,7 +176,7 @@ def main() -> None:
     train, test = make_data(opts.n_train, 0), make_data(opts.n_test, 10_000)
     print(f"data: {len(train)} train (10 % of them validation) / {len(test)} test structures of 32 atoms "
           f"({time.perf_counter() - t:.1f} s); {opts.epochs} epochs, batch {settings.batch_size}, {settings.dtype}, "
-          f"{opts.threads} threads (OMP_NUM_THREADS={env['OMP_NUM_THREADS']}, OMP_WAIT_POLICY={env['OMP_WAIT_POLICY']})")
+          f"{opts.device}, {opts.threads} threads (OMP_NUM_THREADS={env['OMP_NUM_THREADS']}, OMP_WAIT_POLICY={env['OMP_WAIT_POLICY']})")
     print("wall = whole fresh process for both (imports, reading the extxyz, graphs, statistics, training, "
           "validation, writing the model); load = 1/5/15-min load averages before the run")
 

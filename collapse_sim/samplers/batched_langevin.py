@@ -10,12 +10,13 @@ over replicas whose atoms are concatenated. Each replica draws its Maxwell-Boltz
 then ``xi`` and ``eta`` every step, from its own Generator in ASE's order, and the arithmetic is
 ASE's (momenta stored, velocities recomputed after the position update), so given the same
 forces a replica follows its ASE trajectory (``collapse_sim.systems.md.langevin``) bit for bit.
-Forces come from a :class:`BatchedPotential`: :class:`MACEPotential` (one graph for all
-replicas, neighbour lists with a skin) or :class:`CalculatorPotential` (any model's ASE
+Forces come from a :class:`BatchedPotential`: :class:`MACEPotential` (one graph per lane,
+i.e. per core, neighbour lists with a skin) or :class:`CalculatorPotential` (any model's ASE
 calculator, for models without a batched path).
 
-Same seeds and the same chunk of replicas give bit-identical frames; which replicas share a
-chunk can change float32 rounding (kernels depend on the batch), not the statistics."""
+Same seeds, the same chunk of replicas and the same threads give bit-identical frames; which
+replicas share a chunk or a lane can change float32 rounding (kernels depend on the batch), not
+the statistics."""
 from __future__ import annotations
 
 import copy
@@ -30,6 +31,7 @@ from ase import Atoms, units
 from mace.data.neighborhood import get_neighborhood
 from mace.tools.utils import atomic_numbers_to_indices
 
+from collapse_sim.runtime import lanes
 from collapse_sim.runtime.executor import torch_threads
 from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.runtime.rng import stream
@@ -54,30 +56,65 @@ class BatchedPotential(Protocol):
 # potentials
 # --------------------------------------------------------------------------------------------
 class MACEPotential:
-    """Energies and forces of R replicas from one MACE graph per call (what ``MACEModel.predict``
-    computes, without building mace ``AtomicData`` every step)."""
+    """Energies and forces of R replicas from MACE graphs (what ``MACEModel.predict`` computes,
+    without building mace ``AtomicData`` every step): one graph per lane
+    (``collapse_sim.runtime.lanes``): on CPU with ``threads`` given, the replicas are split into
+    ``threads`` contiguous parts, each run on its own core with one intra-op thread."""
 
     def __init__(self, model: MACEModel, skin: float = DEFAULT_SKIN):
         self.module = copy.deepcopy(model.model).requires_grad_(False)  # autograd w.r.t. positions only
         self.z_table, self.r_max, self.skin = model.z_table, model.r_max, skin
         self.dtype, self.device, self.threads = model._dtype, model._device, model.threads
+        self.lanes = lanes.count(self.device.type, self.threads)
 
     def bind(self, structures: Sequence[Atoms]) -> "_MACEReplicas":
         return _MACEReplicas(self, structures)
 
 
 class _MACEReplicas:
-    """R replicas as one MACE graph. Each replica's candidate pairs (within r_max + skin) are
-    rebuilt only once one of its atoms moved more than skin/2 since its last rebuild, so every
-    pair now closer than r_max is a candidate; each call keeps the candidates closer than r_max
-    (farther edges contribute exactly zero in mace's cutoff, and cost as much as the others)."""
+    """R replicas as one MACE graph per lane; ``rebuilds`` counts each replica's neighbour-list
+    builds. With one lane the ops use the model's threads and torch's deterministic algorithms;
+    with several, each lane's ops are serial (deterministic without that mode), and the lanes
+    run in parallel on threads kept for the life of this object (a new thread per call cost
+    ~17 % of a 16-replica step); they end when it is collected."""
 
     def __init__(self, potential: MACEPotential, structures: Sequence[Atoms]):
+        self.potential = potential
+        ptr = np.cumsum([0] + [len(a) for a in structures])
+        self.parts = [_Graph(potential, [structures[r] for r in part], ptr[part[0]])
+                      for part in lanes.split(range(len(structures)), potential.lanes)]
+        self._workers = None
+
+    @property
+    def rebuilds(self) -> np.ndarray:
+        return np.concatenate([part.rebuilds for part in self.parts])
+
+    def __call__(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = self.potential
+        if len(self.parts) == 1:
+            with default_dtype(p.dtype), num_threads(p.threads), deterministic():
+                return self.parts[0](positions)
+        with default_dtype(p.dtype), num_threads(1):
+            if self._workers is None:  # made in the one-thread scope: its thread's torch ops are serial too
+                self._workers = lanes.Workers(len(self.parts))
+            results = self._workers.map(lambda part: part(positions[part.lo:part.hi]), self.parts)
+        return np.concatenate([e for e, _ in results]), np.concatenate([f for _, f in results])
+
+
+class _Graph:
+    """Replicas (atoms ``lo:hi`` of all replicas' positions) as one MACE graph. Each replica's
+    candidate pairs (within r_max + skin) are rebuilt only once one of its atoms moved more
+    than skin/2 since its last rebuild, so every pair now closer than r_max is a candidate; each
+    call keeps the candidates closer than r_max (farther edges contribute exactly zero in mace's
+    cutoff, and cost as much as the others). Called inside the caller's dtype/thread scope."""
+
+    def __init__(self, potential: MACEPotential, structures: Sequence[Atoms], lo: int):
         self.potential = potential
         self.cells = [np.array(a.cell, dtype=float) for a in structures]
         self.pbc = [tuple(bool(p) for p in a.pbc) for a in structures]
         counts = [len(a) for a in structures]
         self.ptr = np.cumsum([0] + counts)
+        self.lo, self.hi = int(lo), int(lo + self.ptr[-1])
         species = torch.as_tensor(atomic_numbers_to_indices(np.concatenate([a.numbers for a in structures]),
                                                             potential.z_table))
         device, dtype = potential.device, potential.dtype
@@ -93,16 +130,16 @@ class _MACEReplicas:
         self.rebuilds = np.zeros(len(counts), dtype=int)
 
     def __call__(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(energies, forces) at ``positions`` (this graph's atoms)."""
         self._refresh_candidates(positions)
         p = self.potential
-        with default_dtype(p.dtype), num_threads(p.threads), deterministic():
-            pos = torch.tensor(positions, dtype=p.dtype, device=p.device)
-            with torch.no_grad():
-                sender, receiver = self.candidate_index
-                lengths = torch.linalg.vector_norm(pos[receiver] - pos[sender] + self.candidate_shifts, dim=-1)
-                within = lengths < p.r_max  # as mace's cutoff compares the same float32 lengths
-            out = p.module({**self.graph, "positions": pos, "edge_index": self.candidate_index[:, within],
-                            "shifts": self.candidate_shifts[within]}, training=False, compute_force=True)
+        pos = torch.tensor(positions, dtype=p.dtype, device=p.device)
+        with torch.no_grad():
+            sender, receiver = self.candidate_index
+            lengths = torch.linalg.vector_norm(pos[receiver] - pos[sender] + self.candidate_shifts, dim=-1)
+            within = lengths < p.r_max  # as mace's cutoff compares the same float32 lengths
+        out = p.module({**self.graph, "positions": pos, "edge_index": self.candidate_index[:, within],
+                        "shifts": self.candidate_shifts[within]}, training=False, compute_force=True)
         return out["energy"].detach().cpu().double().numpy(), out["forces"].detach().cpu().double().numpy()
 
     def _refresh_candidates(self, positions: np.ndarray) -> None:

@@ -18,6 +18,7 @@ from collapse_sim.models.mace import MACESettings, runtime, training
 from collapse_sim.models.mace import graphs as mace_graphs
 from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.data.structures import attach_labels, energy_of, forces_of
+from collapse_sim.runtime import lanes as lanes_
 
 from mace.calculators import MACECalculator  # after collapse_sim.models.mace.model (which imports mace first)
 from mace.tools import torch_geometric
@@ -315,7 +316,7 @@ def test_split_batch_loss_and_gradients_match_whole_batch(trained, data, stress)
     n_atoms = int(whole.num_nodes)
     for n_parts in (1, 2, 3):
         loss, grads = 0.0, [torch.zeros_like(p) for p in params]
-        for part in training.split(idx, n_parts):
+        for part in lanes_.split(idx, n_parts):
             batch = packed.batch(part)
             out = net(batch.to_dict(), training=True, compute_force=True, compute_stress=stress)
             part_loss = training.part_loss(loss_fn, batch, out, len(idx), n_atoms)
@@ -365,7 +366,7 @@ def test_parallel_validation_matches_whole_set_reference(trained, data):
     ref_e = 1e3 * float(torch.sqrt(torch.mean(((out["energy"].detach() - whole.energy).double() / sizes) ** 2)))
     ref_f = 1e3 * float(torch.sqrt(torch.mean((out["forces"].detach() - whole.forces).double() ** 2)))
     for lanes in (1, 2, 3):
-        with training.Workers(lanes) as workers:
+        with lanes_.Workers(lanes) as workers:
             got = training.evaluate(model.model, loss_fn, mace_graphs.Packed(graphs), workers, compute_stress=False)
         assert got["valid_loss"] == pytest.approx(ref_loss, rel=1e-5)
         assert got["valid_rmse_e_meV_per_atom"] == pytest.approx(ref_e, rel=1e-4)

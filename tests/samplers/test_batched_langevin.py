@@ -95,6 +95,35 @@ def test_mace_potential_matches_predict_before_and_after_rebuilds(model):
     assert forces.rebuilds.tolist() == [1, 1, 2]
 
 
+def test_lanes_split_the_replicas_and_agree_with_one_lane(model):
+    """threads=2 on CPU: two graphs, each on its own core; the same forces as one graph up to
+    float32 rounding, bit-identical from call to call, and no threads left behind."""
+    import copy
+    import gc
+    import threading
+    import time
+
+    structures = _replicas() + [_cu(7)]
+    positions = np.concatenate([a.positions for a in structures])
+    serial = copy.copy(model)
+    serial.threads = 1
+    one, two = MACEPotential(serial), MACEPotential(model)
+    assert (one.lanes, two.lanes) == (1, 2)
+    threads_before = threading.active_count()
+    laned = two.bind(structures)
+    assert [len(part.cells) for part in laned.parts] == [2, 2]
+    first, again = laned(positions), laned(positions)
+    _assert_matches(first, one.bind(structures)(positions))
+    assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
+    assert laned.rebuilds.tolist() == [1, 1, 1, 1]
+    del laned  # its lane thread ends with it (ThreadPoolExecutor's collection callback)
+    deadline = time.monotonic() + 10
+    while threading.active_count() > threads_before and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.05)
+    assert threading.active_count() == threads_before
+
+
 # ------------------------------------------------------------------------------ integrator
 def test_integrator_is_ases_langevin(model):
     """Same forces (one calculator per call) and seed: bit-identical to ASE; batched MACE forces:

@@ -123,7 +123,7 @@ class MACEModel:
         Fast paths (tests compare them with the reference paths): the neighbour lists are built
         once, graphs are collated once and batches gathered by index (``graphs.Packed``), and with
         ``threads`` on CPU each batch is split into ``threads`` parts computed in parallel
-        (``training.Workers``, ``training.part_loss``), validation too.
+        (``collapse_sim.runtime.lanes``, ``training.part_loss``), validation too.
 
         Deterministic: the same seed, data, dtype and ``threads`` give bit-identical weights
         (different ``threads`` differ in the last bits: the parts differ). The caller's RNG state,

@@ -1,6 +1,6 @@
 """Training, as ``mace_run_train`` trains (see :meth:`MACEModel.fit <collapse_sim.models.mace.model.MACEModel.fit>`):
 the network is built from the training data (E0s, ``avg_num_neighbors``, scale), then each
-batch is split into parts computed in parallel (:class:`Workers`, :func:`part_loss`)."""
+batch is split into parts computed in parallel (``collapse_sim.runtime.lanes``, :func:`part_loss`)."""
 from __future__ import annotations
 
 # first: it imports mace before e3nn and silences e3nn's import warnings
@@ -25,6 +25,8 @@ from mace.tools import AtomicNumberTable
 from collapse_sim.models.budget import passes
 from collapse_sim.models.epoch_log import EpochLog
 from collapse_sim.models.mace.graphs import PREDICT_BATCH, DictBatch, Packed, to_config
+from collapse_sim.runtime.lanes import Workers, split
+from collapse_sim.runtime.lanes import count as lane_count
 
 
 def part_loss(loss_fn: torch.nn.Module, ref: DictBatch, pred: dict, n_graphs: int, n_atoms: int) -> torch.Tensor:
@@ -46,41 +48,11 @@ def part_loss(loss_fn: torch.nn.Module, ref: DictBatch, pred: dict, n_graphs: in
     raise TypeError(f"no split-batch form for {type(loss_fn).__name__}")
 
 
-class Workers:
-    """``n`` lanes that run one part each of a split batch: the calling thread and ``n - 1``
-    worker threads. Each torch op runs on one core (intra-op threads 1) and the parts run in
-    parallel, which on small MACE models beats splitting every op across cores (sub-ms ops,
-    synchronisation per op); results come back in part order, so reductions are reproducible.
-    A context manager: the worker threads end on exit."""
-
-    def __init__(self, n: int):
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.n = n
-        self._pool = ThreadPoolExecutor(n - 1, thread_name_prefix="cs-mace") if n > 1 else None
-
-    def __enter__(self) -> "Workers":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-
-    def map(self, fn, items: list) -> list:
-        futures = [self._pool.submit(fn, item) for item in items[1:]] if len(items) > 1 else []
-        first = fn(items[0])
-        return [first] + [f.result() for f in futures]
-
-
 def train_order(n_train: int, batch_size: int, seed: int, drop_last: bool) -> torch.utils.data.DataLoader:
     """Index batches into the training split, in ``mace_run_train``'s order: each pass draws from
     the same generator, seeded the same way, as the CLI's shuffled train loader does."""
     return torch.utils.data.DataLoader(range(n_train), batch_size=batch_size, shuffle=True, drop_last=drop_last,
                                        generator=torch.Generator().manual_seed(seed), collate_fn=list)
-
-
-def split(idx, parts: int) -> list[np.ndarray]:
-    return [p for p in np.array_split(np.asarray(idx, dtype=np.int64), min(parts, len(idx))) if len(p)]
 
 
 def e0s(settings, configs: list, z_table: AtomicNumberTable) -> np.ndarray:
@@ -193,14 +165,12 @@ def evaluate(model, loss_fn, packed: Packed, workers: Workers, compute_stress: b
 def lanes(settings, threads: int | None) -> tuple[int, bool]:
     """(parallel batch parts, deterministic-algorithms mode needed).
 
-    On CPU with ``threads`` given, each batch is split into ``threads`` parts computed in
-    parallel with one intra-op thread each: ops are then serial, so reproducible without
-    ``torch.use_deterministic_algorithms`` (its sort-based scatter backward cost 1-7 % per
-    epoch in our measurements). Otherwise (CUDA, or torch's default thread count) one part
-    and deterministic mode."""
-    if settings.device == "cpu" and threads is not None:
-        return threads, False
-    return 1, True
+    With lanes (CPU, ``threads`` given) each part runs with one intra-op thread: ops are then
+    serial, so reproducible without ``torch.use_deterministic_algorithms`` (its sort-based
+    scatter backward cost 1-7 % per epoch in our measurements). Otherwise (CUDA, or torch's
+    default thread count) one part and deterministic mode."""
+    n = lane_count(settings.device, threads)
+    return n, not (settings.device == "cpu" and threads is not None)
 
 
 def fit(settings, threads: int | None, train: Sequence[Atoms], seed: int, log_path: Path | None = None,
