@@ -13,7 +13,7 @@ not depend on scheduling, and a resumed run continues at the first uncommitted g
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from collapse_sim import models, policies, samplers
@@ -26,6 +26,7 @@ from collapse_sim.measure.reference import ensure_reference
 from collapse_sim.measure.row import measure_generation
 from collapse_sim.measure.yardsticks import Yardsticks
 from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
+from collapse_sim.runtime.executor import InTask
 from collapse_sim.runtime.rng import child_seed
 from collapse_sim.scenario import Scenario
 from collapse_sim.store import RunStore
@@ -49,6 +50,12 @@ class RunContext:
     def store(self) -> RunStore:
         return RunStore(self.root)
 
+    def in_task(self) -> "RunContext":
+        """This context inside a task that holds a training's resources (a lineage, generation 0,
+        a lab step, the reference): single nested tasks that fit them run in the task itself."""
+        sc = self.scenario
+        return replace(self, executor=InTask(self.executor, sc.ray.cpus_per_training, sc.ray.gpus_per_training))
+
 
 def lineages(scenario: Scenario) -> list[LineageSpec]:
     """Every lineage: policies x seeds, times the sweep grid if the scenario declares one."""
@@ -67,6 +74,7 @@ def run_generation_zero(ctx: RunContext, group: list[LineageSpec], reference: li
     data and model), committed identically to each of them. ``reference`` holds the reference
     task's future (in a list, so that Ray hands it over unresolved): training overlaps it,
     measuring waits for it."""
+    ctx = ctx.in_task()
     store = ctx.store
     done = [spec.name for spec in group if 0 in store.completed(spec.name)]
     if not done:
@@ -109,6 +117,7 @@ def _train_generation_zero(ctx: RunContext, spec: LineageSpec, reference: list) 
 def run_lineage(ctx: RunContext, spec: LineageSpec) -> str:
     """Advance one lineage from its last committed generation to the scenario's last.
     Stage changes go to the lineage's status file (progress display, fault tests)."""
+    ctx = ctx.in_task()
     sc, store, name = ctx.scenario, ctx.store, spec.name
     policy = policies.make(spec.policy)
     sampler = samplers.make(sc.synthetic.sampler, sc.ray.cpus_per_sampling, sc.ray.gpus_per_sampling)

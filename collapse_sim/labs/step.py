@@ -14,6 +14,7 @@ def lab_step(ctx, spec, step: int) -> tuple[object, int]:
     """Generation ``step`` of a lab committed (from step 1 on: trained on its draw from the previous
     generation's commons), then its samples published, except at the last generation, whose
     samples nobody draws. Either part already done (a resumed run) is skipped."""
+    ctx = ctx.in_task()
     sc, store, name, role = ctx.scenario, ctx.store, spec.name, spec.lab
     started = time.perf_counter()
     status = lambda stage: store.write_status(name, generation=step, stage=stage)

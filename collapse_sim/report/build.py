@@ -12,7 +12,7 @@ from pathlib import Path
 
 from collapse_sim.runtime.atomic import atomic_write_bytes, atomic_write_text
 from collapse_sim.measure.catalogue import METRICS, describe
-from collapse_sim.report import analysis, data_figures, figures
+from collapse_sim.report import analysis, data_figures, figures, rendering
 from collapse_sim.report.compare import METHODS, compare
 from collapse_sim.report.datasets import SetReader
 from collapse_sim.report.rundata import NotARunDirectory, RunData, assign_labels, load_run
@@ -82,7 +82,7 @@ def build_report(run_dirs, out: Path, *, threshold: float = DEFAULT_THRESHOLD, c
         finally:
             timings[name] = timings.get(name, 0.0) + time.perf_counter() - t
 
-    with figures.rc_context():
+    with figures.rc_context(), rendering.parallel():
         # collapse curves
         present = analysis.numeric_columns(runs)
         curves = Section("collapse-curves", "Collapse curves",
@@ -181,6 +181,10 @@ def build_report(run_dirs, out: Path, *, threshold: float = DEFAULT_THRESHOLD, c
         sections.append(structure_figure("distribution-drift", "Distribution drift", "distribution drift",
                                          lambda: data_figures.drift(style, reader), None))
 
+    t = time.perf_counter()
+    for plot in (p for section in sections for p in section.plots):
+        plot.uri = rendering.resolved(plot.uri)
+    timings["figures rendered in workers (wait)"] = time.perf_counter() - t
     t = time.perf_counter()
     found = analysis.findings(runs, threshold)
     timings["findings"] = time.perf_counter() - t

@@ -6,8 +6,6 @@ style and marker per run directory, labelled axes with units, a legend on every 
 """
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass, field
 
 import matplotlib
@@ -19,7 +17,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from collapse_sim.measure.catalogue import DATA_SETS, PROBE_SETS, TARGETS, describe
-from collapse_sim.report import analysis
+from collapse_sim.report import analysis, rendering
 from collapse_sim.report.rundata import RunData, finite
 from collapse_sim.report.style import FIGURES, RUN_LINESTYLES, RUN_MARKERS, panel_col_order
 
@@ -79,10 +77,10 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def to_data_uri(fig: Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+def to_data_uri(fig: Figure) -> "str | rendering.Pending":
+    """The page's image of ``fig``: rendered by a worker inside ``rendering.parallel()`` (resolve
+    it with ``rendering.resolved``), else a data URI made here."""
+    return rendering.submit(fig, DPI, RC)
 
 
 def _legend(fig: Figure, handles: list, extra: list | None = None, ncols: int | None = None) -> None:

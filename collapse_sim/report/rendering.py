@@ -1,0 +1,88 @@
+"""PNG rendering of the report's figures in worker processes, while the next figures are drawn.
+
+Why: matplotlib's part of ``savefig`` (constrained layout, text, the Agg raster) is about two
+thirds of a report's build time and runs on one core. The figures are independent, so inside
+:func:`parallel` each one is pickled to a small process pool and rendered there
+(``benchmarks/bench_report.py``). On Linux the workers are forks of this process, started when
+the pool opens, so they start with matplotlib loaded (a forkserver or spawned worker would import
+it first: 2-3 s before the first figure); they only unpickle and draw. Elsewhere they are spawned.
+Outside :func:`parallel`, or where a worker fails, a figure is rendered in this process: the same
+bytes either way."""
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import multiprocessing
+import os
+import pickle
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from typing import Iterator
+
+_pool: ProcessPoolExecutor | None = None
+
+def png(fig, dpi: int, rc: dict) -> bytes:
+    """The PNG bytes of ``fig`` at ``dpi``, drawn under the rcParams ``rc``."""
+    import matplotlib
+
+    buf = io.BytesIO()
+    with matplotlib.rc_context(rc):
+        fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def _png_of_pickle(blob: bytes, dpi: int, rc: dict) -> bytes:
+    return png(pickle.loads(blob), dpi, rc)
+
+
+def data_uri(png_bytes: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes).decode("ascii")
+
+
+class Pending:
+    """A figure's data URI being rendered by a worker; :meth:`result` waits for it."""
+
+    def __init__(self, fig, dpi: int, rc: dict, future):
+        self._fig, self._dpi, self._rc, self._future = fig, dpi, rc, future
+
+    def result(self) -> str:
+        try:
+            return data_uri(self._future.result())
+        except Exception:  # noqa: BLE001 - a broken worker: draw it here instead
+            return data_uri(png(self._fig, self._dpi, self._rc))
+
+
+def submit(fig, dpi: int, rc: dict) -> "str | Pending":
+    """``fig``'s data URI: rendered by a worker inside :func:`parallel`, else here and now."""
+    if _pool is not None:
+        try:
+            return Pending(fig, dpi, rc, _pool.submit(_png_of_pickle, pickle.dumps(fig), dpi, rc))
+        except Exception:  # noqa: BLE001 - unpicklable figure or a broken pool: render here
+            pass
+    return data_uri(png(fig, dpi, rc))
+
+
+def resolved(uri: "str | Pending") -> str:
+    return uri.result() if isinstance(uri, Pending) else uri
+
+
+@contextlib.contextmanager
+def parallel(workers: int | None = None) -> Iterator[None]:
+    """Within: :func:`submit` hands figures to up to ``workers`` processes (default: the cores
+    this process may use, at most 4; 1 or fewer renders in this process)."""
+    global _pool
+    if workers is None:
+        workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
+    if workers < 2 or _pool is not None:
+        yield
+        return
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+    for _ in range(workers):  # start them now, before this process makes threads or draws anything
+        _pool.submit(int)
+    try:
+        yield
+    finally:
+        pool, _pool = _pool, None
+        pool.shutdown(wait=True, cancel_futures=False)
