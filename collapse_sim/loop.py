@@ -7,7 +7,7 @@ from what is offered, a new model is trained and measured, and the store commits
 generation atomically.
 
 Lineages are independent executor tasks (Ray by default); labelling chunks and sampling
-replicas are nested tasks. Every random draw is keyed by (seed, purpose, ...): results do
+replicas are nested tasks, except that a single one runs inside the lineage's own task. Every random draw is keyed by (seed, purpose, ...): results do
 not depend on scheduling, and a resumed run continues at the first uncommitted generation.
 """
 from __future__ import annotations

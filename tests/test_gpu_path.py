@@ -65,9 +65,11 @@ def test_mace_trains_on_the_gpu_and_the_cpu_predicts_the_same(on_gpu, cu):
     np.testing.assert_allclose(model.embed(cu["test"]), cpu.embed(cu["test"]), rtol=0, atol=1e-5)
 
 
-def test_mace_gpu_training_is_reproducible(on_gpu, cu):
+def test_mace_gpu_training_is_reproducible_up_to_rounding(on_gpu, cu):
+    """Same seed, same model up to float rounding: on CUDA some scatter kernels add atomically in
+    any order (torch's deterministic mode is warn-only there), so bit-identity is not promised."""
     again = MACEModel(MACESettings(**TINY, epochs=3, device="cuda"), threads=2).fit(cu["train"], seed=0)
-    assert again.fingerprint() == on_gpu[0].fingerprint()
+    _same_labels(again.predict(cu["test"]), on_gpu[0].predict(cu["test"]), atol_e=1e-3, atol_f=1e-3)
 
 
 def test_gpu_calculator_matches_predict(on_gpu, cu):
