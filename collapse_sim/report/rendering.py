@@ -17,10 +17,16 @@ import multiprocessing
 import os
 import pickle
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from typing import Iterator
 
 _pool: ProcessPoolExecutor | None = None
+_pending: list = []  # the futures of the open pool
+
+#: seconds the end of :func:`parallel` waits for the workers before it stops them and renders
+#: what is left in this process (a figure takes well under a second)
+DEADLINE = 120.0
+
 
 def png(fig, dpi: int, rc: dict) -> bytes:
     """The PNG bytes of ``fig`` at ``dpi``, drawn under the rcParams ``rc``."""
@@ -41,15 +47,16 @@ def data_uri(png_bytes: bytes) -> str:
 
 
 class Pending:
-    """A figure's data URI being rendered by a worker; :meth:`result` waits for it."""
+    """A figure's data URI being rendered by a worker; :meth:`result` (after :func:`parallel`
+    ended, or waiting for the worker inside it) gives it, drawn here if the worker did not."""
 
     def __init__(self, fig, dpi: int, rc: dict, future):
         self._fig, self._dpi, self._rc, self._future = fig, dpi, rc, future
 
     def result(self) -> str:
         try:
-            return data_uri(self._future.result())
-        except Exception:  # noqa: BLE001 - a broken worker: draw it here instead
+            return data_uri(self._future.result(timeout=0 if _pool is None else None))
+        except Exception:  # noqa: BLE001 - a failed, stopped or cancelled worker: draw it here instead
             return data_uri(png(self._fig, self._dpi, self._rc))
 
 
@@ -57,7 +64,9 @@ def submit(fig, dpi: int, rc: dict) -> "str | Pending":
     """``fig``'s data URI: rendered by a worker inside :func:`parallel`, else here and now."""
     if _pool is not None:
         try:
-            return Pending(fig, dpi, rc, _pool.submit(_png_of_pickle, pickle.dumps(fig), dpi, rc))
+            future = _pool.submit(_png_of_pickle, pickle.dumps(fig), dpi, rc)
+            _pending.append(future)
+            return Pending(fig, dpi, rc, future)
         except Exception:  # noqa: BLE001 - unpicklable figure or a broken pool: render here
             pass
     return data_uri(png(fig, dpi, rc))
@@ -85,4 +94,9 @@ def parallel(workers: int | None = None) -> Iterator[None]:
         yield
     finally:
         pool, _pool = _pool, None
-        pool.shutdown(wait=True, cancel_futures=False)
+        _, stuck = wait(_pending, timeout=DEADLINE)
+        _pending.clear()
+        if stuck:  # never hang a report on a worker: stop them; their figures are drawn here
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+        pool.shutdown(wait=not stuck, cancel_futures=True)

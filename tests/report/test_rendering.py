@@ -1,0 +1,49 @@
+"""Figures rendered in worker processes (``report.rendering``): the same PNG as in-process, and
+a report never waits on a worker that died or hangs."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from collapse_sim.report import figures, rendering
+
+
+def _figure(k: int):
+    fig = figures.new_figure(4, 3)
+    ax = fig.add_subplot()
+    ax.plot([0, 1, 2], [k, k + 1, k * k], label=f"line {k}")
+    fig.legend(loc="outside upper center")
+    return fig
+
+
+def _here(k: int) -> str:
+    return rendering.data_uri(rendering.png(_figure(k), figures.DPI, figures.RC))
+
+
+def test_workers_render_the_same_png_as_this_process():
+    with rendering.parallel(workers=2):
+        pending = [figures.to_data_uri(_figure(k)) for k in range(3)]
+        assert all(isinstance(p, rendering.Pending) for p in pending)
+    assert [rendering.resolved(p) for p in pending] == [_here(k) for k in range(3)]
+    assert isinstance(figures.to_data_uri(_figure(0)), str)  # outside: rendered here
+
+
+def _dies(*args):
+    os._exit(3)
+
+
+def _hangs(*args):
+    time.sleep(3600)
+
+
+@pytest.mark.parametrize("worker", [_dies, _hangs])
+def test_a_dead_or_stuck_worker_costs_time_not_the_figure(monkeypatch, worker):
+    monkeypatch.setattr(rendering, "_png_of_pickle", worker)  # the forked workers inherit it
+    monkeypatch.setattr(rendering, "DEADLINE", 3.0)
+    started = time.monotonic()
+    with rendering.parallel(workers=2):
+        pending = figures.to_data_uri(_figure(1))
+    assert rendering.resolved(pending) == _here(1)
+    assert time.monotonic() - started < 30
