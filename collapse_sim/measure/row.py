@@ -16,6 +16,7 @@ from collapse_sim.measure.data import bond_metrics, data_metrics
 from collapse_sim.measure.probes import embed_probes
 from collapse_sim.measure.representation import model_metrics
 from collapse_sim.measure.yardsticks import Yardsticks
+from collapse_sim.runtime.torch_state import compute_threads
 from collapse_sim.store import GenerationFiles
 
 
@@ -31,12 +32,13 @@ def measure_generation(model, yard: Yardsticks | None, k: int, out: GenerationFi
     if yard is None:
         return summary
     start, warnings = time.perf_counter(), []
-    row = probe_rmse(model, yard.probes)
-    embeddings = embed_probes(model, yard.probes, out)
-    others = {"ref": yard.reference_embeddings}
-    others |= {name: {p: np.load(files.embeddings(p)) for p in PROBES} for name, files in targets.items()}
-    row |= model_metrics(embeddings, others, k, warnings)
-    for label, structures in (("train", train), ("sampled", sampled)):
-        row |= data_metrics(structures, label, yard, k, warnings)
-    row |= bond_metrics(sampled, real, warnings)
+    with compute_threads(getattr(model, "threads", None)):  # the task's threads: same bits under Ray and --local
+        row = probe_rmse(model, yard.probes)
+        embeddings = embed_probes(model, yard.probes, out)
+        others = {"ref": yard.reference_embeddings}
+        others |= {name: {p: np.load(files.embeddings(p)) for p in PROBES} for name, files in targets.items()}
+        row |= model_metrics(embeddings, others, k, warnings)
+        for label, structures in (("train", train), ("sampled", sampled)):
+            row |= data_metrics(structures, label, yard, k, warnings)
+        row |= bond_metrics(sampled, real, warnings)
     return row | summary | {"metrics_seconds": time.perf_counter() - start, "metric_warnings": warnings}

@@ -1,7 +1,7 @@
 """Torch's process-wide state scoped to one call, shared by the torch model kinds (MACE, ANI):
 a fit or predict sets the default dtype, thread count and deterministic mode it needs and
 leaves the caller's as it found them. Also the parameter digest behind ``Model.fingerprint``.
-Imports torch: import this module only where a torch model is made."""
+Imports torch: import this module only where torch is used (models, the metric suite)."""
 from __future__ import annotations
 
 import contextlib
@@ -41,6 +41,21 @@ def num_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def compute_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op threads and the BLAS/OpenMP pools numpy uses, ``threads`` each for the
+    duration (None: as they are). Float reductions split over threads round differently, so a
+    step that fixes its threads gives the same last bits in a Ray task (OMP_NUM_THREADS=1) and
+    in a ``--local`` run (every core)."""
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits  # scikit-learn's dependency
+
+    with num_threads(threads), threadpool_limits(limits=threads):
+        yield
 
 
 @contextlib.contextmanager
