@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from collapse_sim.loop import reproducible_fields
 from collapse_sim.report.analysis import stage_times
 from collapse_sim.report.rundata import load_run
@@ -57,7 +59,7 @@ def main() -> None:
     opts = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        name = Path(opts.scenario).stem
+        name = yaml.safe_load(Path(opts.scenario).read_text())["name"]  # the run directory's name
         ray_wall = timed(["run", opts.scenario, "--out", str(tmp / "ray")])
         ray_rows, ray_profile = profile(tmp / "ray" / name)
         print(f"embedded Ray: {ray_wall:6.1f} s wall | task times: {ray_profile}", flush=True)

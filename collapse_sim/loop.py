@@ -34,8 +34,9 @@ from collapse_sim.sweep import expand
 
 #: Bumped whenever the numbers a seed produces change (trainer, sampler, random streams), so a
 #: resume never silently mixes generations made by two procedures. 2: mace_run_train's batch
-#: order and the batched Langevin engine.
-PROCEDURE = 2
+#: order and the batched Langevin engine. 3: the batched engine's lanes (forces change in the
+#: last bits when ``cpus_per_sampling`` >= 2) and the metric suite on the task's threads.
+PROCEDURE = 3
 #: while a run is going, metrics.jsonl is refreshed at most this often (it re-reads every generation)
 METRICS_REBUILD_SECONDS = 60.0
 
@@ -52,7 +53,7 @@ class RunContext:
 
     def in_task(self) -> "RunContext":
         """This context inside a task that holds a training's resources (a lineage, generation 0,
-        a lab step, the reference): single nested tasks that fit them run in the task itself."""
+        a lab step): single nested tasks that fit them run in the task itself."""
         sc = self.scenario
         return replace(self, executor=InTask(self.executor, sc.ray.cpus_per_training, sc.ray.gpus_per_training))
 

@@ -3,9 +3,11 @@
 Why: matplotlib's part of ``savefig`` (constrained layout, text, the Agg raster) is about two
 thirds of a report's build time and runs on one core. The figures are independent, so inside
 :func:`parallel` each one is pickled to a small process pool and rendered there
-(``benchmarks/bench_report.py``). On Linux the workers are forks of this process, started when
-the pool opens, so they start with matplotlib loaded (a forkserver or spawned worker would import
-it first: 2-3 s before the first figure); they only unpickle and draw. Elsewhere they are spawned.
+(``benchmarks/bench_report.py``). On Linux, from a process with no other thread (the
+``collapse-sim report`` command), the workers are forks of this process, started when the pool
+opens, so they start with matplotlib loaded (a forkserver or spawned worker imports it first:
+2-3 s before the first figure); they only unpickle and draw. Otherwise they come from a
+forkserver (or are spawned), which copies no thread.
 Outside :func:`parallel`, or where a worker fails, a figure is rendered in this process: the same
 bytes either way."""
 from __future__ import annotations
@@ -17,6 +19,7 @@ import multiprocessing
 import os
 import pickle
 import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor, wait
 from typing import Iterator
 
@@ -55,7 +58,7 @@ class Pending:
 
     def result(self) -> str:
         try:
-            return data_uri(self._future.result(timeout=0 if _pool is None else None))
+            return data_uri(self._future.result(timeout=0 if _pool is None else DEADLINE))
         except Exception:  # noqa: BLE001 - a failed, stopped or cancelled worker: draw it here instead
             return data_uri(png(self._fig, self._dpi, self._rc))
 
@@ -77,16 +80,21 @@ def resolved(uri: "str | Pending") -> str:
 
 
 @contextlib.contextmanager
-def parallel(workers: int | None = None) -> Iterator[None]:
+def parallel(workers: int | None = None, start_method: str | None = None) -> Iterator[None]:
     """Within: :func:`submit` hands figures to up to ``workers`` processes (default: the cores
-    this process may use, at most 4; 1 or fewer renders in this process)."""
+    this process may use, at most 4; 1 or fewer renders in this process), started by
+    ``start_method`` (default: as the module docstring says)."""
     global _pool
     if workers is None:
         workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
     if workers < 2 or _pool is not None:
         yield
         return
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    # fork only a process without other threads (a library caller's, a notebook's may have some)
+    method = start_method or ("fork" if sys.platform.startswith("linux") and threading.active_count() == 1
+                              else "forkserver")
+    if method not in multiprocessing.get_all_start_methods():
+        method = "spawn"
     _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
     for _ in range(workers):  # start them now, before this process makes threads or draws anything
         _pool.submit(int)

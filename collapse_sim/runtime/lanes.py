@@ -9,7 +9,7 @@ its ops, so threads suffice. Results come back in part order, so reductions over
 reproducible for a given number of lanes."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -44,5 +44,8 @@ class Workers:
     def map(self, fn, items: list) -> list:
         """[fn(item) for item in items], the first on the calling thread, in parallel."""
         futures = [self._pool.submit(fn, item) for item in items[1:]] if len(items) > 1 else []
-        first = fn(items[0])
+        try:
+            first = fn(items[0])
+        finally:  # even if this lane failed: the caller's torch scope must outlive every lane
+            wait(futures)
         return [first] + [f.result() for f in futures]

@@ -3,6 +3,7 @@ a report never waits on a worker that died or hangs."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import pytest
@@ -38,12 +39,27 @@ def _hangs(*args):
     time.sleep(3600)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs forked workers (they inherit the patch)")
 @pytest.mark.parametrize("worker", [_dies, _hangs])
 def test_a_dead_or_stuck_worker_costs_time_not_the_figure(monkeypatch, worker):
     monkeypatch.setattr(rendering, "_png_of_pickle", worker)  # the forked workers inherit it
     monkeypatch.setattr(rendering, "DEADLINE", 3.0)
     started = time.monotonic()
-    with rendering.parallel(workers=2):
+    with rendering.parallel(workers=2, start_method="fork"):
         pending = figures.to_data_uri(_figure(1))
     assert rendering.resolved(pending) == _here(1)
     assert time.monotonic() - started < 30
+
+
+def test_a_figure_that_cannot_be_rendered_is_a_warning_not_the_end_of_the_report(tiny_run, tmp_path, monkeypatch):
+    from collapse_sim.report.build import build_report
+
+    def broken(png_bytes):
+        raise ValueError("no PNG today")
+
+    monkeypatch.setattr(rendering, "data_uri", broken)  # fails after the worker, and when drawn here
+    result = build_report([tiny_run[1]], tmp_path / "report.html")
+    failed = [w for w in result.warnings if "could not be rendered" in w or "could not be drawn" in w]
+    assert failed and all("no PNG today" in w for w in failed)
+    html = (tmp_path / "report.html").read_text()
+    assert "data:image/png" not in html and "not drawn because of an error" in html

@@ -121,7 +121,7 @@ def test_lanes_split_the_replicas_and_agree_with_one_lane(model):
     while threading.active_count() > threads_before and time.monotonic() < deadline:
         gc.collect()
         time.sleep(0.05)
-    assert threading.active_count() == threads_before
+    assert threading.active_count() <= threads_before  # (an earlier test's lane may still have been ending)
 
 
 # ------------------------------------------------------------------------------ integrator
