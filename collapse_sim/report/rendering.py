@@ -95,7 +95,10 @@ def parallel(workers: int | None = None, start_method: str | None = None) -> Ite
                               else "forkserver")
     if method not in multiprocessing.get_all_start_methods():
         method = "spawn"
-    _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":  # the server (one per process, started once) imports these for every worker
+        context.set_forkserver_preload(["matplotlib.figure", "matplotlib.backends.backend_agg", __name__])
+    _pool = ProcessPoolExecutor(workers, mp_context=context)
     for _ in range(workers):  # start them now, before this process makes threads or draws anything
         _pool.submit(int)
     try:
