@@ -181,16 +181,13 @@ def build_report(run_dirs, out: Path, *, threshold: float = DEFAULT_THRESHOLD, c
         sections.append(structure_figure("distribution-drift", "Distribution drift", "distribution drift",
                                          lambda: data_figures.drift(style, reader), None))
 
-    t = time.perf_counter()
     for section in sections:  # a figure that fails to render is a warning, as when it fails to draw
         for plot in list(section.plots):
-            try:
-                plot.uri = rendering.resolved(plot.uri)
-            except Exception as exc:  # noqa: BLE001 - a damaged input must not end the report
+            uri = guarded(f"rendering of {plot.title}", lambda p=plot: rendering.resolved(p.uri), section)
+            if uri is None:
                 section.plots.remove(plot)
-                warnings.append(f"{plot.title} could not be rendered ({type(exc).__name__}: {exc})")
-                section.notes.append(f"{plot.title}: not drawn because of an error ({type(exc).__name__}).")
-    timings["figures rendered in workers (wait)"] = time.perf_counter() - t
+            else:
+                plot.uri = uri
     t = time.perf_counter()
     found = analysis.findings(runs, threshold)
     timings["findings"] = time.perf_counter() - t
