@@ -36,7 +36,10 @@ from collapse_sim.sweep import expand
 #: resume never silently mixes generations made by two procedures. 2: mace_run_train's batch
 #: order and the batched Langevin engine. 3: the batched engine's lanes (forces change in the
 #: last bits when ``cpus_per_sampling`` >= 2) and the metric suite on the task's threads.
-PROCEDURE = 3
+#: 4: MACE's message product and radial MLP through ``models.mace.edge_paths`` in training and
+#: the batched MD engine (the same functions with fewer ops: weights and forces change at float32
+#: rounding).
+PROCEDURE = 4
 #: while a run is going, metrics.jsonl is refreshed at most this often (it re-reads every generation)
 METRICS_REBUILD_SECONDS = 60.0
 

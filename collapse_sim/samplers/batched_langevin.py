@@ -32,8 +32,10 @@ from mace.data.neighborhood import get_neighborhood
 from mace.tools.utils import atomic_numbers_to_indices
 
 from collapse_sim.runtime import lanes
+from collapse_sim.runtime.allocator import keep_heap
 from collapse_sim.runtime.executor import torch_threads
 from collapse_sim.models.mace.model import MACEModel
+from collapse_sim.models.mace.edge_paths import use_fast_paths
 from collapse_sim.runtime.rng import stream
 from collapse_sim.samplers.base import ModelRef
 from collapse_sim.samplers.checks import exploded, segments
@@ -63,9 +65,11 @@ class MACEPotential:
 
     def __init__(self, model: MACEModel, skin: float = DEFAULT_SKIN):
         self.module = copy.deepcopy(model.model).requires_grad_(False)  # autograd w.r.t. positions only
+        use_fast_paths(self.module)  # a private copy: never saved
         self.z_table, self.r_max, self.skin = model.z_table, model.r_max, skin
         self.dtype, self.device, self.threads = model._dtype, model._device, model.threads
         self.lanes = lanes.count(self.device.type, self.threads)
+        keep_heap()  # every step frees and reallocates the same per-edge tensors
 
     def bind(self, structures: Sequence[Atoms]) -> "_MACEReplicas":
         return _MACEReplicas(self, structures)

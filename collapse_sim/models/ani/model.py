@@ -26,6 +26,7 @@ from collapse_sim.models.ani import ANISettings
 from collapse_sim.models.budget import passes
 from collapse_sim.models.epoch_log import EpochLog
 from collapse_sim.models.ani.network import PREDICT_BATCH, ANINetwork, architecture, evaluate, pack, periodic
+from collapse_sim.runtime.allocator import keep_heap
 from collapse_sim.runtime.atomic import replacing
 from collapse_sim.runtime.torch_state import (DTYPES, default_dtype, deterministic, frozen, num_threads,
                                               state_dict_fingerprint, torch_device)
@@ -151,6 +152,7 @@ class ANIModel:
         train_idx, valid_idx = perm[: n - n_valid], perm[n - n_valid:]
         zs = sorted({int(z) for a in train for z in a.numbers} | {ase.data.atomic_numbers[e] for e in species})
         symbols = [ase.data.chemical_symbols[z] for z in zs]
+        keep_heap()  # freed tensors reused, not faulted back in page by page
 
         with self._scope(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
