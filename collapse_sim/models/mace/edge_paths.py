@@ -41,17 +41,16 @@ class UVUProduct:
         self.dims1 = [mul_ir.ir.dim for mul_ir in tp.irreps_in1]
         self.sizes2 = [mul_ir.dim for mul_ir in tp.irreps_in2]
         self.out = [(mul_ir.mul, mul_ir.ir.dim) for mul_ir in tp.irreps_out]
-        self.paths, weight_sizes = [], []
+        # each path's weights: one per channel of its x1 irrep (path_shape (mul, 1)), in order
+        self.weight_sizes = [tp.irreps_in1[ins.i_in1].mul for ins in tp.instructions]
+        self.paths = []
         for ins in tp.instructions:
-            (mul, ir1), ir2, ir3 = tp.irreps_in1[ins.i_in1], tp.irreps_in2[ins.i_in2].ir, tp.irreps_out[ins.i_out].ir
-            l1, l2, l3 = ir1.l, ir2.l, ir3.l
-            kind = "x2" if l1 == 0 else "x1" if l2 == 0 else "dot" if l3 == 0 else "w3j"
+            ir1, ir2, ir3 = (tp.irreps_in1[ins.i_in1].ir, tp.irreps_in2[ins.i_in2].ir, tp.irreps_out[ins.i_out].ir)
+            kind = "x2" if ir1.l == 0 else "x1" if ir2.l == 0 else "dot" if ir3.l == 0 else "w3j"
             # e3nn's specialised code divides by sqrt(dim) where its w3j is delta/sqrt(dim)
             scale = ins.path_weight / sqrt(ir3.dim if kind in ("x1", "x2") else ir1.dim)
-            w3j = (ins.path_weight * o3.wigner_3j(l1, l2, l3)) if kind == "w3j" else None
-            self.paths.append((ins.i_in1, ins.i_in2, ins.i_out, mul, ir1.dim, kind, scale, w3j))
-            weight_sizes.append(mul)
-        self.weight_sizes = weight_sizes
+            w3j = (ins.path_weight * o3.wigner_3j(ir1.l, ir2.l, ir3.l)) if kind == "w3j" else None
+            self.paths.append((ins.i_in1, ins.i_in2, ins.i_out, kind, scale, w3j))
 
     @staticmethod
     def supports(tp) -> bool:
@@ -66,7 +65,7 @@ class UVUProduct:
         x2s = torch.split(x2, self.sizes2, dim=1)
         ws = torch.split(weight, self.weight_sizes, dim=1)
         outs: list[list[torch.Tensor]] = [[] for _ in self.out]
-        for (i1, i2, i_out, mul, d1, kind, scale, w3j), w in zip(self.paths, ws):
+        for (i1, i2, i_out, kind, scale, w3j), w in zip(self.paths, ws):
             a, b = x1s[i1], x2s[i2]
             if kind == "x1":  # l2 = 0: x1 scaled by the scalar x2
                 y = a * (w * (b * scale)).unsqueeze(-1)
