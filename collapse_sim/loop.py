@@ -38,8 +38,9 @@ from collapse_sim.sweep import expand
 #: last bits when ``cpus_per_sampling`` >= 2) and the metric suite on the task's threads.
 #: 4: MACE's message product and radial MLP through ``models.mace.edge_paths`` in training and
 #: the batched MD engine (the same functions with fewer ops: weights and forces change at float32
-#: rounding).
-PROCEDURE = 4
+#: rounding). 5: the message product on a component-major layout (``edge_paths.Components``):
+#: the same functions again, other float32 rounding.
+PROCEDURE = 5
 #: while a run is going, metrics.jsonl is refreshed at most this often (it re-reads every generation)
 METRICS_REBUILD_SECONDS = 60.0
 
