@@ -143,3 +143,14 @@ def test_whole_model_energy_forces_and_force_loss_gradient_equal_e3nn_in_float64
                 results.append([out["energy"], out["forces"], *torch.autograd.grad(loss, params)])
     for ours, ref in zip(results[1], results[0]):
         torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_a_block_whose_modules_do_not_chain_keeps_e3nns_product(model):
+    """The layout is agreed between linear_up -> conv_tp -> linear only where their irreps chain."""
+    import copy
+
+    net = copy.deepcopy(model.model)
+    net.interactions[1].linear_up.irreps_out = o3.Irreps("3x0e")  # as if another module fed conv_tp
+    patched = use_fast_paths(net)
+    assert net.interactions[1].conv_tp not in patched and net.interactions[1].linear not in patched
+    assert net.interactions[1].conv_tp_weights in patched and net.interactions[0].conv_tp in patched

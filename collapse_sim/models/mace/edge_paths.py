@@ -8,7 +8,8 @@ channels) tensors: every op is a pass. Same functions, fewer passes:
 * ``conv_tp`` is an e3nn ``TensorProduct`` in ``uvu`` mode with per-edge weights. e3nn's
   generated code forms outer products (``zui,zvj->zuvij``) and small batched matmuls; each of
   MACE's paths is a Clebsch-Gordan contraction with a one-hot ``w3j`` (``l1 = 0``, ``l2 = 0`` or
-  ``l_out = 0``: a scaled copy or a channelwise dot product), i.e. a broadcast product.
+  ``l_out = 0``: a scaled copy or a channelwise dot product), i.e. elementwise products, here
+  on a component-major layout (:class:`Components`) so that each is a contiguous pass.
 * ``conv_tp_weights`` is an e3nn ``FullyConnectedNet``; each hidden layer multiplies its
   activations by two constants (the activation's second-moment normalisation and
   ``sqrt(var_out)``, here 1.0): two passes forward, more in each backward. The constants move
@@ -95,8 +96,12 @@ class UVUProduct:
             kind = "x2" if ir1.l == 0 else "x1" if ir2.l == 0 else "dot" if ir3.l == 0 else "w3j"
             # e3nn's specialised code divides by sqrt(dim) where its w3j is delta/sqrt(dim)
             scale = ins.path_weight / sqrt(ir3.dim if kind in ("x1", "x2") else ir1.dim)
-            w3j = (ins.path_weight * o3.wigner_3j(ir1.l, ir2.l, ir3.l)) if kind == "w3j" else None
-            self.paths.append((ins.i_in1, ins.i_in2, ins.i_out, kind, scale, w3j))
+            terms = None  # kind w3j: for each output component k, its nonzero (i, j, C_ijk)
+            if kind == "w3j":
+                c = ins.path_weight * o3.wigner_3j(ir1.l, ir2.l, ir3.l, dtype=torch.float64)
+                terms = [[(int(i), int(j), float(c[i, j, k])) for i, j in torch.nonzero(c[:, :, k]).tolist()]
+                         for k in range(ir3.dim)]
+            self.paths.append((ins.i_in1, ins.i_in2, ins.i_out, kind, scale, terms))
 
     @staticmethod
     def supports(tp) -> bool:
@@ -109,7 +114,7 @@ class UVUProduct:
         x1s, x2s = self.in1.split(x1), self.in2.split(x2)
         ws = torch.split(weight, self.weight_sizes, dim=1)
         outs: list[list[list[torch.Tensor]]] = [[[] for _ in range(dim)] for _, dim in self.out.blocks]
-        for (i1, i2, i_out, kind, scale, w3j), w in zip(self.paths, ws):
+        for (i1, i2, i_out, kind, scale, terms), w in zip(self.paths, ws):
             a, b, y = x1s[i1], x2s[i2], outs[i_out]  # components: (n, mul) and (n, 1)
             if kind == "x1":  # l2 = 0: x1 scaled by the scalar x2
                 s = w * (b[0] * scale)
@@ -122,12 +127,9 @@ class UVUProduct:
             elif kind == "dot":  # l_out = 0: channelwise dot product
                 y[0].append(_total([a_k * (b_k * scale) for a_k, b_k in zip(a, b)]) * w)
             else:  # out_k = w sum_ij C_ijk a_i b_j over the nonzero C_ijk
-                c = w3j.to(x1)
-                for k in range(c.shape[2]):
-                    terms = [a[i] * (b[j] * c[i, j, k]) for i in range(c.shape[0]) for j in range(c.shape[1])
-                             if c[i, j, k] != 0]
-                    if terms:
-                        y[k].append(_total(terms) * w)
+                for k, nonzero in enumerate(terms):
+                    if nonzero:
+                        y[k].append(_total([a[i] * (b[j] * c) for i, j, c in nonzero]) * w)
         n = x1.shape[0]
         parts = [(_total(pieces) if pieces else x1.new_zeros(n, mul))
                  for (mul, _), block in zip(self.out.blocks, outs) for pieces in block]
@@ -193,6 +195,8 @@ def use_fast_paths(model: torch.nn.Module) -> list:
                 or not UVUProduct.supports(block.conv_tp) or "forward" in vars(block.conv_tp)):
             continue
         up, tp, down = block.linear_up, block.conv_tp, block.linear
+        if getattr(up, "irreps_out", None) != tp.irreps_in1 or getattr(down, "irreps_in", None) != tp.irreps_out:
+            continue  # not the three modules the layouts are agreed between
         product = UVUProduct(tp)
         _patch(tp, product.forward, patched)
         if not product.in1.trivial:
