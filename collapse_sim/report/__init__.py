@@ -7,13 +7,15 @@ Markdown summary, built from one or more run directories.
 Modules: ``style`` (figure titles and captions per metric family, policy colours, run
 line styles; what each column means is ``collapse_sim.measure.catalogue``), ``rundata``
 (tolerant reading of run directories through ``collapse_sim.store``), ``datasets`` (provenance and
-distributions of stored structures), ``embeddings`` (generation × generation CKNNA from
-the saved models), ``analysis`` (curves, collapse onsets, header facts), ``statistics`` (intervals and paired
-tests over seeds), ``compare`` (policies against a baseline: ``collapse-sim compare`` and the
-statistics section), ``figures``
-(matplotlib, Agg canvas), ``render`` (Jinja2 templates in ``templates/``), ``build``.
+distributions of stored structures), ``embeddings`` (generation × generation CKNNA from the
+probe embeddings each generation saved), ``analysis`` (curves, collapse onsets, stage times),
+``context`` (the header facts and the software and machine records the templates show),
+``statistics`` (intervals and paired tests over seeds), ``compare`` (policies against a baseline:
+``collapse-sim compare`` and the statistics section), ``figures`` (matplotlib, Agg canvas),
+``render`` (Jinja2 templates in ``templates/``), ``build``.
 """
 from collapse_sim.report.build import DEFAULT_MAX_HEATMAP_LINEAGES, DEFAULT_THRESHOLD, ReportResult, build_report
 from collapse_sim.report.rundata import NotARunDirectory, check_run_directory
 
-__all__ = ["DEFAULT_MAX_HEATMAP_LINEAGES", "DEFAULT_THRESHOLD", "NotARunDirectory", "ReportResult", "build_report", "check_run_directory"]
+__all__ = ["DEFAULT_MAX_HEATMAP_LINEAGES", "DEFAULT_THRESHOLD", "NotARunDirectory", "ReportResult", "build_report",
+           "check_run_directory"]

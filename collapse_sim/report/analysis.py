@@ -6,11 +6,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from collapse_sim.runtime.environment import machine_info  # noqa: F401  (re-exported for the header)
-from collapse_sim.measure.catalogue import (COMPOSITION_COLUMNS, DOWN, ID_COLUMNS, METRICS, SECONDS_SUFFIX, UP,
-                                            describe, is_curve_column)
+from collapse_sim.measure.catalogue import (
+    COMPOSITION_COLUMNS,
+    DOWN,
+    ID_COLUMNS,
+    METRICS,
+    SECONDS_SUFFIX,
+    UP,
+    describe,
+    is_curve_column,
+)
 from collapse_sim.report.rundata import RunData, finite
 from collapse_sim.report.statistics import degraded, summarise
+from collapse_sim.runtime.environment import machine_info  # noqa: F401  (re-exported for the header)
 
 
 # --- curves ------------------------------------------------------------------------------
@@ -122,7 +130,8 @@ def findings(runs: list[RunData], threshold: float) -> Findings:
     columns = [c for c, m in METRICS.items() if m.headline and c in present]
     rows: list[FindingRow] = []
     for run in runs:
-        for lin in sorted(run.lineages.values(), key=lambda l: (l.policy, l.seed if l.seed is not None else -1, l.name)):
+        order = lambda l: (l.policy, l.seed if l.seed is not None else -1, l.name)
+        for lin in sorted(run.lineages.values(), key=order):
             lrows = [r for r in run.rows if r["lineage"] == lin.name]
             if not lrows:
                 continue
@@ -151,7 +160,8 @@ def _rank(rows: list[FindingRow], columns: list[str]) -> list[PolicyRank]:
             vals = [r.cells[c].change for r in members if c in r.cells and r.cells[c].change is not None]
             if vals:
                 changes[c] = float(np.mean(vals))
-        signed = [changes[c] * (1 if METRICS[c].degrade == UP else -1) for c in changes if METRICS[c].degrade in (UP, DOWN)]
+        signed = [changes[c] * (1 if METRICS[c].degrade == UP else -1)
+                  for c in changes if METRICS[c].degrade in (UP, DOWN)]
         badness = float(np.mean(signed)) if signed else 0.0
         per = len(onsets) / len(members)
         stats.append((per, -(min(onsets) if onsets else 10**9), badness, run, policy, len(members),

@@ -3,21 +3,21 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime as _dt
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collapse_sim.runtime.atomic import atomic_write_bytes, atomic_write_text
 from collapse_sim.measure.catalogue import METRICS, describe
 from collapse_sim.report import analysis, data_figures, figures, rendering
 from collapse_sim.report.compare import METHODS, compare
+from collapse_sim.report.context import build_context
 from collapse_sim.report.datasets import SetReader
-from collapse_sim.report.rundata import NotARunDirectory, RunData, assign_labels, load_run
+from collapse_sim.report.rundata import NotARunDirectory, assign_labels, load_run
 from collapse_sim.report.statistics import WILCOXON_TOO_FEW
 from collapse_sim.report.style import FIGURES, policy_colours
+from collapse_sim.runtime.atomic import atomic_write_bytes, atomic_write_text
 
 _log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ def build_report(run_dirs, out: Path, *, threshold: float = DEFAULT_THRESHOLD, c
         warnings.append(f"statistics over seeds could not be computed ({type(exc).__name__}: {exc})")
         statistics = None
     timings["statistics over seeds"] = time.perf_counter() - t
-    context = _context(runs, sections, found, warnings, general_notes, threshold)
+    context = build_context(runs, sections, found, warnings, general_notes, threshold)
     context |= {"statistics": statistics, "statistics_methods": METHODS, "wilcoxon_too_few": WILCOXON_TOO_FEW}
     from collapse_sim.report.render import render_html, render_markdown
 
@@ -219,51 +219,3 @@ def _readable(path: Path) -> None:
     os.umask(umask)
     with contextlib.suppress(OSError):
         os.chmod(path, 0o666 & ~umask)
-
-
-def _context(runs: list[RunData], sections, found, warnings, notes, threshold) -> dict:
-    run_info = []
-    for run in runs:
-        times = analysis.stage_times(run)
-        run_info.append({
-            "label": run.label,
-            "path": str(run.path.resolve()),
-            "scenario": run.name,
-            "generations": run.expected_generations,
-            "seeds": run.seeds,
-            "policies": analysis.policy_descriptions(run),
-            "lineages": len(run.lineages),
-            "rows": len(run.rows),
-            "stage_seconds": times.seconds,
-            "recorded_env": run.recorded_env,
-            "system": _system(run),
-            "oracle": ((run.scenario or {}).get("oracle") or {}).get("calculator", "—"),
-        })
-    colours = policy_colours({lin.policy for r in runs for lin in r.lineages.values()})
-    return {
-        "title": "Model-collapse report: " + ", ".join(dict.fromkeys(r.name for r in runs)),
-        "generated": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        "machine": analysis.machine_info(),
-        "runs": run_info,
-        "differences": analysis.scenario_differences(runs),
-        "policy_colours": colours,
-        "sections": sections,
-        "findings": found,
-        "ranks": {(p.run, p.policy): p.rank for p in found.ranking},
-        "stages": sorted({stage for r in run_info for stage in r["stage_seconds"]}),
-        "metrics": {c: METRICS[c] for c in found.columns},
-        "warnings": warnings,
-        "notes": notes,
-        "threshold": threshold,
-        "multi_run": len(runs) > 1,
-    }
-
-
-def _system(run: RunData) -> str:
-    s = (run.scenario or {}).get("system")
-    if not isinstance(s, dict):
-        return "—"
-    if "element" not in s:  # another system kind: show its settings as they are
-        return ", ".join(f"{k}={v}" for k, v in s.items())
-    cell = "×".join(map(str, s.get("supercell", []))) if isinstance(s.get("supercell"), list) else ""
-    return f"{s.get('element', '?')} {s.get('crystal', '')} a={s.get('lattice_constant', '?')} Å {cell}".strip()

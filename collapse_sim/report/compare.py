@@ -1,7 +1,8 @@
-"""Policies compared at one generation (or averaged over a window of generations), as a reviewer reads them: per metric, each policy's mean
-± standard error, 95 % interval and seeds past the collapse threshold, then every policy's
-paired difference from a baseline policy. ``collapse-sim compare`` prints it as Markdown; the
-report shows its paired differences ("Statistics over seeds").
+"""Policies compared at one generation (or averaged over a window of generations), as a reviewer
+reads them: per metric, each policy's mean ± standard error, 95 % interval and seeds past the
+collapse threshold, then every policy's paired difference from a baseline policy.
+``collapse-sim compare`` prints it as Markdown; the report shows its paired differences
+("Statistics over seeds").
 
 Several runs are pooled by policy name; a pair is one seed of one run, since only lineages of
 the same run and seed share generation 0.
@@ -18,9 +19,19 @@ from collapse_sim.measure.catalogue import DOWN, METRICS, UP, Metric, describe
 from collapse_sim.report.analysis import numeric_columns, scenario_differences, values_by_seed
 from collapse_sim.report.render import fmt, interval, md_cell, pvalue
 from collapse_sim.report.rundata import RunData
-from collapse_sim.report.statistics import (CONFIDENCE, INTERVAL_METHOD, MIN_PAIRS, T_TEST, WILCOXON,
-                                            WILCOXON_TOO_FEW, PairedDifference, Summary, paired, past_threshold,
-                                            summarise)
+from collapse_sim.report.statistics import (
+    CONFIDENCE,
+    INTERVAL_METHOD,
+    MIN_PAIRS,
+    T_TEST,
+    WILCOXON,
+    WILCOXON_TOO_FEW,
+    PairedDifference,
+    Summary,
+    paired,
+    past_threshold,
+    summarise,
+)
 
 #: the baseline when the runs have it: the policy every other one is meant to improve on
 DEFAULT_BASELINE = "replace"
@@ -112,7 +123,8 @@ def compare(runs: list[RunData], threshold: float, columns: list[str] | None = N
     present = numeric_columns(runs)
     unknown = [c for c in columns or [] if c not in present]
     if unknown:
-        raise CompareError(f"--metric {unknown[0]}: no run records this column (recorded: {', '.join(sorted(present))})")
+        recorded = ", ".join(sorted(present))
+        raise CompareError(f"--metric {unknown[0]}: no run records this column (recorded: {recorded})")
     policies = sorted({str(row.get("policy")) for row in rows})
     if baseline is not None and baseline not in policies:
         raise CompareError(f"--baseline {baseline}: no such policy in these runs (policies: {', '.join(policies)})")

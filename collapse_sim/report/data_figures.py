@@ -167,7 +167,8 @@ def drift(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
     f_all, nn_all = cat(all_f), cat(all_nn)
     bins_f = np.linspace(0.0, float(f_all.max()) * 1.02 if f_all.size else 1.0, 50)
     panels = [("f", bins_f, "per-atom force magnitude |F| [eV/Å]", "density [1/(eV/Å)]", "force magnitudes"),
-              ("nn", _span_bins(nn_all), "nearest-neighbour distance [Å]", "density [1/Å]", "nearest-neighbour distances")]
+              ("nn", _span_bins(nn_all), "nearest-neighbour distance [Å]", "density [1/Å]",
+               "nearest-neighbour distances")]
     if medians:
         b_all = cat([cat(d["b"]) for d in real.values()] + [cat(d["b"]) for g in gens for d in sampled[g].values()])
         panels.append(("b", _span_bins(np.clip(b_all, -0.5, 0.5)), "bond length − real median of its pair [Å]",
@@ -201,7 +202,8 @@ def drift(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
                "generation (sampled.extxyz of every lineage of a policy, pooled over seeds) against the real "
                "generation-0 training data (grey). Log density axis, so a lost tail shows as a curve ending early."
                + (" For molecules, every covalent bond's length minus the real data's median for its element pair "
-                  "(C-H, C-C, ...; the axis spans at most ±0.5 Å): a bond-length distribution that drifts or broadens away from "
-                  "the real one means the model samples chemistry the oracle does not." if medians else ""))
+                  "(C-H, C-C, ...; the axis spans at most ±0.5 Å): a bond-length distribution that drifts or "
+                  "broadens away from the real one means the model samples chemistry the oracle does not."
+                  if medians else ""))
     return Plot("fig-drift", "Distribution drift", caption, to_data_uri(fig),
                 "Histograms of force magnitudes and nearest neighbour distances per generation"), notes

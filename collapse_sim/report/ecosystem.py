@@ -9,8 +9,13 @@ import re
 
 import numpy as np
 
-from collapse_sim.report.ecosystem_figures import (ECOSYSTEM_FIGURES, alignment_heatmaps, information_imbalance_plane,
-                                                   monoculture_curves, tree_figure)
+from collapse_sim.report.ecosystem_figures import (
+    ECOSYSTEM_FIGURES,
+    alignment_heatmaps,
+    information_imbalance_plane,
+    monoculture_curves,
+    tree_figure,
+)
 from collapse_sim.report.figures import Plot, to_data_uri
 from collapse_sim.report.statistics import summarise
 
@@ -62,7 +67,8 @@ def headline(summary: dict) -> list[dict]:
             for g in dict.fromkeys((first, last)):
                 row = {"probe": PROBE_TITLES[probe], "condition": condition, "generation": g,
                        "monoculture": summarise(by_gen[g])}
-                row |= {f"gap_{grouping}": summarise(sep.get(condition, {}).get(g, [])) for grouping, sep in seps.items()}
+                row |= {f"gap_{grouping}": summarise(sep.get(condition, {}).get(g, []))
+                        for grouping, sep in seps.items()}
                 rows.append(row)
     return rows
 

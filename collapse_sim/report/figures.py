@@ -77,7 +77,7 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def to_data_uri(fig: Figure) -> "str | rendering.Pending":
+def to_data_uri(fig: Figure) -> str | rendering.Pending:
     """The page's image of ``fig``: rendered by a worker inside ``rendering.parallel()`` (resolve
     it with ``rendering.resolved``), else a data URI made here."""
     return rendering.submit(fig, DPI, RC)
@@ -129,8 +129,8 @@ def collapse_curves(figure_key: str, columns: list[str], style: Style, present: 
                 ax.plot(s.generations, s.mean, color=colour, linestyle=ls, marker=mk, lw=2, ms=5)
                 ok = np.isfinite(s.sem)
                 if ok.any():
-                    ax.fill_between(s.generations[ok], (s.mean - s.sem)[ok], (s.mean + s.sem)[ok], color=colour, alpha=0.18,
-                                    lw=0)
+                    ax.fill_between(s.generations[ok], (s.mean - s.sem)[ok], (s.mean + s.sem)[ok], color=colour,
+                                    alpha=0.18, lw=0)
                 handles.setdefault((run.label, s.policy), style.handle(run.label, s.policy))
             ref = finite((run.reference or {}).get(column))
             if ref is not None:
@@ -202,10 +202,10 @@ def accuracy_vs_oracle_calls(style: Style) -> Plot | None:
         ax.set_ylabel(m.axis_label)
         ax.set_xlabel("cumulative oracle calls [–]")
     _legend(fig, list(handles.values()))
-    caption = ("Force RMSE on the fixed probe sets against the lineage's cumulative oracle calls (`oracle_calls_total`: "
-               "generation 0's real data included, probes and reference model not); each point a generation (gN marks "
-               "the last), means over seeds. Lower and further left is better: the accuracy a policy buys per oracle "
-               "call.")
+    caption = ("Force RMSE on the fixed probe sets against the lineage's cumulative oracle calls "
+               "(`oracle_calls_total`: generation 0's real data included, probes and reference model not); each "
+               "point a generation (gN marks the last), means over seeds. Lower and further left is better: the "
+               "accuracy a policy buys per oracle call.")
     return Plot("fig-oracle-cost", "Accuracy against oracle calls", caption, to_data_uri(fig),
                 "Force RMSE on ID and OOD probes versus cumulative oracle calls")
 
@@ -213,8 +213,9 @@ def accuracy_vs_oracle_calls(style: Style) -> Plot | None:
 # --- information imbalance plane ----------------------------------------------------------
 def information_plane(target: str, style: Style) -> Plot | None:
     probes = [p for p in ("id", "ood") if any(
-        any(finite(r.get(f"ii_{target}_to_model_{p}")) is not None and finite(r.get(f"ii_model_to_{target}_{p}")) is not None
-            for r in run.rows) for run in style.runs)]
+        finite(r.get(f"ii_{target}_to_model_{p}")) is not None
+        and finite(r.get(f"ii_model_to_{target}_{p}")) is not None
+        for run in style.runs for r in run.rows)]
     if not probes:
         return None
     fig = new_figure(6.4 * len(probes) + 0.4, 6.2)
@@ -233,7 +234,8 @@ def information_plane(target: str, style: Style) -> Plot | None:
                 if not pts:
                     continue
                 colour = style.colour(lin.policy)
-                g, x, y, dim = (np.array([q[i] if q[i] is not None else np.nan for q in pts], dtype=float) for i in range(4))
+                g, x, y, dim = (np.array([q[i] if q[i] is not None else np.nan for q in pts], dtype=float)
+                                for i in range(4))
                 top = max(top, float(np.nanmax(np.r_[x, y])))
                 sizes = 25 + 175 * (dim / id_max) if id_max else np.full(len(x), 50.0)
                 sizes = np.where(np.isfinite(sizes), sizes, 50.0)
@@ -241,7 +243,8 @@ def information_plane(target: str, style: Style) -> Plot | None:
                            edgecolors="white", linewidths=0.5, zorder=3)
                 for i in range(len(x) - 1):
                     ax.annotate("", xy=(x[i + 1], y[i + 1]), xytext=(x[i], y[i]), zorder=2,
-                                arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.6, linestyle=style.linestyle(run.label),
+                                arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.6,
+                                                linestyle=style.linestyle(run.label),
                                                 shrinkA=4, shrinkB=4, mutation_scale=14))
                 ax.annotate(f"g{int(g[-1])}", (x[-1], y[-1]), xytext=(4, 4), textcoords="offset points", fontsize=9,
                             color=colour)
@@ -260,9 +263,10 @@ def information_plane(target: str, style: Style) -> Plot | None:
         extra.append(Line2D([], [], color="#777777", marker="o", lw=0, ms=9,
                             label="marker area ∝ embedding intrinsic dim."))
     _legend(fig, list(handles.values()), extra)
-    caption = (f"Information imbalance between each generation's embeddings and the {TARGETS.values.get(target, target)}'s on the "
-               "same probes. Δ(A→B) ≈ 0: A's neighbourhoods predict B's (A carries B's information); ≈ 1: A says "
-               "nothing about B. Arrows follow each lineage from generation to generation (gN marks the last). "
+    caption = (f"Information imbalance between each generation's embeddings and the "
+               f"{TARGETS.values.get(target, target)}'s on the same probes. Δ(A→B) ≈ 0: A's neighbourhoods "
+               "predict B's (A carries B's information); ≈ 1: A says nothing about B. Arrows follow each lineage "
+               "from generation to generation (gN marks the last). "
                "Near the origin the two representations carry the same information; above the diagonal the "
                "model has lost information the target still has.")
     return Plot(f"fig-ii-{target}", f"Information-imbalance plane: {TARGETS.values.get(target, target)}", caption,
@@ -312,8 +316,8 @@ def heatmaps(result, style: Style) -> Plot | None:
     _legend(fig, [Patch(color=style.colour(p), label=f"title colour: {style.label(r, p)}") for r, p in policies],
             ncols=min(len(policies), 3))
     caption = ("CKNNA between the ID-probe embeddings of every pair of generations of a lineage, computed for this "
-               "report from the saved models (1 on the diagonal; a dark block = generations whose representations no longer "
-               "align). Title colour = policy.")
+               "report from the embeddings each generation saved (1 on the diagonal; a dark block = generations "
+               "whose representations no longer align). Title colour = policy.")
     return Plot("fig-heatmaps", "Generation × generation alignment (CKNNA)", caption, to_data_uri(fig),
                 "Generation by generation CKNNA heatmaps", list(result.notes))
 

@@ -20,8 +20,8 @@ import os
 import pickle
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, wait
-from typing import Iterator
 
 _pool: ProcessPoolExecutor | None = None
 _pending: list = []  # the futures of the open pool
@@ -63,7 +63,7 @@ class Pending:
             return data_uri(png(self._fig, self._dpi, self._rc))
 
 
-def submit(fig, dpi: int, rc: dict) -> "str | Pending":
+def submit(fig, dpi: int, rc: dict) -> str | Pending:
     """``fig``'s data URI: rendered by a worker inside :func:`parallel`, else here and now."""
     if _pool is not None:
         try:
@@ -75,7 +75,7 @@ def submit(fig, dpi: int, rc: dict) -> "str | Pending":
     return data_uri(png(fig, dpi, rc))
 
 
-def resolved(uri: "str | Pending") -> str:
+def resolved(uri: str | Pending) -> str:
     return uri.result() if isinstance(uri, Pending) else uri
 
 

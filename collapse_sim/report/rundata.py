@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from collapse_sim.store import GenerationFiles, RunStore, gen_name
 from collapse_sim.lineage import lineage_name, split_lineage
+from collapse_sim.store import GenerationFiles, RunStore, gen_name
 
 #: files besides the store's environment record in which a run (or a tool that wraps it) may
 #: record the machine and software it ran on (shown if present)
@@ -184,7 +184,8 @@ def _read_metrics_jsonl(run: RunData) -> dict[tuple[str, int], dict]:
             run.warn(f"metrics.jsonl: {what}; skipped (the row is recovered from its metrics.json if that exists)")
             continue
         if not _valid_row(row):
-            run.warn(f"metrics.jsonl line {i + 1}: not a metrics row (needs 'lineage' and an integer 'generation'); skipped")
+            run.warn(f"metrics.jsonl line {i + 1}: not a metrics row (needs 'lineage' and an integer "
+                     "'generation'); skipped")
             continue
         key = (row["lineage"], row["generation"])
         if key in rows:
@@ -243,9 +244,10 @@ def _merge_generation_rows(run: RunData, rows: dict) -> list[dict]:
                 rows[(lin.name, g)] = row
                 recovered.append(f"{lin.name}/{gen_name(g)}")
     if recovered and run.store.metrics_path.is_file():
-        run.note(f"{len(recovered)} row(s) missing from metrics.jsonl were read from metrics.json: {', '.join(recovered)}")
+        run.note(f"{len(recovered)} row(s) missing from metrics.jsonl were read from metrics.json: "
+                 f"{', '.join(recovered)}")
     out = []
-    for (lineage, g), row in sorted(rows.items()):
+    for (lineage, _), row in sorted(rows.items()):
         lin = run.lineages[lineage]
         row = dict(row)
         row.setdefault("policy", lin.policy)

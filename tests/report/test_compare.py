@@ -115,7 +115,8 @@ def test_cli_prints_and_writes_the_tables(tmp_path, capsys):
     assert "# Policy comparison at generation 2" in text and "Baseline: `replace`" in text
     assert "paired t-test (scipy.stats.ttest_rel" in text and "Wilcoxon signed-rank test" in text
     assert "| replace | 65 ± 2.89 | [52.6, 77.4] | 3 | 2 / 3 |" in text
-    assert "| accumulate | 3 | -8 | [-8, -8] | < 0.001 | 0.25 † | separated at 95 %: lower than replace (better) |" in text
+    assert ("| accumulate | 3 | -8 | [-8, -8] | < 0.001 | 0.25 † | separated at 95 %: lower than replace (better) |"
+            in text)
     assert "† with fewer than 6 pairs the Wilcoxon signed-rank test cannot reach p < 0.05" in text
 
     code = main(["compare", str(run_dir), "--metric", "vendi_train", "--generation", "1", "--baseline",

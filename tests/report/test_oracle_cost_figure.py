@@ -3,11 +3,11 @@
 import json
 
 import pytest
-
 from conftest import run_scenario
+from scenario_factory import tiny_scenario_dict
+
 from collapse_sim.report import build_report
 from collapse_sim.scenario import parse_scenario
-from scenario_factory import tiny_scenario_dict
 
 POLICIES = [{"kind": "replace"}, {"kind": "fresh-real", "real_fraction": 0.25},
             {"kind": "active", "lo": 0.065, "hi": 0.07, "max_oracle": 3}]
@@ -27,7 +27,7 @@ def test_accuracy_vs_oracle_calls_renders_and_says_when_absent(tmp_path):
     assert '<section id="oracle-cost"' in text and 'id="fig-oracle-cost"' in text
     assert not any("oracle calls" in w for w in result.warnings), result.warnings
     assert "Accuracy against oracle calls" in result.markdown.read_text()
-    # a run made before oracle calls were counted: the section stays, with a note instead of the figure
+    # a run that records no oracle calls: the section stays, with a note instead of the figure
     path = root / "metrics.jsonl"
     path.write_text("".join(json.dumps(json.loads(line) | {"oracle_calls_total": None}) + "\n"
                             for line in path.read_text().splitlines() if line.strip()))

@@ -13,15 +13,14 @@ import numpy as np
 import pytest
 import yaml
 
-from collapse_sim.cli import main
+from collapse_sim.measure.catalogue import METRICS, UP
 from collapse_sim.report import build_report
 from collapse_sim.report.analysis import findings
-from collapse_sim.measure.catalogue import METRICS, UP
-from collapse_sim.report.style import POLICY_COLOURS, policy_colours
 from collapse_sim.report.rundata import assign_labels, load_run
+from collapse_sim.report.style import POLICY_COLOURS, policy_colours
 
-SECTIONS = ("overview", "findings", "collapse-curves", "oracle-cost", "information-imbalance", "alignment-heatmaps", "provenance",
-            "distribution-drift")
+SECTIONS = ("overview", "findings", "collapse-curves", "onsets", "statistics", "oracle-cost", "information-imbalance",
+            "alignment-heatmaps", "provenance", "distribution-drift", "run-details")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMG = re.compile(r'<img\s+src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
@@ -275,7 +274,7 @@ def test_two_different_scenarios(tiny_run, tmp_path):
 def _synthetic_run(root, policies=("replace", "accumulate"), seeds=(0, 1), generations=4):
     root.mkdir(parents=True)
     rows = []
-    for p_i, policy in enumerate(policies):
+    for policy in policies:
         for seed in seeds:
             for g in range(generations):
                 growth = 1.0 + (0.3 if policy == "replace" else 0.02) * g
@@ -319,36 +318,6 @@ def test_catalogue_directions():
     for column in ("vendi_train", "coverage_train", "id_twonn_model_id", "cknna_ref_id", "dcor_gen0_ood"):
         assert METRICS[column].degrade == "down"
     assert all(m.unit is not None and m.label for m in METRICS.values())
-
-
-# --- CLI ---------------------------------------------------------------------------------------
-def test_cli_rejects_non_run_directory(tmp_path, capsys):
-    (tmp_path / "some.txt").write_text("x")
-    out = tmp_path / "out" / "report.html"
-    for bad in (tmp_path, tmp_path / "missing", tmp_path / "some.txt"):
-        code = main(["report", str(bad), "--out", str(out)])
-        err = capsys.readouterr().err
-        assert code == 2
-        assert err.count("\n") == 1 and err.startswith("collapse-sim: error: ") and str(bad) in err
-    assert not out.exists() and not out.parent.exists()
-
-
-def test_cli_rejects_bad_threshold(tmp_path, capsys):
-    run_dir = _synthetic_run(tmp_path / "r")
-    code = main(["report", str(run_dir), "--threshold", "-1", "--out", str(tmp_path / "x.html")])
-    err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "--threshold" in err
-
-
-def test_cli_writes_report(tiny_run, tmp_path, capsys):
-    _, run_dir, _ = tiny_run
-    out = tmp_path / "nested" / "r.html"
-    code = main(["report", str(run_dir), "--out", str(out), "--threshold", "0.5"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    assert out.is_file() and out.with_suffix(".md").is_file()
-    assert "50.0 %" in out.read_text()
-    assert captured.out.startswith(f"wrote {out}")
 
 
 def test_heatmap_notes_for_too_few_probes_and_the_lineage_cap(tiny_run, tmp_path):

@@ -6,8 +6,7 @@ import random
 
 import pytest
 
-from collapse_sim.report.statistics import (NOT_SEPARATED, SEPARATED, degraded, paired, past_threshold,
-                                            summarise)
+from collapse_sim.report.statistics import NOT_SEPARATED, SEPARATED, degraded, paired, past_threshold, summarise
 
 T_975_DF2 = 4.302652729911275  # Student t quantile, 97.5 %, 2 degrees of freedom (tables: 4.303)
 
