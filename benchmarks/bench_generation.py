@@ -48,14 +48,15 @@ def share_table(row: dict) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--engine", choices=["batched", "ase"], default=None, help="sampler engine (default: the scenario's)")
+    ap.add_argument("--engine", choices=["batched", "ase"], default=None,
+                    help="sampler engine (default: the scenario's)")
     ap.add_argument("--out", type=Path, default=None, help="keep the run here (default: a temporary folder)")
     args = ap.parse_args()
 
-    from collapse_sim.runtime.executor import LocalExecutor
     from collapse_sim.loop import RunContext, run
     from collapse_sim.measure.probes import ensure_probes
     from collapse_sim.measure.reference import ensure_reference
+    from collapse_sim.runtime.executor import LocalExecutor
     from collapse_sim.store import RunStore
 
     sc = scenario(args)

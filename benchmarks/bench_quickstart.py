@@ -9,7 +9,7 @@ exit (Ray's start-up and shutdown included); the report is a fresh ``collapse-si
 process. Printed: wall times, each run's stage profile (task seconds summed over its rows,
 generation 0 once, the reference model: ``report.analysis.stage_times``), whether the two runs'
 rows agree (``loop.reproducible_fields``: they must, bit for bit), and the ratio --local / Ray
-wall time: what Ray's parallelism buys on this machine. Targets (issue #17): the Ray run
+wall time: what Ray's parallelism buys on this machine. Targets: the Ray run
 ≤ 150 s and its report ≤ 10 s on an idle 2-core machine. As for every timing here: only
 meaningful on otherwise idle cores.
 """
@@ -34,8 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def timed(args: list[str]) -> float:
     started = time.perf_counter()
+    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     proc = subprocess.run([sys.executable, "-m", "collapse_sim.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))))
+                          env=dict(os.environ, PYTHONPATH=pythonpath))
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)

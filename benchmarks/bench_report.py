@@ -1,6 +1,6 @@
 """Wall time of ``collapse-sim report`` on a run directory, first build and repeats.
 
-Targets (issue #17): the quickstart run directory reports in at most 10 s, a 50-lineage
+Targets: the quickstart run directory reports in at most 10 s, a 50-lineage
 study in at most 60 s. Both are measured here, not in the test suite::
 
     # 1. the quickstart run (a few minutes on 2 cores), then its report
@@ -185,11 +185,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", type=Path, nargs="*")
     parser.add_argument("--repeat", type=int, default=2, help="builds after the first one (default 2)")
-    parser.add_argument("--out", type=Path, default=None, help="where to write the reports (default: a temporary folder)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to write the reports (default: a temporary folder)")
     gen = parser.add_argument_group("generated study")
     gen.add_argument("--from", dest="source", type=Path, default=None, metavar="RUN_DIR",
                      help="a real (small) run directory whose generation files the study is built from")
-    gen.add_argument("--synthetic-lineages", type=int, default=50, metavar="N", help="lineages of the study (default 50)")
+    gen.add_argument("--synthetic-lineages", type=int, default=50, metavar="N",
+                     help="lineages of the study (default 50)")
     gen.add_argument("--generations", type=int, default=10, metavar="G", help="model-fed generations (default 10)")
     gen.add_argument("--policies", type=int, default=5, metavar="P", help="policies; N/P seeds each (default 5)")
     gen.add_argument("--keep", type=Path, default=None, metavar="DIR",

@@ -7,7 +7,7 @@ correlation 2, r_max 4.5, float32), trained for ``--epochs`` on EMT-labelled 32-
 (``bench_train.make_data``). Both engines run ``--steps`` steps of 600 K Langevin dynamics
 (2 fs, friction 0.02/fs) from the same ``--replicas`` rattled cells in this process: the ASE
 one runs them one after another with a plain ``mace.calculators.MACECalculator`` loaded from
-the saved model (the baseline named in the issue), the batched one all
+the saved model (the usual way to run MD with a MACE potential), the batched one all
 together (``engine: batched`` with ``replicas_per_task`` = ``--replicas``). Prints replica-steps/s
 of each and their ratio per repeat, then the medians.
 """
@@ -20,15 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_train import make_data  # noqa: I001  (imports mace before e3nn)
 import torch
+from bench_train import make_data  # noqa: I001  (imports mace before e3nn)
 from mace.calculators import MACECalculator
 
-from collapse_sim.systems.md import langevin
 from collapse_sim.models.mace import MACESettings
 from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.runtime.rng import stream
 from collapse_sim.samplers.batched_langevin import BatchedLangevin, MACEPotential
+from collapse_sim.systems.md import langevin
 
 TEMPERATURE_K, TIMESTEP_FS, FRICTION = 600.0, 2.0, 0.02
 
@@ -77,8 +77,8 @@ def torchsim_rate(model: MACEModel, starts: list, steps: int, threads: int) -> f
         state = ts.initialize_state(starts, device, dtype)
         as_tensor = lambda x: torch.tensor(x, device=device, dtype=dtype)
         init_fn, update_fn = ts.nvt_langevin(ts_model, dt=as_tensor(TIMESTEP_FS * units.fs),
-                                             kT=as_tensor(TEMPERATURE_K * units.kB), gamma=as_tensor(FRICTION / units.fs),
-                                             seed=0)
+                                             kT=as_tensor(TEMPERATURE_K * units.kB),
+                                             gamma=as_tensor(FRICTION / units.fs), seed=0)
         state = init_fn(state)
         for _ in range(steps):
             state = update_fn(state)

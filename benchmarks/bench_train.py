@@ -1,6 +1,6 @@
 """Benchmark: ``MACEModel.fit`` against ``mace_run_train`` on the same data, model, batch size and epochs.
 
-    OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_train.py            # issue defaults, 3 repeats
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_train.py            # defaults: 200 cells, 20 epochs, 3 repeats
 
 Data: EMT-labelled 32-atom fcc Cu (rattled, every 4th strained): ``--n-train`` structures written
 once to an extxyz file that both trainers read, and ``--n-test`` held-out structures. Both use the
@@ -35,10 +35,10 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.io import write
 
+from collapse_sim.data.structures import attach_labels
 from collapse_sim.measure.accuracy import label_rmse
 from collapse_sim.models.mace import MACESettings
 from collapse_sim.models.mace.model import MACEModel
-from collapse_sim.data.structures import attach_labels
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -176,7 +176,8 @@ def main() -> None:
     train, test = make_data(opts.n_train, 0), make_data(opts.n_test, 10_000)
     print(f"data: {len(train)} train (10 % of them validation) / {len(test)} test structures of 32 atoms "
           f"({time.perf_counter() - t:.1f} s); {opts.epochs} epochs, batch {settings.batch_size}, {settings.dtype}, "
-          f"{opts.device}, {opts.threads} threads (OMP_NUM_THREADS={env['OMP_NUM_THREADS']}, OMP_WAIT_POLICY={env['OMP_WAIT_POLICY']})")
+          f"{opts.device}, {opts.threads} threads (OMP_NUM_THREADS={env['OMP_NUM_THREADS']}, "
+          f"OMP_WAIT_POLICY={env['OMP_WAIT_POLICY']})")
     print("wall = whole fresh process for both (imports, reading the extxyz, graphs, statistics, training, "
           "validation, writing the model); load = 1/5/15-min load averages before the run")
 
@@ -203,9 +204,9 @@ def main() -> None:
                     work = tmp / f"cli_{r}"
                     res = run_cli(settings, train_file, work, seed, env)
                     model = MACEModel.load(work / "bench.model", settings, threads=opts.threads)
+                    train_s = res.get("train_s", float("nan"))
                     detail = (f"start-up until training {res.get('startup_s', float('nan')):.1f} s, training "
-                              f"{res.get('train_s', float('nan')):.1f} s "
-                              f"({res.get('train_s', float('nan')) / max(opts.epochs, 1):.2f} s/epoch incl. validation)")
+                              f"{train_s:.1f} s ({train_s / max(opts.epochs, 1):.2f} s/epoch incl. validation)")
                 e, f = label_rmse(model.predict(test), test)
                 res.update(e=e, f=f, load=load)
                 rows[who].append(res)

@@ -53,7 +53,8 @@ def main() -> None:
     print(f"measured: {args.run_dir} ({len(rows)} rows, {scenario['model']['epochs']} epochs, "
           f"{cpus:g} CPU(s) per training)")
     print(f"  training: {intercept:.1f} s + {per_structure:.3f} s per training structure")
-    print("  per model-fed generation: " + ", ".join(f"{s.removesuffix('_seconds')} {v:.1f} s" for s, v in stage_mean.items()))
+    print("  per model-fed generation: "
+          + ", ".join(f"{s.removesuffix('_seconds')} {v:.1f} s" for s, v in stage_mean.items()))
 
     per_policy = {}
     for policy in policies:
@@ -87,8 +88,9 @@ def main() -> None:
 
     gen_dirs = [d for d in args.run_dir.glob("*/gen-*") if d.is_dir()]
     per_gen = float(np.mean([sum(f.stat().st_size for f in d.iterdir()) for d in gen_dirs]))
-    per_structure_bytes = float(np.mean([(d / "train.extxyz").stat().st_size / json.loads((d / "metrics.json").read_text())["n_train"]
-                                         for d in gen_dirs]))
+    per_structure_bytes = float(np.mean([
+        (d / "train.extxyz").stat().st_size / json.loads((d / "metrics.json").read_text())["n_train"]
+        for d in gen_dirs]))
     mean_n_train = float(np.mean([per_policy[p]["n_train_mean"] for p in policies]))
     measured_n_train = float(np.mean([r["n_train"] for r in rows]))
     fs = args.lineages * args.generations * (per_gen + per_structure_bytes * (mean_n_train - measured_n_train))
@@ -99,7 +101,8 @@ def main() -> None:
     # renamed, ~6 status.json rewrites (write + rename), ~3 attempt markers
     ops = args.lineages * args.generations * (2 * files + 1 + 2 * 6 + 3)
     print(f"  shared filesystem: ~{fs / 1e9:.0f} GB written ({per_gen / 1e6:.1f} MB per generation directory measured, "
-          f"{per_structure_bytes / 1e3:.1f} kB per structure), ~{args.lineages * args.generations * files / 1e3:.0f}k files, "
+          f"{per_structure_bytes / 1e3:.1f} kB per structure), "
+          f"~{args.lineages * args.generations * files / 1e3:.0f}k files, "
           f"~{ops / 1e6:.1f}M metadata operations (~{ops / wall:.0f}/s over the wall time)")
     print(f"  Ray object store: ~{store / 1e9:.1f} GB in total through task arguments and results (structures only; "
           "models and datasets travel as paths)")

@@ -13,17 +13,21 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="collapse-sim", description="Simulate model collapse of MACE potentials trained on their own output.")
+    parser = argparse.ArgumentParser(
+        prog="collapse-sim", description="Simulate model collapse of MACE potentials trained on their own output.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a scenario (embedded local Ray unless --address is given)")
     run.add_argument("scenario", type=Path)
-    run.add_argument("--out", type=Path, default=Path("runs"), help="parent folder of the run directory (default: runs)")
+    run.add_argument("--out", type=Path, default=Path("runs"),
+                     help="parent folder of the run directory (default: runs)")
     _ray_options(run)
 
-    sweep = sub.add_parser("sweep", help="run every lineage of the scenario's sweep grid (sweep: axes x policies x seeds)")
+    sweep = sub.add_parser("sweep",
+                           help="run every lineage of the scenario's sweep grid (sweep: axes x policies x seeds)")
     sweep.add_argument("scenario", type=Path)
-    sweep.add_argument("--out", type=Path, default=Path("runs"), help="parent folder of the run directory (default: runs)")
+    sweep.add_argument("--out", type=Path, default=Path("runs"),
+                       help="parent folder of the run directory (default: runs)")
     sweep.add_argument("--dry-run", action="store_true", help="print the grid's lineages and exit; nothing is written")
     _ray_options(sweep)
 
@@ -38,27 +42,48 @@ def _parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="write a self-contained HTML report (and report.md) of one or more runs")
     report.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
-    report.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write; the Markdown summary goes beside it with suffix .md (default: report.html)")
-    report.add_argument("--threshold", type=float, default=0.2, help="relative degradation vs generation 0 that marks collapse onset (default: 0.2 = 20%%)")
-    report.add_argument("--cknna-k", type=int, default=None, help="neighbours for the generation x generation CKNNA heatmaps (default: the scenario's metrics.k, else 10)")
-    report.add_argument("--max-heatmap-lineages", type=int, default=16, help="load models for at most this many lineages (default: 16)")
+    report.add_argument("--out", type=Path, default=Path("report.html"),
+                        help="HTML file to write; the Markdown summary goes beside it with suffix .md "
+                             "(default: report.html)")
+    report.add_argument("--threshold", type=float, default=0.2,
+                        help="relative degradation vs generation 0 that marks collapse onset (default: 0.2 = 20%%)")
+    report.add_argument("--cknna-k", type=int, default=None,
+                        help="neighbours for the generation x generation CKNNA heatmaps "
+                             "(default: the scenario's metrics.k, else 10)")
+    report.add_argument("--max-heatmap-lineages", type=int, default=16,
+                        help="draw the heatmaps for at most this many lineages (default: 16)")
     report.add_argument("--no-heatmaps", action="store_true", help="skip the generation x generation heatmaps")
     report.add_argument("--figures", type=Path, default=None, metavar="DIR",
                         help="also write every figure as DIR/<figure id>.png (for a results page)")
 
-    compare = sub.add_parser("compare", help="compare policies over seeds at one generation: mean ± SE, 95 %% intervals, paired differences and tests against a baseline policy")
+    compare = sub.add_parser("compare",
+                             help="compare policies over seeds at one generation: mean ± SE, 95 %% intervals, "
+                                  "paired differences and tests against a baseline policy")
     compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
-    compare.add_argument("--metric", action="append", default=None, metavar="COLUMN", help="a metrics.jsonl column; repeat for several (default: the headline columns the runs record)")
-    compare.add_argument("--generation", type=int, default=None, metavar="G", help="generation to compare (default: the last)")
-    compare.add_argument("--generations", default=None, metavar="A-B", help="compare each seed's mean over generations A to B instead of one generation (averages out a generation's training noise; paired as before)")
-    compare.add_argument("--baseline", default=None, metavar="POLICY", help="policy the others are paired against (default: replace if present, else the first alphabetically)")
-    compare.add_argument("--threshold", type=float, default=0.2, help="relative degradation vs generation 0 that counts a seed as past the collapse threshold (default: 0.2 = 20%%)")
-    compare.add_argument("--out", type=Path, default=Path("compare.md"), help="Markdown file to write (default: compare.md)")
+    compare.add_argument("--metric", action="append", default=None, metavar="COLUMN",
+                         help="a metrics.jsonl column; repeat for several "
+                              "(default: the headline columns the runs record)")
+    compare.add_argument("--generation", type=int, default=None, metavar="G",
+                         help="generation to compare (default: the last)")
+    compare.add_argument("--generations", default=None, metavar="A-B",
+                         help="compare each seed's mean over generations A to B instead of one generation "
+                              "(averages out a generation's training noise; paired as before)")
+    compare.add_argument("--baseline", default=None, metavar="POLICY",
+                         help="policy the others are paired against "
+                              "(default: replace if present, else the first alphabetically)")
+    compare.add_argument("--threshold", type=float, default=0.2,
+                         help="relative degradation vs generation 0 that counts a seed as past the collapse threshold "
+                              "(default: 0.2 = 20%%)")
+    compare.add_argument("--out", type=Path, default=Path("compare.md"),
+                         help="Markdown file to write (default: compare.md)")
 
-    theory = sub.add_parser("validate-theory", help="run a closed-form scenario (linear regression, Gaussian refitting) over many seeds and compare with the exact laws")
+    theory = sub.add_parser("validate-theory",
+                            help="run a closed-form scenario (linear regression, Gaussian refitting) over many seeds "
+                                 "and compare with the exact laws")
     theory.add_argument("scenario", type=Path)
     theory.add_argument("--seeds", type=int, default=None, help="run seeds 0..N-1 instead of the scenario's seeds")
-    theory.add_argument("--out", type=Path, default=None, help="keep the run under this folder (default: a temporary folder, removed afterwards)")
+    theory.add_argument("--out", type=Path, default=None,
+                        help="keep the run under this folder (default: a temporary folder, removed afterwards)")
     _ray_options(theory)
     return parser
 
@@ -78,7 +103,8 @@ def _seconds(text: str) -> float:
 
 def _ray_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default=None, help="join an existing Ray cluster ('auto' or host:port)")
-    parser.add_argument("--num-cpus", type=int, default=None, help="size of the embedded local Ray (default: all cores)")
+    parser.add_argument("--num-cpus", type=int, default=None,
+                        help="size of the embedded local Ray (default: all cores)")
     parser.add_argument("--local", action="store_true", help="run in this process without Ray (debugging)")
     parser.add_argument("--progress-interval", type=_seconds, default=None, metavar="SECONDS",
                         help="seconds between progress updates (default: 1 on a terminal, 30 otherwise)")
@@ -101,10 +127,10 @@ def _checked_scenario(path: Path):
 def _execute(scenario, root: Path, args, fresh: bool) -> int:
     """Run under the run directory's lock: a fresh run refuses a directory that already
     holds one, and a second driver (run or resume) refuses one in use."""
-    from collapse_sim.runtime.executor import AttemptLog, LocalExecutor, RayExecutor
-    from collapse_sim.runtime.ray_setup import start_ray
     from collapse_sim.loop import PROCEDURE, RunContext, lineages, run
+    from collapse_sim.runtime.executor import AttemptLog, LocalExecutor, RayExecutor
     from collapse_sim.runtime.progress import ProgressDisplay, clock
+    from collapse_sim.runtime.ray_setup import start_ray
     from collapse_sim.store import RunDirInUse, RunStore
 
     store = RunStore(root.resolve())
@@ -113,7 +139,8 @@ def _execute(scenario, root: Path, args, fresh: bool) -> int:
         with store.lock():
             if fresh:
                 if store.scenario_path.exists():
-                    raise UsageError(f"{root} already holds a run; use 'collapse-sim resume {root}' or choose another --out")
+                    raise UsageError(f"{root} already holds a run; "
+                                     f"use 'collapse-sim resume {root}' or choose another --out")
                 store.write_scenario(scenario.resolved_yaml())
             elif not args.allow_procedure_change:
                 _check_procedure(store)
@@ -146,7 +173,8 @@ def _check_procedure(store) -> None:
         version = record.get("machine", {}).get("collapse_sim", "?")
         raise UsageError(f"{store.root} was made by collapse_sim {version} (procedure {made_by}); this one (procedure "
                          f"{PROCEDURE}) trains and samples differently, so new generations would not match the old "
-                         "ones; pass --allow-procedure-change to continue anyway")
+                         "ones (CHANGELOG.md lists the numerics changes); pass --allow-procedure-change to continue "
+                         "anyway")
 
 
 def _cmd_run(args, scenario=None) -> int:
@@ -322,8 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     from collapse_sim.scenario import ScenarioError
 
     try:
-        return {"run": _cmd_run, "sweep": _cmd_sweep, "resume": _cmd_resume, "validate": _cmd_validate, "report": _cmd_report,
-                "compare": _cmd_compare, "validate-theory": _cmd_validate_theory}[args.command](args)
+        commands = {"run": _cmd_run, "sweep": _cmd_sweep, "resume": _cmd_resume, "validate": _cmd_validate,
+                    "report": _cmd_report, "compare": _cmd_compare, "validate-theory": _cmd_validate_theory}
+        return commands[args.command](args)
     except (ScenarioError, UsageError) as exc:
         print(f"collapse-sim: error: {exc}", file=sys.stderr)
         return 2

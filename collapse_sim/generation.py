@@ -42,7 +42,8 @@ def advance(ctx, spec: LineageSpec, g: int, history: list, policy, yard, synthet
     fresh_real, real_calls = fresh_real_pool(ctx, spec.seed, name, g, n_real)
     checked, check_calls = oracle_checks(ctx, spec.seed, name, g, synthetic, requests)
     seconds["oracle_seconds"], calls = time.perf_counter() - oracle_started, real_calls + check_calls
-    calls_before = store.generation(name, g - 1).read_row().get("oracle_calls_total")  # None: a run begun before calls were counted
+    # None: a run begun before oracle calls were counted
+    calls_before = store.generation(name, g - 1).read_row().get("oracle_calls_total")
     policy.last_counts = {}
     train_pools = policy.next_training_set(history, fresh_real, synthetic, checked,
                                            stream(spec.seed, name, "policy", g))

@@ -7,8 +7,9 @@ from what is offered, a new model is trained and measured, and the store commits
 generation atomically.
 
 Lineages are independent executor tasks (Ray by default); labelling chunks and sampling
-replicas are nested tasks, except that a single one runs inside the lineage's own task. Every random draw is keyed by (seed, purpose, ...): results do
-not depend on scheduling, and a resumed run continues at the first uncommitted generation.
+replicas are nested tasks, except that a single one runs inside the lineage's own task.
+Every random draw is keyed by (seed, purpose, ...): results do not depend on scheduling,
+and a resumed run continues at the first uncommitted generation.
 """
 from __future__ import annotations
 
@@ -32,14 +33,10 @@ from collapse_sim.scenario import Scenario
 from collapse_sim.store import RunStore
 from collapse_sim.sweep import expand
 
-#: Bumped whenever the numbers a seed produces change (trainer, sampler, random streams), so a
-#: resume never silently mixes generations made by two procedures. 2: mace_run_train's batch
-#: order and the batched Langevin engine. 3: the batched engine's lanes (forces change in the
-#: last bits when ``cpus_per_sampling`` >= 2) and the metric suite on the task's threads.
-#: 4: MACE's message product and radial MLP through ``models.mace.edge_paths`` in training and
-#: the batched MD engine (the same functions with fewer ops: weights and forces change at float32
-#: rounding). 5: the message product on a component-major layout (``edge_paths.Components``):
-#: the same functions again, other float32 rounding.
+#: The numerics of the trainer, the samplers and the random streams: raised whenever the numbers
+#: a seed produces change, and recorded in each run's ``environment.json``, so that a resume never
+#: silently mixes generations computed two ways (``collapse-sim resume`` refuses a run recorded
+#: with another value unless ``--allow-procedure-change``; CHANGELOG.md says what each change did).
 PROCEDURE = 5
 #: while a run is going, metrics.jsonl is refreshed at most this often (it re-reads every generation)
 METRICS_REBUILD_SECONDS = 60.0
@@ -55,7 +52,7 @@ class RunContext:
     def store(self) -> RunStore:
         return RunStore(self.root)
 
-    def in_task(self) -> "RunContext":
+    def in_task(self) -> RunContext:
         """This context inside a task that holds a training's resources (a lineage, generation 0,
         a lab step): single nested tasks that fit them run in the task itself."""
         sc = self.scenario

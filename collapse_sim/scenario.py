@@ -33,37 +33,43 @@ class Recipe(Strict):
     then either a Gaussian rattle or a short oracle-driven Langevin MD run.
     """
 
-    method: Literal["rattle", "md"] = "rattle"
+    method: Literal["rattle", "md"] = Field(
+        "rattle", description="rattle: Gaussian displacements of every atom; md: a short oracle-driven Langevin run")
     molecules: Literal["id", "ood"] = Field(
         "id", description="molecules system: draw from system.smiles (id) or system.ood_smiles (ood); "
                           "other systems accept only id")
     weight: float = Field(1.0, gt=0, description="relative share of the set")
-    rattle_stdev: float = Field(0.05, ge=0, description="Å; for md, the initial displacement")
-    strain: float = Field(0.0, ge=0, lt=0.5)
-    vacancies: int = Field(0, ge=0)
-    temperature_K: float = Field(300.0, gt=0)
-    md_steps: int = Field(20, ge=1)
-    timestep_fs: float = Field(2.0, gt=0)
+    rattle_stdev: float = Field(0.05, ge=0, description="Å: standard deviation of the Gaussian displacements; for md, "
+                                                        "of the starting displacement")
+    strain: float = Field(0.0, ge=0, lt=0.5, description="largest strain per component (uniform in ±strain); "
+                                                          "bulk only")
+    vacancies: int = Field(0, ge=0, description="atoms removed at random; bulk only")
+    temperature_K: float = Field(300.0, gt=0, description="K: temperature of the md run")
+    md_steps: int = Field(20, ge=1, description="steps of the md run (each costs one oracle call)")
+    timestep_fs: float = Field(2.0, gt=0, description="fs: time step of the md run")
     friction: float = Field(0.02, gt=0, description="Langevin friction, 1/fs")
 
 
 class StructureSetSettings(Strict):
-    n_structures: int = Field(ge=1)
-    recipes: list[Recipe] = Field(default_factory=lambda: [Recipe()], min_length=1)
+    n_structures: int = Field(ge=1, description="structures in the set")
+    recipes: list[Recipe] = Field(default_factory=lambda: [Recipe()], min_length=1,
+                                  description="how the structures are made; the set is split across the recipes "
+                                              "by weight")
 
 
 class ProbeSettings(Strict):
     """Fixed probe sets, oracle-labelled once and shared by every lineage."""
 
     seed: int = Field(0, ge=0, description="probe sets do not depend on the lineage seeds")
-    id: StructureSetSettings
-    ood: StructureSetSettings
+    id: StructureSetSettings = Field(description="the in-distribution probe set")
+    ood: StructureSetSettings = Field(description="the out-of-distribution probe set")
 
 
 class SyntheticSettings(Strict):
     n_structures: int = Field(ge=1, description="model-labelled structures sampled per generation")
-    sampler: SamplerSettings
-    energy_noise: float = Field(0.0, ge=0, description="eV per structure: std of Gaussian noise added to the model's labels")
+    sampler: SamplerSettings = Field(description="how the previous generation's model makes new structures")
+    energy_noise: float = Field(0.0, ge=0,
+                                description="eV per structure: std of Gaussian noise added to the model's labels")
 
 
 class ReferenceModelSettings(Strict):
@@ -73,48 +79,62 @@ class ReferenceModelSettings(Strict):
 
 
 class MetricSettings(Strict):
-    """The per-generation metric suite (see README, metrics.jsonl columns)."""
+    """The per-generation metric suite."""
 
     enabled: bool = Field(True, description="false: no probes, reference model or metric suite; rows keep "
                                            "composition, timings, model_hash and the model's own summary fields")
     k: int = Field(10, ge=1, description="neighbours for CKNNA, mutual kNN and coverage")
-    soap_r_cut: float = Field(5.0, gt=0, description="Å")
-    soap_n_max: int = Field(4, ge=1)
-    soap_l_max: int = Field(3, ge=0)
+    soap_r_cut: float = Field(5.0, gt=0, description="Å: cutoff of the SOAP descriptors")
+    soap_n_max: int = Field(4, ge=1, description="radial basis functions of the SOAP descriptors")
+    soap_l_max: int = Field(3, ge=0, description="highest angular degree of the SOAP descriptors")
 
 
 class RaySettings(Strict):
     num_cpus: int | None = Field(None, ge=1, description="embedded Ray size; default: all cores")
-    cpus_per_training: float = Field(1, gt=0)
-    cpus_per_sampling: float = Field(1, gt=0)
-    cpus_per_labelling: float = Field(1, gt=0)
-    gpus_per_training: float = Field(0, ge=0, description="GPUs a training (lineage) task reserves; set model.device: cuda to use them")
+    cpus_per_training: float = Field(1, gt=0, description="CPUs a training (lineage) task reserves; its torch threads "
+                                                          "follow it")
+    cpus_per_sampling: float = Field(1, gt=0, description="CPUs a sampling task reserves")
+    cpus_per_labelling: float = Field(1, gt=0, description="CPUs an oracle labelling task reserves")
+    gpus_per_training: float = Field(0, ge=0, description="GPUs a training (lineage) task reserves; "
+                                                           "set model.device: cuda to use them")
     gpus_per_sampling: float = Field(0, ge=0, description="GPUs a sampling task reserves")
 
 
 class Scenario(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    seeds: list[int] = Field(min_length=1)
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the run directory's name under --out")
+    seeds: list[int] = Field(min_length=1, description="distinct non-negative integers; each seed has its own real "
+                                                      "data and generation 0")
     generations: int = Field(ge=1, description="model-fed generations after generation 0")
-    system: SystemSettings = Field(default_factory=dict, validate_default=True)
-    oracle: OracleSettings = Field(default_factory=dict, validate_default=True)
+    system: SystemSettings = Field(default_factory=dict, validate_default=True,
+                                   description="the real world: the structures real data and probes are made from")
+    oracle: OracleSettings = Field(default_factory=dict, validate_default=True,
+                                   description="the ground truth that labels real data")
     reference_oracle: OracleSettings | None = Field(
         None, description="labels (and drives the md recipes of) the probe sets only, so that errors are measured "
         "against a physical reference while the lineages learn from `oracle` (e.g. a teacher model such as "
         "CHGNet); default: the probes are labelled by `oracle`, and then a teacher's own error against physics "
         "is not measured. Energies of two oracles need not share a zero: compare energies after the E0 fit "
         "(`rmse_energy_{probe}_composition`); forces compare directly")
-    real_data: StructureSetSettings
+    real_data: StructureSetSettings = Field(description="oracle-labelled structures of each seed: generation 0's "
+                                                        "training set; fresh real data follows the same recipes")
     probes: ProbeSettings | None = Field(None, description="required unless metrics.enabled is false")
-    model: ModelSettings
-    synthetic: SyntheticSettings
-    policies: list[PolicySettings] = Field(min_length=1)
-    reference_model: ReferenceModelSettings = Field(default_factory=ReferenceModelSettings)
-    metrics: MetricSettings = Field(default_factory=MetricSettings)
-    ray: RaySettings = Field(default_factory=RaySettings)
-    sweep: dict[str, list[Any]] = Field(default_factory=dict, description="dotted field path -> values; see collapse_sim.sweep")
-    labs: list[LabSettings] = Field(default_factory=list, description="several labs sharing a commons; see collapse_sim.labs")
-    commons: CommonsSettings = Field(default_factory=CommonsSettings, description="the labs' shared pool (with labs only)")
+    model: ModelSettings = Field(description="the potential every generation trains")
+    synthetic: SyntheticSettings = Field(description="what each generation samples with the previous model and "
+                                                     "labels with it")
+    policies: list[PolicySettings] = Field(min_length=1, description="data policies: one lineage per policy and "
+                                                                      "seed; names must be distinct")
+    reference_model: ReferenceModelSettings = Field(default_factory=ReferenceModelSettings,
+                                                    description="the real-data model every generation is "
+                                                                "compared with")
+    metrics: MetricSettings = Field(default_factory=MetricSettings, description="the per-generation metric suite")
+    ray: RaySettings = Field(default_factory=RaySettings, description="what each task reserves in Ray")
+    sweep: dict[str, list[Any]] = Field(default_factory=dict, description="axes of a grid of scenario variants: "
+                                                                           "dotted field path -> list of values")
+    labs: list[LabSettings] = Field(default_factory=list, description="labs that share their model-generated "
+                                                                     "structures through a commons; a scenario with "
+                                                                     "labs has no sweep")
+    commons: CommonsSettings = Field(default_factory=CommonsSettings,
+                                     description="the labs' shared pool (with labs only)")
 
     @field_validator("seeds")
     @classmethod
@@ -124,7 +144,7 @@ class Scenario(Strict):
         return value
 
     @model_validator(mode="after")
-    def _unique_policy_names(self) -> "Scenario":
+    def _unique_policy_names(self) -> Scenario:
         names = [p.label for p in self.policies]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -132,7 +152,7 @@ class Scenario(Strict):
         return self
 
     @model_validator(mode="after")
-    def _enough_probes_for_k(self) -> "Scenario":
+    def _enough_probes_for_k(self) -> Scenario:
         if self.probes is None:
             if self.metrics.enabled:
                 raise ValueError("probes: required while metrics.enabled is true")
@@ -150,7 +170,7 @@ class Scenario(Strict):
         return self
 
     @model_validator(mode="after")
-    def _kinds_fit_together(self) -> "Scenario":
+    def _kinds_fit_together(self) -> Scenario:
         system, model = self.system, self.model
         if system.atomistic != model.atomistic:
             raise ValueError(f"system.kind {system.kind!r} and model.kind {model.kind!r}: "
@@ -165,7 +185,7 @@ class Scenario(Strict):
         return self
 
     @model_validator(mode="after")
-    def _valid_labs(self) -> "Scenario":
+    def _valid_labs(self) -> Scenario:
         if not self.labs:
             return self
         if self.sweep:
@@ -180,14 +200,14 @@ class Scenario(Strict):
         return self
 
     @model_validator(mode="after")
-    def _valid_sweep(self) -> "Scenario":
+    def _valid_sweep(self) -> Scenario:
         if self.sweep:
             check_axes(self)
             expand(self)  # every grid point must be a valid scenario, every lineage name distinct
         return self
 
     @model_validator(mode="after")
-    def _gpus_need_cuda(self) -> "Scenario":
+    def _gpus_need_cuda(self) -> Scenario:
         device = getattr(self.model, "device", "cpu")
         for field in ("gpus_per_training", "gpus_per_sampling"):
             if getattr(self.ray, field) > 0 and device != "cuda":

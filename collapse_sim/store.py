@@ -27,9 +27,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from collapse_sim.data.io import read_structures, write_structures
 from collapse_sim.runtime.atomic import atomic_write_text

@@ -48,9 +48,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -159,8 +159,8 @@ class TheoryReport:
                 for c in self.select(policy, quantity):
                     sim = f"{c.sim_mean:.4g} ± {c.sim_se:.2g}"
                     if c.closed is None:
-                        lines.append(f"  {policy:<11} {c.generation:>3} {c.n:>3}  {sim:<23} {'—':<23} {'':>10} {'':>6}  "
-                                     "(no closed form)")
+                        lines.append(f"  {policy:<11} {c.generation:>3} {c.n:>3}  {sim:<23} {'—':<23} "
+                                     f"{'':>10} {'':>6}  (no closed form)")
                         continue
                     cf = c.closed_mean
                     closed = f"{cf:.4g} ± {c.check_se:.2g}"
@@ -188,7 +188,8 @@ def experiment_kind(sc: Scenario) -> str:
     if sc.model.kind != "linear":
         raise TheoryError(f"model.kind: closed forms exist for the linear and gaussian models, not {sc.model.kind!r}")
     if sc.model.alpha != 0:
-        raise TheoryError(f"model.alpha: the linear laws are for ordinary least squares (alpha 0), got {sc.model.alpha}")
+        raise TheoryError(f"model.alpha: the linear laws are for ordinary least squares (alpha 0), "
+                          f"got {sc.model.alpha}")
     if sc.oracle.calculator != LINEAR_ORACLE:
         raise TheoryError(f"oracle.calculator: the linear laws need {LINEAR_ORACLE}, not {sc.oracle.calculator}")
     if sampler != "fixed-design":
@@ -274,10 +275,10 @@ def design_spectrum(X: np.ndarray) -> np.ndarray:
 
 
 def _analyse_linear(sc: Scenario, root: Path, laws: dict[str, str]) -> TheoryReport:
+    from collapse_sim.data.io import read_structures
     from collapse_sim.lineage import lineage_name
     from collapse_sim.models.linear import LinearModel, PairBasis
     from collapse_sim.store import RunStore
-    from collapse_sim.data.io import read_structures
 
     store = RunStore(root)
     basis = PairBasis.from_settings(sc.model)
@@ -308,7 +309,8 @@ def _analyse_linear(sc: Scenario, root: Path, laws: dict[str, str]) -> TheoryRep
     header = [
         f"linear regression on a fixed design through the collapse_sim loop: d = {basis.n_features} features "
         f"(atom count + {basis.n_basis} radial), T = {sc.real_data.n_structures} structures, "
-        f"σ_real = {sc.oracle.energy_noise:g} eV, σ_synthetic = {sc.synthetic.energy_noise:g} eV, {len(sc.seeds)} seeds",
+        f"σ_real = {sc.oracle.energy_noise:g} eV, σ_synthetic = {sc.synthetic.energy_noise:g} eV, "
+        f"{len(sc.seeds)} seeds",
         f"per-seed tr((XᵀX)⁻¹): mean {t.mean():.4g}, min {t.min():.4g}, max {t.max():.4g}",
         "closed forms (n = generation + 1 fits; mean over seeds of each seed's exact value):",
         "  replace:    tr·(σ_real² + (n−1)·σ_synthetic²)          [= σ²·n·tr]",
@@ -342,8 +344,8 @@ def gaussian_laws(estimator: str, n: int, var0: float, m_real: int, m_synthetic:
 
 
 def _analyse_gaussian(sc: Scenario, root: Path, laws: dict[str, str], estimator: str) -> TheoryReport:
-    from collapse_sim.store import RunStore
     from collapse_sim.lineage import lineage_name
+    from collapse_sim.store import RunStore
 
     rows = {}
     for line in RunStore(root).metrics_path.read_text().splitlines():

@@ -69,7 +69,8 @@ def listening(pids: set[int]) -> dict[str, set[str]]:
 
 
 def not_on_loopback(sockets: dict[str, set[str]]) -> dict[str, set[str]]:
-    return {where: who for where, who in sockets.items() if not ipaddress.ip_address(where.rsplit(":", 1)[0]).is_loopback}
+    return {where: who for where, who in sockets.items()
+            if not ipaddress.ip_address(where.rsplit(":", 1)[0]).is_loopback}
 
 
 def connect_without_token(address: str, env: dict, home: str, token: str | None = None) -> subprocess.Popen:

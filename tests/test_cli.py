@@ -4,9 +4,9 @@ import sys
 
 import pytest
 import yaml
+from scenario_factory import quickstart_dict
 
 from collapse_sim.cli import main
-from scenario_factory import quickstart_dict
 
 
 def write(tmp_path, data, name="s.yaml"):
@@ -62,7 +62,8 @@ def test_missing_scenario_and_non_run_dir(tmp_path, capsys):
 
 def test_console_script_error_has_no_traceback(tmp_path):
     path = write(tmp_path, quickstart_dict() | {"policies": [{"kind": "forget"}]})
-    proc = subprocess.run([sys.executable, "-m", "collapse_sim.cli", "validate", str(path)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "collapse_sim.cli", "validate", str(path)],
+                          capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "forget" in proc.stderr
 
@@ -77,7 +78,7 @@ def test_a_run_directory_in_use_is_refused(tmp_path, capsys):
     (root / "scenario.yaml").write_text(yaml.safe_dump(quickstart_dict()))
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from collapse_sim.store import RunStore\n"
-        f"with RunStore(sys.argv[1]).lock():\n    print('locked', flush=True); time.sleep(60)"), str(root)],
+        "with RunStore(sys.argv[1]).lock():\n    print('locked', flush=True); time.sleep(60)"), str(root)],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"

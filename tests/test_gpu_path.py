@@ -7,16 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from ase.build import bulk
 from ase.calculators.emt import EMT
+from scenario_factory import TINY_MACE
 
 from collapse_sim.data.structures import attach_labels, energy_of, forces_of
 from collapse_sim.models.mace import MACESettings
 from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.runtime.rng import stream
 from collapse_sim.samplers.batched_langevin import BatchedLangevin, MACEPotential
-from scenario_factory import TINY_MACE
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason=f"needs a CUDA device (torch {torch.__version__} sees none)")
@@ -112,8 +111,9 @@ def test_a_generation_loop_runs_on_the_gpu(tmp_path):
     """The tiny scenario in this process with ``model.device: cuda``: every row complete, and its
     generation-0 model is the CPU run's model up to float rounding (same seed, same data)."""
     from conftest import run_scenario
-    from collapse_sim.scenario import parse_scenario
     from scenario_factory import tiny_scenario_dict
+
+    from collapse_sim.scenario import parse_scenario
 
     rows = {}
     for device in ("cuda", "cpu"):

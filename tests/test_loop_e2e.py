@@ -5,9 +5,9 @@ import shutil
 import numpy as np
 import pytest
 
-from collapse_sim.runtime.executor import LocalExecutor
-from collapse_sim.loop import RunContext, reproducible_fields, run
 from collapse_sim.data.io import read_structures
+from collapse_sim.loop import RunContext, reproducible_fields, run
+from collapse_sim.runtime.executor import LocalExecutor
 
 LINEAGES = ["replace-s0", "accumulate-s0", "fresh-real-s0"]
 
@@ -75,7 +75,8 @@ def test_synthetic_labels_come_from_the_producing_model(tiny_run):
     model = load_model(scenario.model, root / "replace-s0" / "gen-000" / "model.model")
     sampled = read_structures(root / "replace-s0" / "gen-001" / "sampled.extxyz")
     again = model.predict(sampled)
-    np.testing.assert_allclose([a.get_potential_energy() for a in again], [a.get_potential_energy() for a in sampled], rtol=0, atol=1e-4)
+    np.testing.assert_allclose([a.get_potential_energy() for a in again],
+                               [a.get_potential_energy() for a in sampled], rtol=0, atol=1e-4)
 
 
 def test_every_model_loads_in_mace_calculator(tiny_run):

@@ -3,10 +3,11 @@ to the evaluations the oracle calculator actually made (counted by the calculato
 import json
 
 from conftest import run_scenario
-from collapse_sim.scenario import parse_scenario
-from collapse_sim.store import RunStore
 from counting_oracle import CountingEMT
 from scenario_factory import tiny_scenario_dict
+
+from collapse_sim.scenario import parse_scenario
+from collapse_sim.store import RunStore
 
 POLICIES = [{"kind": "verified", "check_fraction": 0.5, "max_force_error": 1000.0, "unchecked": "keep",
              "add_oracle_labelled": True},

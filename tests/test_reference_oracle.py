@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
+from scenario_factory import tiny_scenario_dict
 
 from collapse_sim.data.io import read_structures
 from collapse_sim.data.structures import energy_of, forces_of
@@ -14,7 +15,6 @@ from collapse_sim.loop import RunContext, run
 from collapse_sim.runtime.executor import LocalExecutor
 from collapse_sim.scenario import ScenarioError, parse_scenario
 from collapse_sim.store import RunStore
-from scenario_factory import tiny_scenario_dict
 
 REFERENCE = {"calculator": "ase.calculators.emt.EMT", "kwargs": {"asap_cutoff": True}, "chunk_size": 6}
 
@@ -50,7 +50,8 @@ def test_reference_oracle_labels_the_probes_and_only_them(tmp_path):
 def test_missing_teacher_says_how_to_install_it(monkeypatch):
     for module in ("chgnet", "chgnet.model", "chgnet.model.dynamics"):
         monkeypatch.setitem(sys.modules, module, None)
-    with pytest.raises(ScenarioError, match=r"oracle.calculator: .*install it with: pip install 'collapse-sim\[teacher\]'"):
+    with pytest.raises(ScenarioError,
+                       match=r"oracle.calculator: .*install it with: pip install 'collapse-sim\[teacher\]'"):
         parse_scenario(tiny_scenario_dict(oracle={"calculator": "chgnet.model.dynamics.CHGNetCalculator"}))
 
 

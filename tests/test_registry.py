@@ -6,12 +6,12 @@ from typing import Literal
 
 import pytest
 import yaml
-
 from conftest import run_scenario
+from scenario_factory import ROOT
+
 from collapse_sim import policies
 from collapse_sim.policies.base import Policy, PolicySettingsBase
 from collapse_sim.scenario import ScenarioError, parse_scenario
-from scenario_factory import ROOT
 
 
 class KeepHalfSettings(PolicySettingsBase):

@@ -1,9 +1,9 @@
-import pytest
-
 from pathlib import Path
 
-from collapse_sim.scenario import ScenarioError, load_scenario, parse_scenario
+import pytest
 from scenario_factory import quickstart_dict
+
+from collapse_sim.scenario import ScenarioError, load_scenario, parse_scenario
 
 
 def test_quickstart_parses_with_defaults_resolved():
@@ -37,7 +37,8 @@ def _broken(mutate):
         (lambda d: d["policies"].append({"kind": "replace"}), "duplicate lineage names"),
         (lambda d: d["synthetic"]["sampler"].update(kind="teleport"), "synthetic.sampler"),
         (lambda d: d.update(seeds=[1, 1]), "seeds"),
-        (lambda d: d.update(ray={"gpus_per_training": 1}), "ray.gpus_per_training: GPUs are reserved but model.device is 'cpu'"),
+        (lambda d: d.update(ray={"gpus_per_training": 1}),
+         "ray.gpus_per_training: GPUs are reserved but model.device is 'cpu'"),
     ],
 )
 def test_bad_scenarios_name_the_field(mutate, expected):

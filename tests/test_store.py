@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from collapse_sim.store import RunStore
 from collapse_sim.data.io import read_structures, write_structures
 from collapse_sim.data.structures import attach_labels, tag
+from collapse_sim.store import RunStore
 
 
 def labelled(n):
@@ -14,7 +14,8 @@ def labelled(n):
     for i in range(n):
         atoms = Atoms("Cu2", positions=[[0, 0, 0], [0, 0, 2.5 + 0.1 * i]], cell=[5, 5, 5], pbc=True)
         out.append(attach_labels(atoms, -1.0 - i, np.full((2, 3), 0.1 * i), np.zeros(6)))
-    return tag(out, origin="synthetic", generation=1, lineage="replace-s0", producer="sha256:00ab12", sampler="langevin", seed=0)
+    return tag(out, origin="synthetic", generation=1, lineage="replace-s0", producer="sha256:00ab12",
+               sampler="langevin", seed=0)
 
 
 def test_extxyz_roundtrip_keeps_labels_and_provenance(tmp_path):

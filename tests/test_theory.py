@@ -98,7 +98,8 @@ def test_checker_tolerance():
 def test_closed_forms_reduce_to_the_published_laws():
     for n in range(1, 11):
         assert linear_law("replace", n, 2.0, 0.01, 0.01) == pytest.approx(0.01 * n * 2.0)
-        assert linear_law("accumulate", n, 2.0, 0.01, 0.01) == pytest.approx(0.01 * 2.0 * sum(1 / j**2 for j in range(1, n + 1)))
+        accumulate = 0.01 * 2.0 * sum(1 / j**2 for j in range(1, n + 1))
+        assert linear_law("accumulate", n, 2.0, 0.01, 0.01) == pytest.approx(accumulate)
         m, q = 10, 0.9
         mle, unbiased = gaussian_laws("mle", n, 1.0, m, m), gaussian_laws("unbiased", n, 1.0, m, m)
         assert mle["var"][0] == pytest.approx(q**n) and mle["mean_sq"][0] == pytest.approx(1 - q**n)
@@ -141,23 +142,24 @@ def test_linear_checker_rejects_swapped_policies(linear_runs, setting):
 @pytest.mark.integration  # many-seed runs of the loop (about a minute)
 def test_linear_quantities_come_from_the_run(linear_runs):
     """‖ŵ − w*‖² is read from the saved model files and tr((XᵀX)⁻¹) from each seed's generation-0 design."""
-    from collapse_sim.models.linear import LinearModel, PairBasis
     from collapse_sim.data.io import read_structures
+    from collapse_sim.models.linear import LinearModel, PairBasis
 
     scenario, root, report = linear_runs[A]
     model = LinearModel.load(root / "accumulate-s3" / "gen-004" / "model.model", scenario.model)
     error = np.sum((model.weights - np.array(scenario.oracle.kwargs["weights"])) ** 2)
     assert report.select("accumulate", "‖ŵ_n − w*‖²")[4].simulated[3] == pytest.approx(error)
-    X = PairBasis.from_settings(scenario.model).design(read_structures(root / "replace-s3" / "gen-000" / "train.extxyz"))
+    gen0_train = read_structures(root / "replace-s3" / "gen-000" / "train.extxyz")
+    X = PairBasis.from_settings(scenario.model).design(gen0_train)
     assert report.extra["traces"][3] == pytest.approx(np.trace(np.linalg.inv(X.T @ X)), rel=1e-9)
     assert len(set(np.round(list(report.extra["traces"].values()), 9))) == len(scenario.seeds)  # per-seed designs
 
 
 @pytest.mark.integration  # many-seed runs of the loop (about a minute)
 def test_fixed_design_relabels_generation_zero_structures(linear_runs):
-    from collapse_sim.models.linear import LinearModel
-    from collapse_sim.data.noise import synthetic_noise
     from collapse_sim.data.io import read_structures
+    from collapse_sim.data.noise import synthetic_noise
+    from collapse_sim.models.linear import LinearModel
 
     scenario, root, _ = linear_runs[A]
     real = read_structures(root / "replace-s1" / "gen-000" / "train.extxyz")
@@ -176,7 +178,8 @@ def test_fixed_design_relabels_generation_zero_structures(linear_runs):
             prev = LinearModel.load(root / lineage / f"gen-{g - 1:03d}" / "model.model", scenario.model)
             clean = np.array([a.get_potential_energy() for a in prev.predict(sampled)])
             noise = np.array([a.get_potential_energy() for a in sampled]) - clean
-            np.testing.assert_allclose(noise, synthetic_noise(scenario.synthetic.energy_noise, len(real), 1, lineage, g), atol=1e-9)
+            expected = synthetic_noise(scenario.synthetic.energy_noise, len(real), 1, lineage, g)
+            np.testing.assert_allclose(noise, expected, atol=1e-9)
     accumulated = read_structures(root / "accumulate-s1" / f"gen-{GENERATIONS:03d}" / "train.extxyz")
     assert len(accumulated) == (GENERATIONS + 1) * len(real)  # n labelled copies of X
 
@@ -184,8 +187,8 @@ def test_fixed_design_relabels_generation_zero_structures(linear_runs):
 def test_fixed_design_sampler_unit():
     from ase import Atoms
 
-    from collapse_sim.policies import GenerationData
     from collapse_sim.data.pools import Pool
+    from collapse_sim.policies import GenerationData
     from collapse_sim.samplers import make as make_sampler
     from collapse_sim.samplers import starting_structures
     from collapse_sim.samplers.fixed_design import FixedDesignSettings
@@ -205,8 +208,8 @@ def test_fixed_design_sampler_unit():
 
 # --- label noise --------------------------------------------------------------------------
 def test_oracle_noise_is_keyed_per_structure(tmp_path):
-    from collapse_sim.oracles.labelling import oracle_structures
     from collapse_sim.loop import RunContext
+    from collapse_sim.oracles.labelling import oracle_structures
 
     data = linear_dict("noise", 3, 12, 0.1, [-3.5, 0.08, -0.04, 0.02], seeds=1)
     energies = {}
@@ -305,8 +308,9 @@ def test_validate_theory_cli_under_ray(ray_session, linear_runs, fast_dir, tmp_p
 
 
 def test_validate_theory_refuses_other_scenarios(tmp_path, capsys):
-    from collapse_sim.cli import main
     from scenario_factory import quickstart_dict
+
+    from collapse_sim.cli import main
 
     path = tmp_path / "q.yaml"
     path.write_text(yaml.safe_dump(quickstart_dict()))
@@ -325,7 +329,8 @@ def test_validate_theory_refuses_other_scenarios(tmp_path, capsys):
     (lambda d: d["synthetic"].update(energy_noise=-1), "synthetic.energy_noise"),
 ])
 def test_theory_scenarios_validate(mutate, expected):
-    data = copy.deepcopy(GAUSSIAN["mle"]) if expected in ("system.kind", "metrics.enabled") else copy.deepcopy(LINEAR[A])
+    gaussian = expected in ("system.kind", "metrics.enabled")
+    data = copy.deepcopy(GAUSSIAN["mle"]) if gaussian else copy.deepcopy(LINEAR[A])
     mutate(data)
     with pytest.raises(ScenarioError, match=expected.replace(".", r"\.")):
         parse_scenario(data)

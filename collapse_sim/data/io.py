@@ -2,8 +2,8 @@
 on disk. Written atomically, so a reader never sees half a file."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import ase.io
 from ase import Atoms

@@ -12,13 +12,13 @@ Forces and stress are left as they are (the collapse laws are about energies).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
 
-from collapse_sim.runtime.rng import stream
 from collapse_sim.data.structures import attach_labels, energy_of, forces_of
+from collapse_sim.runtime.rng import stream
 
 
 def shift_energies(structures: Sequence[Atoms], deltas: Sequence[float]) -> list[Atoms]:
@@ -38,7 +38,8 @@ def synthetic_noise(sigma: float, n: int, seed: int, lineage: str, generation: i
     return sigma * stream(seed, lineage, "synthetic-energy-noise", generation).standard_normal(n)
 
 
-def with_synthetic_noise(structures: list[Atoms], sigma: float, seed: int, lineage: str, generation: int) -> list[Atoms]:
+def with_synthetic_noise(structures: list[Atoms], sigma: float, seed: int, lineage: str,
+                         generation: int) -> list[Atoms]:
     """``structures`` unchanged if ``sigma`` is 0, else noisy copies (see the module docstring)."""
     if not sigma:
         return structures

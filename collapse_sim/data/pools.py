@@ -1,8 +1,8 @@
 """Pools: immutable, provenance-tagged groups of structures; training sets are lists of pools."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 from ase import Atoms
@@ -23,10 +23,10 @@ class Pool:
     def __len__(self) -> int:
         return len(self.structures)
 
-    def subset(self, indices: Iterable[int]) -> "Pool":
+    def subset(self, indices: Iterable[int]) -> Pool:
         return Pool(self.origin, self.generation, tuple(self.structures[i] for i in indices))
 
-    def sample(self, n: int, rng: np.random.Generator) -> "Pool":
+    def sample(self, n: int, rng: np.random.Generator) -> Pool:
         """``n`` structures without replacement (all of them if ``n`` >= size), order kept."""
         if n >= len(self):
             return self

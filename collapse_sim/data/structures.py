@@ -2,7 +2,7 @@
 whose ``info`` holds provenance; these helpers keep that convention in one place."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from ase import Atoms

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from collapse_sim import systems
-from collapse_sim.settings_base import describe_error
 from collapse_sim.lineage import GEN0_INPUTS, LineageSpec, digest, lineage_name
+from collapse_sim.settings_base import describe_error
 
 ON, OFF = "on", "off"
 

@@ -23,8 +23,10 @@ class LabSettings(Strict):
     system: SystemSettings | None = Field(None, description="the lab's structures (e.g. its own SMILES pool); default: "
                                                            "the scenario's. Must hold the same elements as the "
                                                            "scenario's system (the shared probes and descriptors)")
-    real_data: dict | None = Field(None, description="the lab's real-data set (as `real_data`); default: the scenario's")
-    policy: PolicySettings | None = Field(None, description="the lab's data policy; default: the scenario's only policy")
+    real_data: dict | None = Field(None, description="the lab's real-data set (as `real_data`); "
+                                                    "default: the scenario's")
+    policy: PolicySettings | None = Field(None, description="the lab's data policy; "
+                                                           "default: the scenario's only policy")
     commons_fraction: float | None = Field(None, ge=0, le=1, description="share of the lab's synthetic draw taken "
                                            "from the other labs' publications; default: `commons.fraction`")
     architecture: str | None = Field(None, description="label of the model family in tables and the tree; "
@@ -37,8 +39,9 @@ class CommonsSettings(Strict):
 
     fraction: float = Field(0.5, ge=0, le=1, description="default share of each lab's synthetic draw that comes "
                                                          "from the other labs' publications of the previous generation")
-    k: int = Field(25, ge=1, description="neighbours for the lab x lab CKNNA of the ecosystem metrics (the paper's 25); "
-                                        "the probe sets need at least 4 k structures (measured: at k = 25 "
-                                        "on 30 probe molecules CKNNA reached 1.4-1.9)")
+    k: int = Field(25, ge=1, description="neighbours for the lab x lab CKNNA of the ecosystem metrics "
+                                        "(the paper's 25); the probe sets need at least 4 k structures "
+                                        "(with k close to the number of probes CKNNA is not bounded by 1 "
+                                        "and does not compare)")
     control: bool = Field(True, description="also run the same labs with the commons off (each lab trains on its "
                                             "own publications only), sharing generation 0 with the commons-on labs")

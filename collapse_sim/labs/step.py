@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from collapse_sim import policies, samplers
-from collapse_sim.labs.commons import draw, publish
 from collapse_sim.generation import advance, load_generation, synthetic_pool
+from collapse_sim.labs.commons import draw, publish
 from collapse_sim.measure.yardsticks import Yardsticks
 
 

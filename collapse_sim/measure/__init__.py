@@ -1,7 +1,7 @@
 """Measuring each generation against fixed yardsticks.
 
-Modules: ``catalogue`` (every metrics.jsonl column: unit, direction, meaning; the README's
-table is rendered from it), ``probes`` (the fixed probe sets), ``reference`` (the reference
+Modules: ``catalogue`` (every metrics.jsonl column: unit, direction, meaning; the table
+of docs/metrics.md is rendered from it), ``probes`` (the fixed probe sets), ``reference`` (the reference
 model and the real-data statistics, made once per run), ``yardsticks`` (both, loaded once
 per lineage task), ``accuracy`` (errors against oracle labels), ``data`` (diversity and
 label tails of a structure set), ``representation`` (a model's embeddings: intrinsic

@@ -3,7 +3,7 @@ total, per element, and for energies after a per-composition linear fit (so a pe
 offset, which an E0 absorbs, does not dominate the energy column)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
@@ -15,7 +15,8 @@ def label_errors(predicted: Sequence[Atoms], reference: Sequence[Atoms]) -> tupl
     """(per-structure total-energy errors in eV, (m, 3) force errors in eV/Å) of ``predicted`` vs
     ``reference``, atoms in the reference's order."""
     if len(predicted) != len(reference) or not len(reference):
-        raise ValueError(f"label_rmse needs two equally long non-empty lists, got {len(predicted)} and {len(reference)}")
+        raise ValueError(f"label_rmse needs two equally long non-empty lists, "
+                         f"got {len(predicted)} and {len(reference)}")
     if any(len(p) != len(r) for p, r in zip(predicted, reference)):
         raise ValueError("label_rmse: paired structures differ in atom count")
     de = np.array([energy_of(p) - energy_of(r) for p, r in zip(predicted, reference)])

@@ -1,8 +1,8 @@
 """The one catalogue of metrics.jsonl columns: name, unit, which direction counts as
 degradation, a one-line meaning, and the family a column belongs to.
 
-The README's column table is rendered from it (``markdown_table``; a test keeps the two
-equal), the report takes its axis labels, panels and onset table from it, and the measuring
+The column table of docs/metrics.md is rendered from it (``markdown_table``; a test keeps
+the two equal), the report takes its axis labels, panels and onset table from it, and the measuring
 code writes the columns it lists. A pattern with an ``{element}`` placeholder has columns a
 run discovers (one per element of the probe set): ``describe`` recognises them. Columns a row
 may carry beyond it (a model's own ``summary()`` fields) are drawn by the report as "other
@@ -29,7 +29,8 @@ class Placeholder:
 
 
 PROBE_SETS = Placeholder("probe", {"id": "in-distribution probes", "ood": "out-of-distribution probes"},
-                         "the two fixed probe sets, oracle-labelled once per run (by `reference_oracle` if the scenario sets one)")
+                         "the two fixed probe sets, oracle-labelled once per run "
+                         "(by `reference_oracle` if the scenario sets one)")
 DATA_SETS = Placeholder("set", {"train": "training set", "sampled": "sampled (synthetic) pool"},
                         "the generation's training set, or the synthetic pool offered to it (absent at generation 0)")
 TARGETS = Placeholder("target", {"gen0": "generation 0", "prev": "previous generation", "ref": "reference model"},
@@ -102,14 +103,15 @@ FIELDS = (
           "to this generation, how many entered the training set with the model's labels, how many as oracle-labelled "
           "copies, and how many were left out. `active`: trusted + oracle-labelled (in the window, within "
           "`max_oracle`) + rejected (above `hi` or over the budget) = offered; `verified`: kept + rejected = offered, "
-          "and with `add_oracle_labelled` every checked structure also enters as an oracle-labelled copy", "composition"),
+          "and with `add_oracle_labelled` every checked structure also enters as an oracle-labelled copy",
+          "composition"),
     Field(("train_steps",), "optimiser steps this generation's model was trained for (torch model kinds): "
           "passes × batches per pass, so with `model.epochs` it grows with the training set; `model.steps` "
           "fixes it, to compare policies at equal compute", "composition"),
     Field(("oracle_seconds", "sample_seconds", "label_seconds", "train_seconds", "metrics_seconds",
            "generation_seconds"), "wall time of oracle labelling (real data at generation 0, fresh real data "
-          "and policies' oracle checks later), MD sampling, self-labelling by the previous model, training, this row's metrics, and the whole "
-          "generation (s)", "timing"),
+          "and policies' oracle checks later), MD sampling, self-labelling by the previous model, training, "
+          "this row's metrics, and the whole generation (s)", "timing"),
     Field(("metric_warnings",), "metrics that could not be computed (too few points, all ties), which are then "
           "absent from the row", "record"),
 )
@@ -131,9 +133,11 @@ def _build_metrics() -> dict[str, Metric]:
         P = probe.upper()
         table += [
             _expand("rmse_energy_{probe}", "energy RMSE", "meV/atom", UP, "energy RMSE per atom against the probe "
-                    "set's labels (the oracle's, or `reference_oracle`'s if set)", "accuracy", "rmse_energy", P, headline=True, probe=probe),
+                    "set's labels (the oracle's, or `reference_oracle`'s if set)", "accuracy", "rmse_energy", P,
+                    headline=True, probe=probe),
             _expand("rmse_forces_{probe}", "force RMSE", "meV/Å", UP, "force-component RMSE against the probe "
-                    "set's labels (the oracle's, or `reference_oracle`'s if set)", "accuracy", "rmse_forces", P, headline=True, probe=probe),
+                    "set's labels (the oracle's, or `reference_oracle`'s if set)", "accuracy", "rmse_forces", P,
+                    headline=True, probe=probe),
             _expand("rmse_energy_{probe}_composition", "energy RMSE after E0 fit", "meV/atom", UP, "energy RMSE "
                     "per atom left after a least-squares fit of the energy errors on the element counts (one "
                     "coefficient per element, no intercept; arXiv 2512.03750), so a per-element offset does not "
@@ -234,7 +238,7 @@ _WORSE = {UP: "rises", DOWN: "falls", None: "–"}
 
 
 def markdown_table() -> str:
-    """The README's column reference: the placeholders, then one table row per field and per
+    """The column reference of docs/metrics.md: the placeholders, then one table row per field and per
     metric pattern."""
     legend = [f"- `{{{p.name}}}`: {p.meaning}." + (" " if p.values else "")
               + ", ".join(f"`{v}` = {label}" for v, label in p.values.items()) for p in PLACEHOLDERS]

@@ -3,13 +3,13 @@ measured against the real reference data; and the chemistry of a sampled pool of
 measured against the lineage's real structures."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
 
-from collapse_sim.measure._guard import guarded
 from collapse_sim.data.structures import energy_of, forces_of
+from collapse_sim.measure._guard import guarded
 
 
 def data_metrics(structures: Sequence[Atoms], label: str, yard, k: int, warnings: list[str]) -> dict:
@@ -24,7 +24,8 @@ def data_metrics(structures: Sequence[Atoms], label: str, yard, k: int, warnings
     row = {}
     row |= guarded(f"id_twonn_{label}", lambda: {f"id_twonn_{label}": id_twonn(D)}, warnings)
     row[f"vendi_{label}"] = vendi_score(D, kernel="rbf", bandwidth=yard.vendi_bandwidth)
-    row |= guarded(f"coverage_{label}", lambda: {f"coverage_{label}": coverage(D, real, k=min(k, len(real) - 1))}, warnings)
+    row |= guarded(f"coverage_{label}",
+                   lambda: {f"coverage_{label}": coverage(D, real, k=min(k, len(real) - 1))}, warnings)
     energies = [energy_of(a) / len(a) for a in structures]
     forces = [np.linalg.norm(forces_of(a), axis=1) for a in structures]
     stats = label_statistics(energies, forces)

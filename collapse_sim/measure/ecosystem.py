@@ -17,8 +17,12 @@ import numpy as np
 
 from collapse_sim.labs.lineages import ecosystems
 from collapse_sim.measure.catalogue import PROBES
-from collapse_sim.metrics.ecosystem import (alignment_matrix, group_separation, information_imbalance_pairs,
-                                            monoculture_index)
+from collapse_sim.metrics.ecosystem import (
+    alignment_matrix,
+    group_separation,
+    information_imbalance_pairs,
+    monoculture_index,
+)
 from collapse_sim.metrics.tree import neighbor_joining, tree_distances
 from collapse_sim.runtime.atomic import atomic_write_text
 from collapse_sim.sweep import expand

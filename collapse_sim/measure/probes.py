@@ -8,10 +8,10 @@ import json
 import numpy as np
 from ase import Atoms
 
-from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
-from collapse_sim.measure.catalogue import PROBES
-from collapse_sim.store import GenerationFiles
 from collapse_sim.data.io import read_structures, write_structures
+from collapse_sim.measure.catalogue import PROBES
+from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
+from collapse_sim.store import GenerationFiles
 
 
 def probe_oracle(scenario):

@@ -8,13 +8,13 @@ import json
 import numpy as np
 
 from collapse_sim import models
-from collapse_sim.oracles.labelling import oracle_name, oracle_provenance, oracle_structures
+from collapse_sim.data.io import write_structures
+from collapse_sim.data.structures import forces_of
 from collapse_sim.measure.accuracy import probe_rmse
 from collapse_sim.measure.probes import embed_probes, ensure_probes, probe_oracle, probe_oracle_calls
 from collapse_sim.measure.yardsticks import descriptor_fn, standardise
+from collapse_sim.oracles.labelling import oracle_name, oracle_provenance, oracle_structures
 from collapse_sim.runtime.rng import child_seed
-from collapse_sim.data.io import write_structures
-from collapse_sim.data.structures import forces_of
 
 
 def ensure_reference(ctx) -> None:

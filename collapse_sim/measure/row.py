@@ -5,7 +5,7 @@ and tails of the training set and the sampled pool, and the sampled molecules' c
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms

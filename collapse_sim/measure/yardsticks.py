@@ -3,15 +3,15 @@ embeddings and the real-data statistics, loaded once per lineage task."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from ase import Atoms
 
+from collapse_sim.data.io import read_structures
 from collapse_sim.measure.catalogue import PROBES
 from collapse_sim.store import RunStore
-from collapse_sim.data.io import read_structures
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Yardsticks:
     describe: Callable[[list[Atoms]], np.ndarray]  # structures -> standardised descriptors
 
     @classmethod
-    def load(cls, store: RunStore, scenario) -> "Yardsticks | None":
+    def load(cls, store: RunStore, scenario) -> Yardsticks | None:
         """From the run directory, once the probes and the reference are committed; None when
         the scenario's metrics are disabled (no probes, no reference)."""
         if not scenario.metrics.enabled:
@@ -46,8 +46,8 @@ class Yardsticks:
 
 def descriptor_fn(scenario) -> Callable[[list[Atoms]], np.ndarray]:
     """Structures -> per-structure SOAP descriptors (``metrics.soap_*``) over the system's species."""
-    from collapse_sim.metrics import structure_descriptors
     from collapse_sim import systems
+    from collapse_sim.metrics import structure_descriptors
 
     species = systems.make(scenario.system).species()
     m = scenario.metrics

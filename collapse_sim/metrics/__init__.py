@@ -11,8 +11,7 @@ from .bonds import bond_graph, bond_graph_changed, bond_length_w1, bond_lengths
 from .dependence import distance_correlation, u_distance_correlation_sqr
 from .descriptors import structure_descriptors
 from .diversity import coverage, vendi_score
-from .ecosystem import (alignment_matrix, group_separation, information_imbalance_pairs, monoculture_index,
-                        unit_max_rows)
+from .ecosystem import alignment_matrix, group_separation, information_imbalance_pairs, monoculture_index, unit_max_rows
 from .element_errors import composition_fit_rmse, force_rmse_per_element
 from .information_imbalance import information_imbalance, information_imbalances
 from .intrinsic_dimension import id_gride, id_twonn

@@ -9,7 +9,7 @@ neighbour graph changes with every hop and vacancy, so it says nothing about col
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms

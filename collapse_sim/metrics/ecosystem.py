@@ -115,7 +115,7 @@ def group_separation(cknna_matrix, labels: Sequence, *, distances=None, alpha: f
     NaN where undefined (no within-group or no between-group pair; silhouette needs
     2 ≤ groups ≤ models − 1).
     """
-    from sklearn.metrics import silhouette_score  # imported here: sklearn takes ~1 s to import
+    from sklearn.metrics import silhouette_score  # imported here: sklearn is slow to import
 
     from .tree import tree_distances
 

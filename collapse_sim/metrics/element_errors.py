@@ -7,7 +7,7 @@ shift (the E0s) that no property depends on. Both are plain least squares, so nu
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from ase.data import chemical_symbols

@@ -2,8 +2,9 @@
 the settings base and the registry."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, Protocol, Sequence, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from ase import Atoms
@@ -43,7 +44,7 @@ class Model(Protocol):
     """
 
     def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None,
-            species: Sequence[str] = ()) -> "Model": ...
+            species: Sequence[str] = ()) -> Model: ...
 
     def predict(self, structures: Sequence[Atoms]) -> list[Atoms]: ...
 

@@ -18,7 +18,7 @@ class EpochLog:
         self.history: list[dict] = []
         self._file = None
 
-    def __enter__(self) -> "EpochLog":
+    def __enter__(self) -> EpochLog:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "w", encoding="utf-8")

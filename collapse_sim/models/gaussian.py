@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, Literal, Sequence
+from typing import ClassVar, Literal
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 from pydantic import Field
 
-from collapse_sim.models.base import KINDS, ModelSettingsBase
 from collapse_sim.data.structures import attach_labels
+from collapse_sim.models.base import KINDS, ModelSettingsBase
 from collapse_sim.systems.gaussian import sample_atoms, sample_values
 
 FORMAT = "collapse_sim.gaussian/1"
@@ -52,7 +53,7 @@ class GaussianModel:
         return self.mean, self.var
 
     def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None,
-            species: Sequence[str] = ()) -> "GaussianModel":
+            species: Sequence[str] = ()) -> GaussianModel:
         x = sample_values(list(train))
         ddof = 1 if self.settings.estimator == "unbiased" else 0
         if len(x) < 1 + ddof:
@@ -102,7 +103,7 @@ class GaussianModel:
         atomic_write_text(Path(path), json.dumps(data, indent=1))
 
     @classmethod
-    def load(cls, path: Path, settings: GaussianSettings, threads: int | None = None) -> "GaussianModel":
+    def load(cls, path: Path, settings: GaussianSettings, threads: int | None = None) -> GaussianModel:
         data = json.loads(Path(path).read_text())
         if data.get("format") != FORMAT:
             raise ValueError(f"{path}: not a collapse_sim Gaussian model file")

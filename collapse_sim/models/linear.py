@@ -22,8 +22,9 @@ import hashlib
 import json
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 from ase import Atoms
@@ -31,8 +32,8 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.neighborlist import neighbor_list
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
-from collapse_sim.models.base import KINDS, ModelSettingsBase
 from collapse_sim.data.structures import attach_labels, energy_of
+from collapse_sim.models.base import KINDS, ModelSettingsBase
 
 FORMAT = "collapse_sim.linear/1"
 
@@ -48,13 +49,13 @@ class LinearSettings(ModelSettingsBase):
 
     kind: Literal["linear"]
     n_basis: PositiveInt = Field(4, description="radial Gaussians in the descriptor")
-    r_cut: PositiveFloat = Field(5.0, description="Å")
+    r_cut: PositiveFloat = Field(5.0, description="Å: cutoff of the pair terms")
     r_min: NonNegativeFloat = Field(2.0, description="Å; centre of the first radial Gaussian")
     width: PositiveFloat | None = Field(None, description="Å; default: the centre spacing")
     alpha: NonNegativeFloat = Field(0.0, description="ridge penalty alpha*|w|^2 (0 = ordinary least squares)")
 
     @model_validator(mode="after")
-    def _check_range(self) -> "LinearSettings":
+    def _check_range(self) -> LinearSettings:
         if self.r_min >= self.r_cut:
             raise ValueError(f"r_min={self.r_min} must be below r_cut={self.r_cut}")
         return self
@@ -111,7 +112,7 @@ class PairBasis:
         self.centres = self.r_min + step * np.arange(self.n_basis)
 
     @classmethod
-    def from_settings(cls, settings: LinearSettings) -> "PairBasis":
+    def from_settings(cls, settings: LinearSettings) -> PairBasis:
         return cls(**settings.basis)
 
     @property
@@ -187,7 +188,7 @@ class PairBasis:
         return float(phi @ weights), -(grad @ weights), (virial @ weights if stress else None)
 
 
-_CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
+_CACHE: OrderedDict[tuple, tuple] = OrderedDict()
 _CACHE_SIZE = 20_000
 
 
@@ -242,7 +243,7 @@ class LinearModel:
         return self.weights
 
     def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None,
-            species: Sequence[str] = ()) -> "LinearModel":
+            species: Sequence[str] = ()) -> LinearModel:
         """OLS (``alpha`` = 0, minimum-norm if rank deficient) or ridge; deterministic, ``seed`` unused."""
         start = time.perf_counter()
         train = list(train)
@@ -302,7 +303,7 @@ class LinearModel:
         atomic_write_text(Path(path), json.dumps(data, indent=1))
 
     @classmethod
-    def load(cls, path: Path, settings: LinearSettings, threads: int | None = None) -> "LinearModel":
+    def load(cls, path: Path, settings: LinearSettings, threads: int | None = None) -> LinearModel:
         data = json.loads(Path(path).read_text())
         if data.get("format") != FORMAT:
             raise ValueError(f"{path}: not a collapse_sim linear model file")

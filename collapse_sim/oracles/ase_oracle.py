@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 from pydantic import Field, field_validator
 
-from collapse_sim.oracles.base import KINDS, OracleSettingsBase
 from collapse_sim.data.structures import attach_labels
+from collapse_sim.oracles.base import KINDS, OracleSettingsBase
 
 
 def import_object(path: str) -> Any:

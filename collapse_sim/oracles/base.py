@@ -1,7 +1,8 @@
 """What every oracle kind shares: the Oracle protocol, the settings base and the registry."""
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from ase import Atoms
 from ase.calculators.calculator import Calculator
@@ -13,7 +14,8 @@ from collapse_sim.settings_base import KindSettings
 
 class OracleSettingsBase(KindSettings):
     chunk_size: int = Field(25, ge=1, description="structures per labelling task")
-    energy_noise: float = Field(0.0, ge=0, description="eV per structure: std of Gaussian noise added to every oracle energy")
+    energy_noise: float = Field(0.0, ge=0,
+                                description="eV per structure: std of Gaussian noise added to every oracle energy")
 
 
 class Oracle(Protocol):

@@ -12,15 +12,16 @@ count is the number of oracle evaluations actually made, whatever caching the ca
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
+from collapse_sim import oracles, systems
 from collapse_sim.data.pools import Pool
 from collapse_sim.data.structures import ORACLE_CHECKED, tag
 from collapse_sim.runtime.rng import child_seed, stream
-from collapse_sim import oracles, systems
 from collapse_sim.systems import plan_recipes
 
 

@@ -1,13 +1,14 @@
 """Accumulate, then subsample to a fixed budget: all data so far, at constant training cost."""
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
-from collapse_sim.policies.base import KINDS, GenerationData, Policy, PolicySettingsBase, subset_pools
 from collapse_sim.data.pools import Pool
+from collapse_sim.policies.base import KINDS, GenerationData, Policy, PolicySettingsBase, subset_pools
 
 
 class AccumulateSubsampleSettings(PolicySettingsBase):

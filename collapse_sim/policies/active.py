@@ -23,11 +23,11 @@ labels) and the oracle-labelled candidates of this generation.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
-from ase import Atoms
 from pydantic import Field, model_validator
 
 from collapse_sim.data.pools import Pool
@@ -51,7 +51,7 @@ class ActiveSettings(PolicySettingsBase):
                                    "candidates first, the others discarded; default: no limit")
 
     @model_validator(mode="after")
-    def _window(self) -> "ActiveSettings":
+    def _window(self) -> ActiveSettings:
         if self.lo > self.hi:
             raise ValueError(f"active: lo ({self.lo} eV/Å) must not exceed hi ({self.hi} eV/Å)")
         return self

@@ -2,8 +2,8 @@
 settings base (a policy's lineage name) and the registry."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 from ase import Atoms
@@ -12,7 +12,6 @@ from pydantic import Field
 from collapse_sim.data.pools import Pool
 from collapse_sim.registry import Registry
 from collapse_sim.settings_base import KindSettings
-
 
 #: ``predict_with(generation, structures) -> labelled copies``: a lineage's committed model predicts
 PredictWith = Callable[[int, Sequence[Atoms]], list[Atoms]]

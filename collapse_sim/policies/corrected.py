@@ -25,7 +25,8 @@ class CorrectedSettings(PolicySettingsBase):
 
     kind: Literal["corrected"]
     fraction: float = Field(1.0, ge=0.0, le=1.0, description="share of each synthetic pool whose labels are corrected")
-    gamma: float = Field(ge=0.0, description="correction strength γ: labels move t = γ/(1+γ) of the way to the oracle's")
+    gamma: float = Field(ge=0.0, description="correction strength γ: labels move t = γ/(1+γ) of the way "
+                                             "to the oracle's")
 
     @property
     def t(self) -> float:
@@ -35,7 +36,8 @@ class CorrectedSettings(PolicySettingsBase):
 def corrected_labels(model_labelled: Atoms, oracle_labelled: Atoms, t: float) -> Atoms:
     """The oracle-labelled copy (its provenance) carrying t·oracle + (1 − t)·model labels."""
     model, oracle = model_labelled.calc.results, oracle_labelled.calc.results
-    mix = {k: t * oracle[k] + (1.0 - t) * model[k] for k in ("energy", "forces", "stress") if k in model and k in oracle}
+    mix = {k: t * oracle[k] + (1.0 - t) * model[k]
+           for k in ("energy", "forces", "stress") if k in model and k in oracle}
     out = attach_labels(oracle_labelled, mix["energy"], mix["forces"], mix.get("stress"))
     out.info[ORACLE_CHECKED] = f"{oracle_labelled.info.get(ORACLE_CHECKED, 'oracle')} corrected t={t:g}"
     return out

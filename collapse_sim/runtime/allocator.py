@@ -3,10 +3,10 @@
 Why: one MACE training step allocates and frees hundreds of MB in tensors of 0.1-4 MB (per-edge
 features and their gradients). With glibc's defaults the top of the heap goes back to the
 kernel as soon as a few hundred kB of it are free, so every step takes the same memory back
-page by page: a 20-epoch quickstart-sized fit (``benchmarks/bench_train.py``) took 1.4-1.9 M
-page faults and 3.4-4.3 s of system time in ~29 s. Keeping up to ``TRIM_BYTES`` of freed heap
-(and serving blocks up to ``MMAP_BYTES`` from the heap, not from fresh mappings) leaves 0.18 M
-faults and 1.2 s. The same memory is reused, so peak RSS does not grow; results cannot change
+page by page, a page fault at a time. Keeping up to ``TRIM_BYTES`` of freed heap (and serving
+blocks up to ``MMAP_BYTES`` from the heap, not from fresh mappings) removes most of those faults
+and their system time (``benchmarks/bench_train.py``; figures in docs/performance.md). The same
+memory is reused, so peak RSS does not grow; results cannot change
 (allocation never touches values). Process-wide and permanent, like torch's thread settings in
 a worker; a no-op off glibc and when the user set any ``MALLOC_*`` variable (their choice wins).
 """

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from collapse_sim.runtime.atomic import atomic_write_text
 from collapse_sim.runtime.environment import ray_node_id
@@ -59,7 +59,7 @@ class InTask:
 
     Why: a lineage's sampling (one chunk of replicas) or labelling of a few fresh structures as a
     nested task waits for a core that the other lineages' tasks hold, then starts in a cold worker
-    (imports, the model loaded again): on 2 cores that made 2 s of MD take 8-29 s in the quickstart.
+    (imports, the model loaded again), which on a few cores costs several times the work itself.
     The same function with the same arguments runs either way, so the results are the same."""
 
     def __init__(self, executor, cpus: float, gpus: float):
@@ -133,7 +133,8 @@ class RayExecutor:
 
         key = (cpus, gpus, self.max_retries)
         if key not in self._remotes:  # export the task function once, not once per call
-            self._remotes[key] = ray.remote(_run_task).options(num_cpus=cpus, num_gpus=gpus, max_retries=self.max_retries)
+            self._remotes[key] = ray.remote(_run_task).options(num_cpus=cpus, num_gpus=gpus,
+                                                               max_retries=self.max_retries)
         return self._remotes[key]
 
     def submit(self, fn: Callable, *args, cpus: float = 1, gpus: float = 0, label: str = "", **kwargs):
@@ -157,6 +158,6 @@ class RayExecutor:
 
 
 #: Training, MD replicas and metrics share cores; OpenMP threads that spin while waiting
-#: make every other job on the core crawl (metric suite: 64 s spinning vs 6.3 s passive,
-#: measured with benchmarks/bench_metrics.py at load 3 on 2 cores).
+#: make every other job on the core crawl (``benchmarks/bench_metrics.py`` shows the difference;
+#: docs/performance.md).
 PASSIVE_OPENMP = "PASSIVE"

@@ -3,8 +3,8 @@
 Why: a small MACE model on a few 32-atom cells is hundreds of sub-millisecond ops; splitting
 every op over the cores (torch's intra-op threads) pays a synchronisation per op, while
 splitting the *batch* into one part per core, each part run with one intra-op thread, keeps
-both cores busy (1.5x on 2 cores for training and for the MD engine's force calls:
-``benchmarks/bench_train.py``, ``benchmarks/bench_sampler.py``). Torch releases the GIL inside
+every core busy (for training and for the MD engine's force calls: ``benchmarks/bench_train.py``,
+``benchmarks/bench_sampler.py``, docs/performance.md). Torch releases the GIL inside
 its ops, so threads suffice. Results come back in part order, so reductions over the parts are
 reproducible for a given number of lanes."""
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Workers:
         self.n = n
         self._pool = ThreadPoolExecutor(n - 1, thread_name_prefix="cs-lane") if n > 1 else None
 
-    def __enter__(self) -> "Workers":
+    def __enter__(self) -> Workers:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from collapse_sim.store import RunStore
 
-
 #: stages in which a lineage holds no task: not started, queued, or a lab at the generation barrier
 IDLE_STAGES = ("waiting", "queued", "waiting for the other labs")
 
@@ -74,8 +73,9 @@ def summary(rows: list[LineageProgress], elapsed: float, retries: int) -> str:
     if known and done_gens < total_gens:
         eta = (total_gens - done_gens) * (sum(known) / len(known)) / max(len(running), 1)
     finished = sum(r.finished for r in rows)
+    eta_text = clock(eta) if done_gens < total_gens else "0:00:00"
     return (f"[{clock(elapsed)}] lineages {finished}/{len(rows)} done, {len(running)} running | generations "
-            f"{done_gens}/{total_gens} | retries {retries} | ETA ~{clock(eta) if done_gens < total_gens else '0:00:00'}")
+            f"{done_gens}/{total_gens} | retries {retries} | ETA ~{eta_text}")
 
 
 def _progress():
@@ -114,7 +114,7 @@ class ProgressDisplay:
             self._live = Live(Group(self._summary, self._bars), console=Console(file=self.out, force_terminal=True),
                               auto_refresh=False, transient=False)
 
-    def __enter__(self) -> "ProgressDisplay":
+    def __enter__(self) -> ProgressDisplay:
         if self._live is not None:
             self._live.start()
         self._thread.start()

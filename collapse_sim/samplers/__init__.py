@@ -7,7 +7,7 @@ that same model); one module per kind. Protocol (``samplers.base.Sampler``)::
 Ray worker; a batched multi-replica sampler can replace the ASE one without loop changes.
 ``starts`` is the previous generation's training set unless the sampler defines
 ``starts(history) -> list[Atoms]`` (see ``starting_structures``)."""
-from collapse_sim.samplers.base import KINDS, ModelRef, SampleResult, Sampler, starting_structures
+from collapse_sim.samplers.base import KINDS, ModelRef, Sampler, SampleResult, starting_structures
 from collapse_sim.settings_base import KindSettings, kind_union
 
 # each kind module registers its kind when imported: a new kind is a new module and a line here

@@ -20,7 +20,8 @@ the statistics."""
 from __future__ import annotations
 
 import copy
-from typing import Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 # first: it imports mace before e3nn and silences e3nn's import warnings
 from collapse_sim.models.mace.runtime import default_dtype, deterministic, num_threads  # isort: skip
@@ -31,18 +32,19 @@ from ase import Atoms, units
 from mace.data.neighborhood import get_neighborhood
 from mace.tools.utils import atomic_numbers_to_indices
 
+from collapse_sim.models.mace.edge_paths import use_fast_paths
+from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.runtime import lanes
 from collapse_sim.runtime.allocator import keep_heap
 from collapse_sim.runtime.executor import torch_threads
-from collapse_sim.models.mace.model import MACEModel
-from collapse_sim.models.mace.edge_paths import use_fast_paths
 from collapse_sim.runtime.rng import stream
 from collapse_sim.samplers.base import ModelRef
 from collapse_sim.samplers.checks import exploded, segments
 
 #: Å. Candidate pairs are kept within r_max + skin and rebuilt once an atom of the replica moved
-#: skin/2: at 600 K, 2 fs, a 32-atom Cu cell rebuilds every ~50 steps (skin 0.5: ~19); filtering
-#: the ~1.5x more candidates than edges costs ~1 ms of a ~80 ms step for 16 replicas.
+#: skin/2. A larger skin means rarer rebuilds but more candidates to filter at every step; at 1 Å
+#: a hot 32-atom Cu cell rebuilds only every few tens of steps, while filtering stays about 1 % of
+#: a step (docs/performance.md).
 DEFAULT_SKIN = 1.0
 
 #: positions (M, 3) of R replicas' atoms, concatenated -> (energies (R,), forces (M, 3))
@@ -71,7 +73,7 @@ class MACEPotential:
         self.lanes = lanes.count(self.device.type, self.threads)
         keep_heap()  # every step frees and reallocates the same per-edge tensors
 
-    def bind(self, structures: Sequence[Atoms]) -> "_MACEReplicas":
+    def bind(self, structures: Sequence[Atoms]) -> _MACEReplicas:
         return _MACEReplicas(self, structures)
 
 

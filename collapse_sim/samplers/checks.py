@@ -10,8 +10,8 @@ from matscipy.neighbours import neighbour_list as matscipy_neighbour_list
 
 
 def _has_pair_closer_than(atoms: Atoms, distance: float) -> bool:
-    """matscipy's neighbour list takes 12 µs on 32 atoms where ASE's takes 3.3 ms, which adds
-    up when every replica is checked every few steps; it needs a full-rank cell."""
+    """matscipy's neighbour list: for small cells it is a few hundred times faster than ASE's,
+    which adds up when every replica is checked every few steps; it needs a full-rank cell."""
     neighbour_list = matscipy_neighbour_list if atoms.cell.rank == 3 else ase_neighbor_list
     return len(neighbour_list("i", atoms, distance)) > 0
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from ase import Atoms
 
-from collapse_sim.samplers.base import KINDS, SampleResult, Sampler
+from collapse_sim.samplers.base import KINDS, Sampler, SampleResult
 from collapse_sim.settings_base import KindSettings
 
 

@@ -17,20 +17,20 @@ from ase import Atoms
 from pydantic import Field
 
 from collapse_sim.runtime.executor import torch_threads
-from collapse_sim.systems.md import langevin
 from collapse_sim.runtime.rng import stream
-from collapse_sim.samplers.base import KINDS, ModelRef, SampleResult, Sampler
+from collapse_sim.samplers.base import KINDS, ModelRef, Sampler, SampleResult
 from collapse_sim.samplers.checks import exploded, segments
 from collapse_sim.settings_base import KindSettings
+from collapse_sim.systems.md import langevin
 
 
 class LangevinSettings(KindSettings):
     """Langevin MD driven by the previous generation's model, snapshots every ``interval`` steps."""
 
     kind: Literal["langevin"]
-    temperature_K: float = Field(600.0, gt=0, description="K")
-    timestep_fs: float = Field(2.0, gt=0, description="fs")
-    friction: float = Field(0.02, gt=0, description="1/fs")
+    temperature_K: float = Field(600.0, gt=0, description="K: temperature of the dynamics")
+    timestep_fs: float = Field(2.0, gt=0, description="fs: time step")
+    friction: float = Field(0.02, gt=0, description="1/fs: Langevin friction")
     steps: int = Field(100, ge=1, description="MD steps per replica after equilibration")
     equilibration_steps: int = Field(20, ge=0, description="MD steps per replica before the first kept snapshot")
     interval: int = Field(10, ge=1, description="steps between kept snapshots")
@@ -88,7 +88,8 @@ class LangevinSampler(Sampler):
             k = s.replicas_per_task
             jobs = [(model_ref, replica_starts[i:i + k], s, seeds[i:i + k], self.cpus_per_task)
                     for i in range(0, s.replicas, k)]
-            results = [r for chunk in executor.map(_run_chunk_job, jobs, cpus=self.cpus_per_task, gpus=self.gpus_per_task) for r in chunk]
+            chunks = executor.map(_run_chunk_job, jobs, cpus=self.cpus_per_task, gpus=self.gpus_per_task)
+            results = [r for chunk in chunks for r in chunk]
         frames = [f for r in results for f in r["frames"]]
         if len(frames) > n:
             keep = np.sort(rng.choice(len(frames), size=n, replace=False))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Literal
 
 from collapse_sim.runtime.rng import stream
-from collapse_sim.samplers.base import KINDS, SampleResult, Sampler
+from collapse_sim.samplers.base import KINDS, Sampler, SampleResult
 from collapse_sim.settings_base import KindSettings
 
 

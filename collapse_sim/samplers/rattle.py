@@ -7,7 +7,7 @@ from ase import Atoms
 from pydantic import Field
 
 from collapse_sim.runtime.rng import stream
-from collapse_sim.samplers.base import KINDS, SampleResult, Sampler
+from collapse_sim.samplers.base import KINDS, Sampler, SampleResult
 from collapse_sim.settings_base import KindSettings
 
 
@@ -15,7 +15,7 @@ class RattleSettings(KindSettings):
     """Gaussian displacements of structures from the previous training set."""
 
     kind: Literal["rattle"]
-    stdev: float = Field(0.05, gt=0, description="Å")
+    stdev: float = Field(0.05, gt=0, description="Å: standard deviation of the Gaussian displacements")
 
 
 class RattleSampler(Sampler):

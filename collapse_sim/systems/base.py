@@ -2,7 +2,8 @@
 how a structure set is split across its recipes."""
 from __future__ import annotations
 
-from typing import ClassVar, Iterator, Protocol, Sequence
+from collections.abc import Iterator, Sequence
+from typing import ClassVar, Protocol
 
 import numpy as np
 from ase import Atoms

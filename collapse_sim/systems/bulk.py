@@ -20,7 +20,7 @@ class BulkSettings(SystemSettingsBase):
     kind: Literal["bulk"] = "bulk"
     element: str = Field("Cu", description="chemical symbol")
     crystal: Literal["fcc", "bcc", "hcp", "sc", "diamond"] = Field("fcc", description="as ase.build.bulk names it")
-    lattice_constant: float = Field(3.6, gt=0, description="Å")
+    lattice_constant: float = Field(3.6, gt=0, description="Å: lattice constant")
     cubic: bool = Field(True, description="the cubic (conventional) cell rather than the primitive one")
     supercell: tuple[int, int, int] = Field((2, 2, 2), description="repeats of the cell along its three axes")
 

@@ -9,7 +9,8 @@ oracle (``collapse_sim.oracles.constant.Constant``: energy 0, zero forces); only
 """
 from __future__ import annotations
 
-from typing import ClassVar, Literal, Sequence
+from collections.abc import Sequence
+from typing import ClassVar, Literal
 
 import numpy as np
 from ase import Atoms

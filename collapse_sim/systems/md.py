@@ -8,7 +8,8 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
 
-def langevin(atoms: Atoms, temperature_K: float, timestep_fs: float, friction: float, rng: np.random.Generator) -> Langevin:
+def langevin(atoms: Atoms, temperature_K: float, timestep_fs: float, friction: float,
+             rng: np.random.Generator) -> Langevin:
     """Maxwell-Boltzmann velocities and a Langevin integrator (friction in 1/fs), both from ``rng``.
 
     The centre of mass is not fixed: ASE's ``fixcm=True`` does not sample NVT exactly."""

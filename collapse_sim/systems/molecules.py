@@ -33,7 +33,7 @@ ELEMENTS = ("H", "C", "N", "O", "F")
 POOLS = {"id": ("smiles", "extxyz", DATA / "qm9_like.smi"), "ood": ("ood_smiles", "ood_extxyz", DATA / "drug_like.smi")}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def read_smi(path: Path) -> tuple[str, ...]:
     """The SMILES of a ``.smi`` file: first word of each line; blank lines and lines starting with
     ``#`` skipped (a ``#`` inside a SMILES is a triple bond, so there are no trailing comments)."""
@@ -52,7 +52,7 @@ def parse_smiles(smiles: str):
     return Chem.AddHs(mol)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def smiles_elements(smiles: str) -> frozenset[str]:
     """The elements of ``smiles``, hydrogen included (cached: validation asks for every pool)."""
     return frozenset(a.GetSymbol() for a in parse_smiles(smiles).GetAtoms())
@@ -64,7 +64,7 @@ def _check_elements(symbols, what: str) -> None:
         raise ValueError(f"{what} contains {', '.join(foreign)}; molecules may hold only {' '.join(ELEMENTS)}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def conformer(smiles: str, seed: int = 0) -> Atoms:
     """The MMFF94-relaxed ETKDGv3 conformer of ``smiles`` (random seed ``seed``), centred on its
     centre of mass, no cell, not periodic. Cached: callers must copy it."""
@@ -83,7 +83,7 @@ def conformer(smiles: str, seed: int = 0) -> Atoms:
     return atoms
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def read_molecules(path: str) -> tuple[Atoms, ...]:
     """Isolated molecules from an extxyz file (cell and labels dropped), each centred; or
     ValueError with one line. Cached: callers must copy."""
@@ -138,7 +138,7 @@ class MoleculesSettings(SystemSettingsBase):
         return value
 
     @model_validator(mode="after")
-    def _one_source_per_pool(self) -> "MoleculesSettings":
+    def _one_source_per_pool(self) -> MoleculesSettings:
         for which, (smiles_field, extxyz_field, _) in POOLS.items():
             if getattr(self, smiles_field) is not None and getattr(self, extxyz_field) is not None:
                 raise ValueError(f"give {smiles_field} or {extxyz_field} for the {which} pool, not both")

@@ -4,14 +4,14 @@ from __future__ import annotations
 import copy
 
 import pytest
+from conftest import run_scenario
+from scenario_factory import TINY_MACE, tiny_molecules, tiny_scenario_dict
 
 from collapse_sim.data.io import read_structures
 from collapse_sim.labs.lineages import lab_lineages
 from collapse_sim.labs.lockstep import Lockstep
 from collapse_sim.scenario import ScenarioError, parse_scenario
 from collapse_sim.store import RunStore
-from conftest import run_scenario
-from scenario_factory import TINY_MACE, tiny_molecules, tiny_scenario_dict
 
 #: lab b: a different 'functional' (EMT with ASAP's cutoff) and an invariant MACE (scalars only)
 LABS = [{"name": "a"},
@@ -34,7 +34,8 @@ def test_lab_lineages_pair_conditions_and_share_generation_zero():
     assert by_name["a@commons=on-s0"].gen0_key == by_name["a@commons=off-s0"].gen0_key
     assert by_name["a@commons=on-s0"].gen0_key != by_name["b@commons=on-s0"].gen0_key
     assert by_name["a@commons=on-s0"].gen0_key != by_name["a@commons=on-s1"].gen0_key
-    assert by_name["a@commons=on-s0"].lab.commons_fraction == 0.5 and by_name["a@commons=off-s0"].lab.commons_fraction == 0
+    assert by_name["a@commons=on-s0"].lab.commons_fraction == 0.5
+    assert by_name["a@commons=off-s0"].lab.commons_fraction == 0
     b = by_name["b@commons=on-s0"]
     assert b.scenario.oracle.kwargs == {"asap_cutoff": True} and b.scenario.model.hidden_irreps == "8x0e"
     assert (b.lab.architecture, b.lab.data_source) == ("mace-invariant", "EMT(asap_cutoff=True)")
@@ -139,7 +140,8 @@ def test_labs_draw_from_the_commons_only_when_it_is_on(labs_run):
             assert len(offered) == n
             assert sum(a.info.get("lab") == other for a in offered) == n_other
             assert sum(a.info.get("lab") == other for a in train) == n_other
-            published = {a.positions.tobytes() for e in (f"{condition}-s0",) for a in store.read_publication(e, 0, other)}
+            published = {a.positions.tobytes()
+                         for e in (f"{condition}-s0",) for a in store.read_publication(e, 0, other)}
             assert sum(a.positions.tobytes() in published for a in train) == n_other
             row = next(r for r in rows if r["lineage"] == lineage and r["generation"] == 1)
             assert row["n_commons"] == n_other and row["commons"] == condition and row["lab"] == lab

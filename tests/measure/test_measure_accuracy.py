@@ -46,7 +46,8 @@ def test_probe_rmse_resolves_offsets_and_elements(probes):
     assert row["rmse_energy_id_composition"] == pytest.approx(0.0, abs=1e-9)  # ... and the fit removes them
     assert row["rmse_forces_id_H"] == 0.0 and row["rmse_forces_id_C"] == 0.0
     assert row["rmse_forces_id_O"] == pytest.approx(10.0)  # meV/Å: every component of every O off by 0.01 eV/Å
-    assert {c for c in row if c.startswith("rmse_forces_id_")} == {"rmse_forces_id_H", "rmse_forces_id_C", "rmse_forces_id_O"}
+    per_element = {c for c in row if c.startswith("rmse_forces_id_")}
+    assert per_element == {"rmse_forces_id_H", "rmse_forces_id_C", "rmse_forces_id_O"}
 
 
 def test_per_element_columns_are_described():

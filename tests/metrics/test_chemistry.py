@@ -7,8 +7,14 @@ import pytest
 from ase import Atoms, units
 from ase.build import bulk
 
-from collapse_sim.metrics import (bond_graph, bond_graph_changed, bond_length_w1, bond_lengths,
-                                  composition_fit_rmse, force_rmse_per_element)
+from collapse_sim.metrics import (
+    bond_graph,
+    bond_graph_changed,
+    bond_length_w1,
+    bond_lengths,
+    composition_fit_rmse,
+    force_rmse_per_element,
+)
 from collapse_sim.systems.molecules import conformer
 
 
@@ -21,7 +27,8 @@ def _md(atoms: Atoms, seed: int, frames: int = 8, interval: int = 10) -> list[At
     atoms = atoms.copy()
     atoms.calc = TBLite(method="GFN2-xTB", verbosity=0)
     MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(seed))
-    dyn = Langevin(atoms, 0.5 * units.fs, temperature_K=300, friction=0.02, fixcm=False, rng=np.random.default_rng(seed + 1))
+    dyn = Langevin(atoms, 0.5 * units.fs, temperature_K=300, friction=0.02, fixcm=False,
+                   rng=np.random.default_rng(seed + 1))
     out = []
     for _ in range(frames):
         dyn.run(interval)
@@ -102,6 +109,7 @@ def test_composition_fit_removes_per_element_offsets():
     noise = rng.normal(0, 0.01, size=20)
     assert composition_fit_rmse(shift + noise, numbers) == pytest.approx(composition_fit_rmse(noise, numbers))
     # one-atom structures of one element: the fit takes out the mean error, nothing else
-    assert composition_fit_rmse(noise, [np.array([6])] * 20) == pytest.approx(np.sqrt(np.mean((noise - noise.mean()) ** 2)))
+    centred_rmse = np.sqrt(np.mean((noise - noise.mean()) ** 2))
+    assert composition_fit_rmse(noise, [np.array([6])] * 20) == pytest.approx(centred_rmse)
     # one element: the fit removes a constant per-atom offset
     assert composition_fit_rmse(0.3 * n_atoms, [np.full(n, 29) for n in n_atoms]) == pytest.approx(0.0, abs=1e-12)

@@ -11,9 +11,9 @@ from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
+from geometry import numeric_forces, random_rotation
 from pydantic import ValidationError
 
-from geometry import numeric_forces, random_rotation
 from collapse_sim import models
 from collapse_sim.data.structures import attach_labels, energy_of, forces_of
 from collapse_sim.measure.accuracy import label_rmse

@@ -9,10 +9,10 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
+from collapse_sim.data.structures import attach_labels
 from collapse_sim.metrics import cknna
 from collapse_sim.models.mace import MACESettings
 from collapse_sim.models.mace.model import MACEModel
-from collapse_sim.data.structures import attach_labels
 
 
 def varied_cu(n: int, seed: int):

@@ -6,15 +6,15 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 from ase.neighborlist import neighbor_list
-
 from geometry import numeric_forces
+
+from collapse_sim.data.structures import attach_labels, energy_of, forces_of
 from collapse_sim.models import load as load_model
 from collapse_sim.models import make as new_model
 from collapse_sim.models import parse_settings as parse_model_settings
 from collapse_sim.models.gaussian import GaussianModel, GaussianSettings
 from collapse_sim.models.linear import LinearModel, LinearSettings, pair_list
 from collapse_sim.oracles.linear import LinearTruth
-from collapse_sim.data.structures import attach_labels, energy_of, forces_of
 from collapse_sim.systems.gaussian import sample_atoms, sample_values
 
 SETTINGS = LinearSettings(kind="linear", n_basis=4, r_cut=5.0, r_min=2.0)
@@ -48,7 +48,8 @@ def cluster():
     return Atoms("Cu5", positions=rng.uniform(0, 4.0, (5, 3)) + np.arange(5)[:, None] * 0.7, pbc=False)
 
 
-@pytest.mark.parametrize("atoms", [cells(1)[0], cells(1, supercell=(2, 1, 1))[0], cluster()], ids=["cell", "supercell", "cluster"])
+@pytest.mark.parametrize("atoms", [cells(1)[0], cells(1, supercell=(2, 1, 1))[0], cluster()],
+                         ids=["cell", "supercell", "cluster"])
 def test_pair_list_matches_ase(atoms):
     for r_cut in (3.0, 5.0):
         ours, ase = pair_list(atoms, r_cut), neighbor_list("ijdD", atoms, r_cut)

@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from collapse_sim.models.mace.runtime import default_dtype  # isort: skip  (mace before e3nn)
-from collapse_sim.models.mace import MACESettings
-from collapse_sim.models.mace.model import MACEModel
-from collapse_sim.models.mace.edge_paths import Components, RadialMLP, UVUProduct, fast_paths, use_fast_paths
 from e3nn import nn as e3nn_nn
 from e3nn import o3
 from mace.modules.irreps_tools import tp_out_irreps_with_instructions
-
 from test_mace_model import TINY, _dataset
+
+from collapse_sim.models.mace import MACESettings
+from collapse_sim.models.mace.edge_paths import Components, RadialMLP, UVUProduct, fast_paths, use_fast_paths
+from collapse_sim.models.mace.model import MACEModel
 
 
 def _conv_tp(node: str, max_ell: int, target: str) -> o3.TensorProduct:
@@ -133,7 +133,8 @@ def test_whole_model_energy_forces_and_force_loss_gradient_equal_e3nn_in_float64
     model = MACEModel(MACESettings(**TINY, epochs=1, dtype="float64"), threads=1).fit(_dataset(6, 0), seed=0)
     net = model.model
     with default_dtype(torch.float64):
-        batch = Packed(to_graphs(_dataset(4, 900), model.z_table, model.r_max, ["Default"], labels=True)).batch(range(4))
+        graphs = to_graphs(_dataset(4, 900), model.z_table, model.r_max, ["Default"], labels=True)
+        batch = Packed(graphs).batch(range(4))
         params = list(net.parameters())
         results = []
         for fast in (False, True):

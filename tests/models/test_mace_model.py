@@ -10,18 +10,17 @@ import torch
 from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
-
 from geometry import random_rotation
-from collapse_sim.models.base import Model
+from mace.calculators import MACECalculator  # after collapse_sim.models.mace.model (which imports mace first)
+from mace.tools import torch_geometric
+
+from collapse_sim.data.structures import attach_labels, energy_of, forces_of
 from collapse_sim.measure.accuracy import label_rmse
+from collapse_sim.models.base import Model
 from collapse_sim.models.mace import MACESettings, runtime, training
 from collapse_sim.models.mace import graphs as mace_graphs
 from collapse_sim.models.mace.model import MACEModel
-from collapse_sim.data.structures import attach_labels, energy_of, forces_of
 from collapse_sim.runtime import lanes as lanes_
-
-from mace.calculators import MACECalculator  # after collapse_sim.models.mace.model (which imports mace first)
-from mace.tools import torch_geometric
 
 TINY = dict(hidden_irreps="8x0e+8x1o", MLP_irreps="8x0e", radial_MLP=[16, 16], batch_size=4, lr=0.01)
 EPOCHS = 8

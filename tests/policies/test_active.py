@@ -5,14 +5,22 @@ import math
 import numpy as np
 import pytest
 from pydantic import ValidationError
+from test_oracle_policies import labelled, oracle_copy, rng
 
 from collapse_sim.data.pools import Pool
 from collapse_sim.data.structures import ORACLE_CHECKED, attach_labels, forces_of
 from collapse_sim.policies import GenerationData
 from collapse_sim.policies import make as make_policy
-from collapse_sim.policies.active import (CANDIDATE, DISCARDED, TRUSTED, ActiveSettings, classify,
-                                          committee_generations, max_force_deviation, select_candidates)
-from test_oracle_policies import labelled, oracle_copy, rng
+from collapse_sim.policies.active import (
+    CANDIDATE,
+    DISCARDED,
+    TRUSTED,
+    ActiveSettings,
+    classify,
+    committee_generations,
+    max_force_deviation,
+    select_candidates,
+)
 
 HISTORY = [GenerationData(0, [Pool("real", 0, tuple(labelled(0.0, np.zeros(6), i, "real") for i in range(4)))])]
 

@@ -3,13 +3,14 @@ oracle labels exactly the structures asked for, and the row's counts and oracle 
 import math
 
 from conftest import run_scenario
+from counting_oracle import CountingEMT
+from scenario_factory import tiny_scenario_dict
+
 from collapse_sim.data.io import read_structures
 from collapse_sim.data.structures import ORACLE_CHECKED
 from collapse_sim.policies import active
 from collapse_sim.scenario import parse_scenario
 from collapse_sim.store import RunStore
-from counting_oracle import CountingEMT
-from scenario_factory import tiny_scenario_dict
 
 # lo/hi chosen from a pilot run of this scenario: generation 2's deviations lie between 0.060 and
 # 0.076 eV/Å, so this window trusts some, asks about some and discards some of them
@@ -53,4 +54,5 @@ def test_active_oracle_calls_are_the_in_window_structures_labelled(tmp_path, mon
         train = read_structures(RunStore(root).generation("active-s0", g).train)
         labelled = sorted(a.info["generation"] for a in train if ORACLE_CHECKED in a.info)
         assert labelled.count(g - 1) == len(w.requested)
-    assert kinds["trusted"] and kinds["discarded"], [[round(d, 4) for d in w.deviations] for w in windows]  # the window split the pools
+    # the window split the pools
+    assert kinds["trusted"] and kinds["discarded"], [[round(d, 4) for d in w.deviations] for w in windows]

@@ -5,6 +5,7 @@ import pytest
 import yaml
 from ase import Atoms
 from ase.build import bulk
+from scenario_factory import ROOT
 
 from collapse_sim.data.pools import Pool, composition
 from collapse_sim.data.structures import ORACLE_CHECKED, attach_labels, energy_of, forces_of
@@ -14,7 +15,6 @@ from collapse_sim.policies.corrected import CorrectedSettings
 from collapse_sim.policies.curated import CuratedSettings, farthest_point_sampling
 from collapse_sim.policies.verified import VerifiedSettings
 from collapse_sim.scenario import ScenarioError, parse_scenario
-from scenario_factory import ROOT
 
 N_ATOMS = 2
 
@@ -50,7 +50,8 @@ def test_oracle_requests_are_the_fraction_distinct_and_keyed():
     requests = policy.oracle_requests(synthetic_pool(10), rng())
     assert len(requests) == 4 and len(set(requests)) == 4 and all(0 <= i < 10 for i in requests)
     assert requests == policy.oracle_requests(synthetic_pool(10), rng())
-    assert make_policy(CorrectedSettings(kind="corrected", fraction=0.0, gamma=1)).oracle_requests(synthetic_pool(), rng()) == []
+    none_corrected = make_policy(CorrectedSettings(kind="corrected", fraction=0.0, gamma=1))
+    assert none_corrected.oracle_requests(synthetic_pool(), rng()) == []
 
 
 @pytest.mark.parametrize("unchecked, kept", [("drop", [0, 3]), ("keep", [0, 3, 4])])
@@ -128,7 +129,8 @@ def test_curated_selects_the_budget_deterministically_from_all_pools():
     keys = [[(p.key, tuple(a.info["i"] for a in p.structures)) for p in out] for out in picks]
     assert sum(len(p) for p in picks[0]) == 4  # default budget: the real data's size
     assert keys[0] == keys[1]
-    everything = make_policy(CuratedSettings(kind="curated", budget=50)).next_training_set(history, None, fresh, {}, rng())
+    large_budget = make_policy(CuratedSettings(kind="curated", budget=50))
+    everything = large_budget.next_training_set(history, None, fresh, {}, rng())
     assert [len(p) for p in everything] == [4, 6]  # a budget above what is available keeps it all
 
 

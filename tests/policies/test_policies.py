@@ -2,17 +2,18 @@ import numpy as np
 import pytest
 from ase import Atoms
 
+from collapse_sim.data.pools import Pool, composition, flatten, group_into_pools
 from collapse_sim.policies import GenerationData
 from collapse_sim.policies import make as make_policy
 from collapse_sim.policies.accumulate import AccumulateSettings
 from collapse_sim.policies.accumulate_subsample import AccumulateSubsampleSettings
 from collapse_sim.policies.fresh_real import FreshRealSettings
 from collapse_sim.policies.replace import ReplaceSettings
-from collapse_sim.data.pools import Pool, composition, flatten, group_into_pools
 
 
 def pool(origin, generation, n):
-    structures = tuple(Atoms("Cu", positions=[[0, 0, i]], info={"origin": origin, "generation": generation, "i": i}) for i in range(n))
+    structures = tuple(Atoms("Cu", positions=[[0, 0, i]], info={"origin": origin, "generation": generation, "i": i})
+                       for i in range(n))
     return Pool(origin, generation, structures)
 
 
@@ -54,7 +55,8 @@ def test_accumulate_subsample_respects_budget_and_draws_from_all_pools():
     assert policy.last_counts == dict(policy_kept=fresh_kept, policy_oracle_labelled=0, policy_rejected=10 - fresh_kept)
     assert policy.fresh_real_needed(10) == 0
     # default budget: the size of the real data
-    default = make_policy(AccumulateSubsampleSettings(kind="accumulate-subsample")).next_training_set(history, None, fresh, {}, rng())
+    default_budget = make_policy(AccumulateSubsampleSettings(kind="accumulate-subsample"))
+    default = default_budget.next_training_set(history, None, fresh, {}, rng())
     assert sum(len(p) for p in default) == 10
 
 

@@ -53,7 +53,9 @@ class ANISettings(ModelSettingsBase):
     device: Literal["cpu", "cuda"] = Field("cpu", description="where training and inference run")
     # training
     epochs: NonNegativeInt = Field(50, description="passes over the training split")
-    steps: PositiveInt | None = Field(None, description="optimiser steps per training, rounded up to whole passes; overrides epochs, so every training set gets the same compute whatever its size")
+    steps: PositiveInt | None = Field(None, description="optimiser steps per training, rounded up to whole passes; "
+                                                        "overrides epochs, so every training set gets the same "
+                                                        "compute whatever its size")
     lr: PositiveFloat = Field(1e-3, description="Adam learning rate")
     batch_size: PositiveInt = Field(8, description="structures per optimiser step (the last batch may be smaller)")
     energy_weight: NonNegativeFloat = Field(1.0, description="weight of the loss's energy term (squared error per "
@@ -64,7 +66,7 @@ class ANISettings(ModelSettingsBase):
                                                                     "best epoch (0 = no validation, last epoch kept)")
 
     @model_validator(mode="after")
-    def _check(self) -> "ANISettings":
+    def _check(self) -> ANISettings:
         if self.angular_cutoff >= self.radial_cutoff:
             # torchani's AEVComputer asserts angular < radial (the neighbour list is the radial one)
             raise ValueError(f"angular_cutoff={self.angular_cutoff} must be below radial_cutoff={self.radial_cutoff}")

@@ -11,8 +11,8 @@ import contextlib
 import copy
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import ase.data
 import numpy as np
@@ -23,13 +23,20 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from collapse_sim.data.structures import attach_labels, energy_of
 from collapse_sim.models.ani import ANISettings
+from collapse_sim.models.ani.network import PREDICT_BATCH, ANINetwork, architecture, evaluate, pack, periodic
 from collapse_sim.models.budget import passes
 from collapse_sim.models.epoch_log import EpochLog
-from collapse_sim.models.ani.network import PREDICT_BATCH, ANINetwork, architecture, evaluate, pack, periodic
 from collapse_sim.runtime.allocator import keep_heap
 from collapse_sim.runtime.atomic import replacing
-from collapse_sim.runtime.torch_state import (DTYPES, default_dtype, deterministic, frozen, num_threads,
-                                              state_dict_fingerprint, torch_device)
+from collapse_sim.runtime.torch_state import (
+    DTYPES,
+    default_dtype,
+    deterministic,
+    frozen,
+    num_threads,
+    state_dict_fingerprint,
+    torch_device,
+)
 
 FORMAT = "collapse_sim.ani/1"
 
@@ -77,7 +84,7 @@ class ANICalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
-    def __init__(self, model: "ANIModel", **kwargs):
+    def __init__(self, model: ANIModel, **kwargs):
         super().__init__(**kwargs)
         self.model = model
 
@@ -129,7 +136,7 @@ class ANIModel:
 
     # ---------------------------------------------------------------- protocol
     def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None,
-            species: Sequence[str] = ()) -> "ANIModel":
+            species: Sequence[str] = ()) -> ANIModel:
         """Train a fresh network on ``train`` (labelled structures: energies and forces); returns ``self``.
 
         Elements are those of ``train`` and ``species`` (the system's): an element missing from
@@ -257,7 +264,7 @@ class ANIModel:
             torch.save(data, tmp)
 
     @classmethod
-    def load(cls, path: Path, settings: ANISettings, threads: int | None = None) -> "ANIModel":
+    def load(cls, path: Path, settings: ANISettings, threads: int | None = None) -> ANIModel:
         """The model saved at ``path``; its architecture comes from the file, dtype and device from ``settings``."""
         obj = cls(settings, threads=threads)
         data = torch.load(Path(path), map_location="cpu", weights_only=True)

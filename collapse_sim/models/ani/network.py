@@ -16,8 +16,8 @@ import warnings
 # the pure-torch paths used here need none of them, and the notice would flood every worker's log
 warnings.filterwarnings("ignore", message="The extensions: .* are not installed")
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import ase.data
 import numpy as np
@@ -75,7 +75,7 @@ class ANINetwork(torch.nn.Module):
     def embedding_dim(self) -> int:
         return int(self.arch["hidden"][-1])
 
-    def pair_vectors(self, batch: "Batch", positions: torch.Tensor, strain: torch.Tensor | None) -> Neighbors:
+    def pair_vectors(self, batch: Batch, positions: torch.Tensor, strain: torch.Tensor | None) -> Neighbors:
         """torchani's half neighbour list with vectors from ``positions`` (autograd flows through);
         ``strain`` (n_structures, 3, 3) deforms every vector of a structure: r -> r (1 + strain)."""
         i, j = batch.pairs
@@ -84,20 +84,20 @@ class ANINetwork(torch.nn.Module):
             diff = diff + torch.einsum("pa,pab->pb", diff, strain.index_select(0, batch.structure[i]))
         return Neighbors(batch.pairs, diff.norm(2, -1), diff)
 
-    def aevs(self, batch: "Batch", positions: torch.Tensor, strain: torch.Tensor | None = None) -> torch.Tensor:
+    def aevs(self, batch: Batch, positions: torch.Tensor, strain: torch.Tensor | None = None) -> torch.Tensor:
         """(atoms, aev_dim): the atomic environment vectors of the batch's atoms."""
         neighbors = self.pair_vectors(batch, positions, strain)
         return self.aev.compute_from_neighbors(batch.species.view(1, -1), positions.view(1, -1, 3),
                                                neighbors).view(positions.shape[0], -1)
 
-    def energies(self, batch: "Batch", positions: torch.Tensor, strain: torch.Tensor | None = None) -> torch.Tensor:
+    def energies(self, batch: Batch, positions: torch.Tensor, strain: torch.Tensor | None = None) -> torch.Tensor:
         """(n_structures,): total energies."""
         aevs = self.aevs(batch, positions, strain)
         atomic = self.networks(batch.species.view(1, -1), aevs.unsqueeze(0), atomic=True).view(-1)
         atomic = atomic + self.e0.index_select(0, batch.species)
         return atomic.new_zeros(batch.n).index_add(0, batch.structure, atomic)
 
-    def features(self, batch: "Batch", positions: torch.Tensor) -> torch.Tensor:
+    def features(self, batch: Batch, positions: torch.Tensor) -> torch.Tensor:
         """(atoms, hidden[-1]): each atom's last hidden layer (the input of its element's readout)."""
         aevs = self.aevs(batch, positions)
         out = aevs.new_zeros((aevs.shape[0], self.embedding_dim))

@@ -11,8 +11,15 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import (Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator,
-                      model_validator)
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
 from collapse_sim.models.base import KINDS, ModelSettingsBase
 
@@ -62,7 +69,9 @@ class MACESettings(ModelSettingsBase):
     dtype: Literal["float32", "float64"] = Field("float32", description="parameters and computation (--default_dtype)")
     # training
     epochs: NonNegativeInt = Field(20, description="passes over the training split (--max_num_epochs)")
-    steps: PositiveInt | None = Field(None, description="optimiser steps per training, rounded up to whole passes; overrides epochs, so every training set gets the same compute whatever its size")
+    steps: PositiveInt | None = Field(None, description="optimiser steps per training, rounded up to whole passes; "
+                                                        "overrides epochs, so every training set gets the same "
+                                                        "compute whatever its size")
     lr: PositiveFloat = Field(0.01, description="Adam learning rate")
     batch_size: PositiveInt = Field(10, description="structures per optimiser step")
     energy_weight: NonNegativeFloat = Field(1.0, description="weight of the energy term of the loss")
@@ -117,7 +126,7 @@ class MACESettings(ModelSettingsBase):
         return v
 
     @model_validator(mode="after")
-    def _check_irreps_reachable(self) -> "MACESettings":
+    def _check_irreps_reachable(self) -> MACESettings:
         # an irrep the edge harmonics (L <= max_ell, parity (-1)^L) cannot reach gets no gradient:
         # mace builds the model, then training fails deep in autograd
         bad = [f"{mul}x{l}{p}" for mul, l, p in parse_irreps(self.hidden_irreps, "hidden_irreps")
@@ -129,7 +138,7 @@ class MACESettings(ModelSettingsBase):
         return self
 
     @model_validator(mode="after")
-    def _check_weights(self) -> "MACESettings":
+    def _check_weights(self) -> MACESettings:
         if self.energy_weight == 0 and self.forces_weight == 0 and self.stress_weight == 0:
             raise ValueError("energy_weight, forces_weight and stress_weight cannot all be 0")
         return self

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collapse_sim.models.mace.runtime  # noqa: F401  isort: skip  first: mace before e3nn, warnings silenced
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import ase.data
 import numpy as np

@@ -28,8 +28,8 @@ import contextlib
 import copy
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -42,9 +42,9 @@ from mace.calculators import MACECalculator
 from mace.tools import AtomicNumberTable, torch_geometric
 from mace.tools.scatter import scatter_mean
 
+from collapse_sim.data.structures import attach_labels
 from collapse_sim.models.mace import MACESettings, training
 from collapse_sim.models.mace.graphs import PREDICT_BATCH, has_stress, to_graphs
-from collapse_sim.data.structures import attach_labels
 from collapse_sim.runtime.torch_state import state_dict_fingerprint
 
 
@@ -98,7 +98,7 @@ class MACEModel:
 
     # ---------------------------------------------------------------- protocol
     def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None,
-            species: Sequence[str] = ()) -> "MACEModel":
+            species: Sequence[str] = ()) -> MACEModel:
         """Train a fresh model on ``train`` (labelled structures); returns ``self``.
 
         The model has an embedding for every element of ``train`` and of ``species`` (the
@@ -168,7 +168,7 @@ class MACEModel:
         cols, offset = [], 0
         for product in self.model.products:
             irreps = o3.Irreps(str(product.linear.irreps_out))
-            for (mul, ir), sl in zip(irreps, irreps.slices()):
+            for (_mul, ir), sl in zip(irreps, irreps.slices()):
                 if ir == o3.Irrep(0, 1):
                     cols.extend(range(offset + sl.start, offset + sl.stop))
             offset += irreps.dim
@@ -235,7 +235,7 @@ class MACEModel:
             raise
 
     @classmethod
-    def load(cls, path: Path, settings: MACESettings, threads: int | None = None) -> "MACEModel":
+    def load(cls, path: Path, settings: MACESettings, threads: int | None = None) -> MACEModel:
         obj = cls(settings, threads=threads)
         # weights_only=False: the file is a pickled nn.Module that we wrote ourselves
         module = torch.load(Path(path), map_location=obj._device, weights_only=False)

@@ -9,8 +9,8 @@ from collapse_sim.models.mace.runtime import (DTYPES, default_dtype, determinist
 
 import contextlib
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import ase.data
 import numpy as np
@@ -24,8 +24,8 @@ from mace.tools import AtomicNumberTable
 
 from collapse_sim.models.budget import passes
 from collapse_sim.models.epoch_log import EpochLog
-from collapse_sim.models.mace.graphs import PREDICT_BATCH, DictBatch, Packed, to_config
 from collapse_sim.models.mace.edge_paths import fast_paths
+from collapse_sim.models.mace.graphs import PREDICT_BATCH, DictBatch, Packed, to_config
 from collapse_sim.runtime.allocator import keep_heap
 from collapse_sim.runtime.lanes import Workers, split
 from collapse_sim.runtime.lanes import count as lane_count
@@ -185,7 +185,7 @@ def fit(settings, threads: int | None, train: Sequence[Atoms], seed: int, log_pa
     train = list(train)
     if not train:
         raise ValueError("fit() needs at least one training structure")
-    keep_heap()  # ~7 % of a CPU fit was page faults of memory freed by the step before
+    keep_heap()  # else each step page-faults back in the memory the step before returned to the kernel
     device = torch_device(s.device)
     dtype = DTYPES[s.dtype]
     rng = np.random.default_rng(seed)
@@ -225,7 +225,8 @@ def fit(settings, threads: int | None, train: Sequence[Atoms], seed: int, log_pa
             loss_fn = modules.WeightedEnergyForcesLoss(
                 energy_weight=s.energy_weight, forces_weight=s.forces_weight)
         loss_fn.to(device)
-        optimizer = torch.optim.Adam(param_groups(model, s.weight_decay), lr=s.lr, amsgrad=s.amsgrad, betas=(0.9, 0.999))
+        optimizer = torch.optim.Adam(param_groups(model, s.weight_decay), lr=s.lr, amsgrad=s.amsgrad,
+                                     betas=(0.9, 0.999))
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=s.lr_factor, patience=s.scheduler_patience)
         ema = ExponentialMovingAverage(model.parameters(), decay=s.ema_decay) if s.ema_decay else None
