@@ -58,8 +58,9 @@ def run_scenario(parent, scenario, executor=None):
 
 def run_tiny(root, executor):
     """The tiny scenario run into ``root``/tiny with ``executor``: (scenario, run dir, metrics rows)."""
-    from collapse_sim.scenario import parse_scenario
     from scenario_factory import tiny_scenario_dict
+
+    from collapse_sim.scenario import parse_scenario
 
     scenario = parse_scenario(tiny_scenario_dict())
     return (scenario, *run_scenario(root, scenario, executor))

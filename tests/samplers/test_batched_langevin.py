@@ -8,16 +8,15 @@ from ase import Atoms, units
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from collapse_sim.runtime.executor import LocalExecutor
-from collapse_sim.systems.md import langevin
+from collapse_sim.data.structures import attach_labels
 from collapse_sim.models.mace import MACESettings
 from collapse_sim.models.mace.model import MACEModel
+from collapse_sim.runtime.executor import LocalExecutor
 from collapse_sim.runtime.rng import stream
 from collapse_sim.samplers import ModelRef
-from collapse_sim.samplers.batched_langevin import (BatchedLangevin, CalculatorPotential, MACEPotential,
-                                                   run_replicas)
+from collapse_sim.samplers.batched_langevin import BatchedLangevin, CalculatorPotential, MACEPotential, run_replicas
 from collapse_sim.samplers.langevin import LangevinSampler, LangevinSettings, run_replica
-from collapse_sim.data.structures import attach_labels
+from collapse_sim.systems.md import langevin
 
 TINY = MACESettings(hidden_irreps="8x0e+8x1o", MLP_irreps="8x0e", radial_MLP=[16, 16], epochs=2, batch_size=5)
 SHORT = dict(kind="langevin", steps=4, equilibration_steps=2, interval=2)

@@ -3,12 +3,12 @@ isolated molecules, model MD without a cell, every policy, the metric suite on I
 import math
 
 import pytest
-
 from conftest import run_scenario
+from scenario_factory import tiny_molecules
+
 from collapse_sim.data.io import read_structures
 from collapse_sim.scenario import parse_scenario
 from collapse_sim.store import RunStore
-from scenario_factory import tiny_molecules
 
 pytestmark = pytest.mark.integration  # a whole (tiny) run with an xTB oracle: about a minute
 

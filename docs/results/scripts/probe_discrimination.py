@@ -5,14 +5,16 @@ generation 0 on it. Run from the repository root:
     python docs/results/scripts/probe_discrimination.py   (docs/results/study-cu.md has the numbers)"""
 import json
 import time
-import mace  # noqa: F401
 from pathlib import Path
-from collapse_sim.scenario import load_scenario, StructureSetSettings, Recipe
-from collapse_sim.loop import RunContext
-from collapse_sim.runtime.executor import LocalExecutor
-from collapse_sim.oracles.labelling import oracle_structures, oracle_provenance
-from collapse_sim.measure.accuracy import probe_rmse
+
+import mace  # noqa: F401
+
 from collapse_sim import models
+from collapse_sim.loop import RunContext
+from collapse_sim.measure.accuracy import probe_rmse
+from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
+from collapse_sim.runtime.executor import LocalExecutor
+from collapse_sim.scenario import Recipe, StructureSetSettings, load_scenario
 
 sc = load_scenario("scenarios/study-cu.yaml")
 ctx = RunContext(sc, Path("/tmp/probe-discrimination"), LocalExecutor())

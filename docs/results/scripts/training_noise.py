@@ -3,14 +3,16 @@ four training seeds, 12 vs 36 epochs; force RMSE on study-cu's probes. Run from 
     python docs/results/scripts/training_noise.py   (docs/results/study-cu.md has the numbers)"""
 import json
 import time
-import mace  # noqa: F401
 from pathlib import Path
-from collapse_sim.scenario import load_scenario
-from collapse_sim.loop import RunContext
-from collapse_sim.runtime.executor import LocalExecutor
-from collapse_sim.oracles.labelling import oracle_structures, oracle_provenance
-from collapse_sim.measure.accuracy import probe_rmse
+
+import mace  # noqa: F401
+
 from collapse_sim import models
+from collapse_sim.loop import RunContext
+from collapse_sim.measure.accuracy import probe_rmse
+from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
+from collapse_sim.runtime.executor import LocalExecutor
+from collapse_sim.scenario import load_scenario
 
 base = load_scenario("scenarios/study-cu.yaml")
 ctx = RunContext(base, Path("/tmp/training-noise"), LocalExecutor())
@@ -27,5 +29,6 @@ for n in (60, 30):
             model, _ = models.fit(sc, real, 500 + seed, None)
             r = probe_rmse(model, probes)
             out[f"n{n}-e{epochs}-s{seed}"] = r
-            print(n, epochs, seed, round(time.time() - t, 1), {k: round(v, 1) for k, v in r.items() if "forces" in k}, flush=True)
+            forces = {k: round(v, 1) for k, v in r.items() if "forces" in k}
+            print(n, epochs, seed, round(time.time() - t, 1), forces, flush=True)
 json.dump(out, open("/tmp/training-noise.json", "w"), indent=1)

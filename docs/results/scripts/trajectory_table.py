@@ -16,7 +16,7 @@ def main(run_dir: str, column: str, *generations: str) -> None:
         if row.get(column) is not None:
             values[row["policy"]][row["generation"]].append(float(row[column]))
     gens = [int(g) for g in generations] or sorted({g for v in values.values() for g in v})
-    print(f"| policy | " + " | ".join(f"gen {g}" for g in gens) + " |")
+    print("| policy | " + " | ".join(f"gen {g}" for g in gens) + " |")
     print("| --- |" + " ---: |" * len(gens))
     for policy in sorted(values):
         cells = []
