@@ -127,7 +127,7 @@ def _checked_scenario(path: Path):
 def _execute(scenario, root: Path, args, fresh: bool) -> int:
     """Run under the run directory's lock: a fresh run refuses a directory that already
     holds one, and a second driver (run or resume) refuses one in use."""
-    from collapse_sim.loop import PROCEDURE, RunContext, lineages, run
+    from collapse_sim.loop import PROCEDURE, RunContext, plan_of, run
     from collapse_sim.runtime.executor import AttemptLog, LocalExecutor, RayExecutor
     from collapse_sim.runtime.progress import ProgressDisplay, clock
     from collapse_sim.runtime.ray_setup import start_ray
@@ -151,8 +151,9 @@ def _execute(scenario, root: Path, args, fresh: bool) -> int:
                 executor = RayExecutor(attempts=AttemptLog(store.tasks_dir, store.faults_dir))
             store.write_environment(executor="local" if args.local else f"ray {args.address or 'embedded'}",
                                     procedure=PROCEDURE)
-            with ProgressDisplay(store, lineages(scenario), interval=args.progress_interval) as display:
-                rows = run(RunContext(scenario, store.root, executor), progress=display.log)
+            plan = plan_of(store, scenario)
+            with ProgressDisplay(store, plan.lineages, interval=args.progress_interval) as display:
+                rows = run(RunContext(scenario, store.root, executor), progress=display.log, plan=plan)
     except RunDirInUse as exc:
         raise UsageError(str(exc)) from None
     print(f"done in {clock(time.monotonic() - started)}: {len(rows)} metrics rows in {root / store.metrics_path.name}; "
@@ -194,13 +195,14 @@ def _cmd_run(args, scenario=None) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from collapse_sim.loop import lineages
+    from collapse_sim.plan import build_plan
     from collapse_sim.sweep import describe_grid
 
     scenario = _checked_scenario(args.scenario)
-    print(describe_grid(scenario))
+    plan = build_plan(scenario)
+    print(describe_grid(plan))
     if args.dry_run:
-        for spec in lineages(scenario):
+        for spec in plan.lineages:
             print(f"  {spec.name}  (generation 0 {spec.gen0_key})")
         return 0
     return _cmd_run(args, scenario)

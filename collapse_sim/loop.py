@@ -1,13 +1,15 @@
 """The generational loop.
 
-Per seed: label real data with the oracle, train generation 0 once, and hand it to every
-policy's lineage. Per lineage and generation g >= 1: the previous model samples
-structures and labels them itself (synthetic data), the policy assembles the training set
-from what is offered, a new model is trained and measured, and the store commits the
-generation atomically.
+Per generation-0 group of the plan: label real data with the oracle, train generation 0 once,
+and hand it to every lineage of the group. Per lineage and generation g >= 1: the previous
+model samples structures and labels them itself (synthetic data; labs draw it from the
+commons), the policy assembles the training set from what is offered, a new model is trained
+and measured, and the store commits the generation atomically.
 
-Lineages are independent executor tasks (Ray by default); labelling chunks and sampling
-replicas are nested tasks, except that a single one runs inside the lineage's own task.
+One scheduler (``collapse_sim.lockstep``) runs every ecosystem of the plan: a lone lineage is
+one executor task for all its generations; the labs of a commons advance one generation per
+task, in lockstep. Labelling chunks and sampling replicas are nested tasks, except that a
+single one runs inside the lineage's own task.
 Every random draw is keyed by (seed, purpose, ...): results do not depend on scheduling,
 and a resumed run continues at the first uncommitted generation.
 """
@@ -21,17 +23,20 @@ from collapse_sim import models, policies, samplers
 from collapse_sim.data.io import write_and_reread
 from collapse_sim.data.pools import Pool
 from collapse_sim.generation import advance, lineage_fields, load_generation, row_fields, synthetic_pool
+from collapse_sim.labs.commons import draw, publish
 from collapse_sim.lineage import LineageSpec, lineage_name
+from collapse_sim.lockstep import Lockstep
+from collapse_sim.measure.ecosystem import write_ecosystem
 from collapse_sim.measure.probes import ensure_probes
 from collapse_sim.measure.reference import ensure_reference
 from collapse_sim.measure.row import measure_generation
 from collapse_sim.measure.yardsticks import Yardsticks
 from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
+from collapse_sim.plan import Plan, build_plan
 from collapse_sim.runtime.executor import InTask
 from collapse_sim.runtime.rng import child_seed
 from collapse_sim.scenario import Scenario
 from collapse_sim.store import RunStore
-from collapse_sim.sweep import expand
 
 #: The numerics of the trainer, the samplers and the random streams: raised whenever the numbers
 #: a seed produces change, and recorded in each run's ``environment.json``, so that a resume never
@@ -57,11 +62,6 @@ class RunContext:
         a lab step): single nested tasks that fit them run in the task itself."""
         sc = self.scenario
         return replace(self, executor=InTask(self.executor, sc.ray.cpus_per_training, sc.ray.gpus_per_training))
-
-
-def lineages(scenario: Scenario) -> list[LineageSpec]:
-    """Every lineage: policies x seeds, times the sweep grid if the scenario declares one."""
-    return expand(scenario)
 
 
 def reproducible_fields(row: dict) -> dict:
@@ -116,89 +116,99 @@ def _train_generation_zero(ctx: RunContext, spec: LineageSpec, reference: list) 
 
 
 # --- generations 1..G -------------------------------------------------------------------
-def run_lineage(ctx: RunContext, spec: LineageSpec) -> str:
-    """Advance one lineage from its last committed generation to the scenario's last.
-    Stage changes go to the lineage's status file (progress display, fault tests)."""
+def advance_lineage(ctx: RunContext, spec: LineageSpec, first: int, last: int, commons: bool) -> tuple[str, int]:
+    """Advance one lineage through generations ``first``..``last``; committed ones are skipped (a
+    resumed run). Its synthetic pool comes from its previous model's samples or, with a commons,
+    from the publications of the previous generation; with a commons each generation's model then
+    publishes its own samples (except the last's, which nobody draws). Stage changes go to the
+    lineage's status file (progress display, fault tests)."""
     ctx = ctx.in_task()
     sc, store, name = ctx.scenario, ctx.store, spec.name
     policy = policies.make(spec.policy)
     sampler = samplers.make(sc.synthetic.sampler, sc.ray.cpus_per_sampling, sc.ray.gpus_per_sampling)
-    history = [load_generation(store, name, g) for g in store.completed(name)]
+    completed = store.completed(name)
+    history = [load_generation(store, name, g) for g in completed if g <= last]
     yard = Yardsticks.load(store, sc)  # once per task, not per generation
     durations: list[float] = []
-    for g in range(len(history), sc.generations + 1):
+    for g in range(first, last + 1):
         started = time.perf_counter()
         status = lambda stage: store.write_status(name, generation=g, stage=stage, generation_seconds=durations)
-        synthetic, md_failures, seconds = synthetic_pool(ctx, spec, g, history, sampler, status)
-        advance(ctx, spec, g, history, policy, yard, synthetic, md_failures, seconds, status)
-        durations.append(time.perf_counter() - started)
-    store.write_status(name, generation=sc.generations, stage="done", generation_seconds=durations)
-    return name
+        if g >= 1 and g not in completed:
+            if commons:
+                synthetic, md_failures, seconds = draw(store, spec.lab, spec.seed, g)
+            else:
+                synthetic, md_failures, seconds = synthetic_pool(ctx, spec, g, history, sampler, status)
+            advance(ctx, spec, g, history, policy, yard, synthetic, md_failures, seconds, status)
+            durations.append(time.perf_counter() - started)
+        if commons and g < sc.generations and store.publication(spec.lab.ecosystem, g, spec.lab.lab) is None:
+            pool, md_failures, seconds = synthetic_pool(ctx, spec, g + 1, history, sampler, status, key=spec.lab.lab)
+            publish(store, spec.lab, g, pool, md_failures, seconds)
+    stage = "done" if last == sc.generations else "waiting for the other labs"  # progress.IDLE_STAGES
+    store.write_status(name, generation=last, stage=stage, generation_seconds=durations)
+    return name, last
 
 
 # --- driver -----------------------------------------------------------------------------
-def run(ctx: RunContext, progress=print) -> list[dict]:
-    """Run (or resume) every lineage; returns the metrics rows. Lineages advance independently:
-    each starts as soon as its generation 0 is committed and never waits for another."""
+def plan_of(store: RunStore, scenario: Scenario) -> Plan:
+    """The run's plan: plan.json when it was made from this scenario, else built and written."""
+    plan = store.read_plan()
+    if plan is None or plan.scenario != scenario:
+        plan = build_plan(scenario)
+        store.write_plan(plan.to_json())
+    return plan
+
+
+def run(ctx: RunContext, progress=print, plan: Plan | None = None) -> list[dict]:
+    """Run (or resume) every lineage of the plan; returns the metrics rows. A lineage starts as
+    soon as its generation 0 is committed; only the labs of one commons wait for each other."""
     sc, store, ex = ctx.scenario, ctx.store, ctx.executor
     if removed := store.discard_partial():
         progress(f"discarded {removed} partially written item(s) from an interrupted run")
     earlier_faults = len(store.faults())
-    specs = lineages(sc)
-    names = [spec.name for spec in specs]
+    plan = plan or plan_of(store, sc)
     resources = dict(cpus=sc.ray.cpus_per_training, gpus=sc.ray.gpus_per_training)
     reference = None  # metrics disabled: no probes, no reference model
     if sc.metrics.enabled:
         ensure_probes(ctx)
         reference = ex.submit(ensure_reference, ctx, label="reference", **resources)
-    groups: dict[str, list[LineageSpec]] = {}
-    for spec in specs:
-        groups.setdefault(spec.gen0_key, []).append(spec)
-    if sc.labs:
-        from collapse_sim.labs.lockstep import Lockstep
-        from collapse_sim.labs.step import lab_step
+    lockstep = Lockstep(plan)
 
-        lockstep = Lockstep(specs, sc.generations)
-        submit_lab = lambda spec, step: ex.submit(lab_step, RunContext(spec.scenario, ctx.root, ex), spec, step,
-                                                  label=f"lab {spec.name} step {step}", **resources)
+    def submit(spec: LineageSpec, first: int, last: int):
+        commons = plan.ecosystem_of(spec.name).commons
+        what = f"generation {first}" if first == last else f"generations {first}-{last}"
+        return ex.submit(advance_lineage, RunContext(spec.scenario, ctx.root, ex), spec, first, last, commons,
+                         label=f"lineage {spec.name} {what}", **resources)
+
     pending = {ex.submit(run_generation_zero, RunContext(group[0].scenario, ctx.root, ex), group, [reference],
                          label=f"generation 0 of {group[0].name}", **resources): ("gen0", group)
-               for group in groups.values()}
+               for group in plan.gen0_groups}
     if reference is not None:
         pending[reference] = ("reference", None)
     rebuilt = time.monotonic()
     while pending:
         future, _ = ex.wait_first(list(pending))
-        kind, payload = pending.pop(future)
+        kind, group = pending.pop(future)
         result = ex.result(future)  # re-raises a task's error
         if kind == "reference":
             progress("reference model ready")
-        elif kind == "gen0":
-            progress(f"generation 0 ready for {', '.join(spec.name for spec in payload)}")
-            for spec in payload:
-                if spec.lab is None:
-                    task = ex.submit(run_lineage, RunContext(spec.scenario, ctx.root, ex), spec,
-                                     label=f"lineage {spec.name}", **resources)
-                    pending[task] = ("lineage", spec.name)
-                else:
-                    pending[submit_lab(spec, 0)] = ("lab", None)
-        elif kind == "lab":
-            spec, step = result
-            progress(f"lab {spec.name}: generation {step} done")
-            for member, next_step in lockstep.finish(spec, step):
-                pending[submit_lab(member, next_step)] = ("lab", None)
+            continue
+        if kind == "gen0":
+            progress(f"generation 0 ready for {', '.join(spec.name for spec in group)}")
+            ready = [task for spec in group for task in lockstep.start(spec)]
         else:
-            progress(f"lineage {payload}: {len(store.completed(payload)) - 1} generation(s) done")
-            if time.monotonic() - rebuilt > METRICS_REBUILD_SECONDS:  # reads every metrics.json: not per lineage
-                store.rebuild_metrics(names)
+            name, last = result
+            progress(f"lineage {name}: generation {last} done")
+            ready = lockstep.finish(plan.lineage(name), last)
+            if time.monotonic() - rebuilt > METRICS_REBUILD_SECONDS:  # reads every metrics.json: not per task
+                store.rebuild_metrics(plan.names)
                 rebuilt = time.monotonic()
+        for task in ready:
+            pending[submit(*task)] = ("lineage", None)
     retried = len(store.finish()) - earlier_faults
     if retried:
         progress(f"{retried} task attempt(s) retried after a worker failure (recorded in {store.faults_dir})")
-    rows = store.rebuild_metrics(names)
-    if sc.labs and sc.metrics.enabled:
-        from collapse_sim.measure.ecosystem import write_ecosystem
-
-        write_ecosystem(store, sc)
+    rows = store.rebuild_metrics(plan.names)
+    if sc.metrics.enabled and any(eco.commons for eco in plan.ecosystems):
+        write_ecosystem(store, plan)
         progress(f"ecosystem metrics written to {store.ecosystem_path}")
     return rows

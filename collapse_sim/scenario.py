@@ -11,13 +11,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from collapse_sim.labs.lineages import lab_variant
 from collapse_sim.labs.settings import CommonsSettings, LabSettings
 from collapse_sim.models import ModelSettings
 from collapse_sim.oracles import OracleSettings
 from collapse_sim.policies import PolicySettings
 from collapse_sim.samplers import SamplerSettings
 from collapse_sim.settings_base import Strict, describe_error
-from collapse_sim.sweep import check_axes, expand
+from collapse_sim.sweep import check_axes, check_grid
 from collapse_sim.systems import SystemSettings
 
 
@@ -196,14 +197,15 @@ class Scenario(Strict):
         if len(self.policies) > 1:
             if unset := [i for i, lab in enumerate(self.labs) if lab.policy is None]:
                 raise ValueError(f"labs.{unset[0]}.policy: required while `policies` lists more than one policy")
-        expand(self)  # every lab must make a valid scenario
+        for index in range(len(self.labs)):
+            lab_variant(self, index)  # every lab must make a valid scenario
         return self
 
     @model_validator(mode="after")
     def _valid_sweep(self) -> Scenario:
         if self.sweep:
             check_axes(self)
-            expand(self)  # every grid point must be a valid scenario, every lineage name distinct
+            check_grid(self)
         return self
 
     @model_validator(mode="after")

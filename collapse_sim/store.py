@@ -4,6 +4,7 @@ and renamed into place, so a reader or a resumed run never sees half a generatio
 
     <out>/<scenario name>/
       scenario.yaml                         resolved copy
+      plan.json                             the lineages, generation-0 groups and ecosystems it expands to
       probes/id.extxyz, probes/ood.extxyz   oracle-labelled once, shared by all lineages
       reference/                            reference model, its real data, probe embeddings,
                                             real-data statistics (info.json, descriptor scaling)
@@ -213,6 +214,10 @@ class RunStore:
     def ecosystem_path(self) -> Path:
         return self.root / "ecosystem.json"
 
+    @property
+    def plan_path(self) -> Path:
+        return self.root / "plan.json"
+
     # --- exclusive use ------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -242,6 +247,33 @@ class RunStore:
     # --- writing ---------------------------------------------------------------------
     def write_scenario(self, text: str) -> None:
         atomic_write_text(self.scenario_path, text)
+
+    def write_plan(self, data: dict) -> None:
+        atomic_write_text(self.plan_path, json.dumps(data, indent=1, sort_keys=True))
+
+    def read_plan(self):
+        """The run's ``collapse_sim.plan.Plan`` as recorded in plan.json; None when there is none or
+        it cannot be read."""
+        from collapse_sim.plan import Plan
+
+        try:
+            return Plan.from_json(json.loads(self.plan_path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def plan(self):
+        """The run's plan: plan.json, or for a run without one (recorded before plans were) the
+        plan of its scenario.yaml; None when neither can be read."""
+        from collapse_sim.plan import build_plan
+        from collapse_sim.scenario import ScenarioError, load_scenario
+
+        plan = self.read_plan()
+        if plan is None and self.scenario_path.is_file():
+            try:
+                plan = build_plan(load_scenario(self.scenario_path))
+            except (ScenarioError, ValueError):
+                return None
+        return plan
 
     def write_environment(self, **extra) -> None:
         """Versions and machine of the latest driver (run or resume)."""

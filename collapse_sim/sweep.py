@@ -22,7 +22,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from collapse_sim.labs.lineages import lab_lineages
 from collapse_sim.lineage import GEN0_INPUTS, LineageSpec, digest, lineage_name
 from collapse_sim.settings_base import describe_error
 
@@ -105,12 +104,11 @@ def _text(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_.+=-]", "_", text)
 
 
-def expand(scenario) -> list[LineageSpec]:
-    """Every lineage of the scenario's grid, deduplicated, in a stable order (seed, point, policy).
-    Each grid point is validated as a scenario of its own (the class of ``scenario``). A scenario
-    with labs has no sweep axes: its lineages are its labs (``collapse_sim.labs.lineages``)."""
-    if scenario.labs:
-        return lab_lineages(scenario)
+def grid_lineages(scenario) -> list[LineageSpec]:
+    """Every lineage of the scenario's grid, deduplicated, in a stable order (seed, point, policy):
+    policies x seeds without sweep axes. Each grid point is validated as a scenario of its own (the
+    class of ``scenario``). Called by ``collapse_sim.plan.build_plan``, the one place a scenario is
+    expanded."""
     base = scenario.model_dump(mode="json")
     base.pop("sweep", None)
     axes = _axis_values(scenario)
@@ -147,11 +145,16 @@ def expand(scenario) -> list[LineageSpec]:
     return list(specs.values())
 
 
-def describe_grid(scenario) -> str:
+def check_grid(scenario) -> None:
+    """Every grid point is a valid scenario and every lineage name distinct (ValueError naming
+    the point or the name)."""
+    grid_lineages(scenario)
+
+
+def describe_grid(plan) -> str:
     """A few lines for the terminal: axes, number of variants and lineages, shared generation 0s."""
-    specs = expand(scenario)
-    lines = [f"{len(specs)} lineage(s), {len({s.gen0_key for s in specs})} distinct generation 0(s), "
-             f"{len(scenario.seeds)} seed(s)"]
-    for path, values in _axis_values(scenario):
+    lines = [f"{len(plan.lineages)} lineage(s), {len(plan.gen0_groups)} distinct generation 0(s), "
+             f"{len(plan.scenario.seeds)} seed(s)"]
+    for path, values in _axis_values(plan.scenario):
         lines.append(f"  axis {path}: {', '.join(_text(v) for v in values)}")
     return "\n".join(lines)

@@ -14,6 +14,19 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _runtime_nodes(tree: ast.AST):
+    """Every node except those under ``if TYPE_CHECKING:``: imports for annotations only are never
+    executed (typed fields such as a lineage's ``scenario: Scenario`` name types from a layer above)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            todo.extend(node.orelse)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+
+
 def import_graph() -> dict[str, set[str]]:
     """module -> the collapse_sim modules it imports (``from a.b import c`` names a.b.c when that
     is a module, else a.b)."""
@@ -21,7 +34,7 @@ def import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in _runtime_nodes(ast.parse(path.read_text())):
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
@@ -70,3 +83,12 @@ def test_the_package_has_no_import_cycle():
 def test_the_cycle_finder_finds_a_planted_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_measure_does_not_import_the_layers_that_use_it():
+    """measure/ reads what ran from the plan; it never asks sweeps, labs, the loop or the report."""
+    above = ("collapse_sim.sweep", "collapse_sim.labs", "collapse_sim.loop", "collapse_sim.report",
+             "collapse_sim.cli")
+    upward = sorted(f"{module} -> {target}" for module, targets in import_graph().items()
+                    if module.startswith("collapse_sim.measure") for target in targets if target.startswith(above))
+    assert not upward, upward

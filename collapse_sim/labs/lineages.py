@@ -3,28 +3,13 @@ scenario (the lab's model, oracle, real data and policy), so that generation 0, 
 oracle labelling are the loop's own."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pydantic import ValidationError
 
 from collapse_sim import systems
-from collapse_sim.lineage import GEN0_INPUTS, LineageSpec, digest, lineage_name
+from collapse_sim.lineage import GEN0_INPUTS, LabRole, LineageSpec, digest, lineage_name
 from collapse_sim.settings_base import describe_error
 
 ON, OFF = "on", "off"
-
-
-@dataclass(frozen=True)
-class LabRole:
-    """What makes a lineage a lab of an ecosystem."""
-
-    lab: str
-    ecosystem: str  # the labs that share one commons: '<on|off>-s<seed>'
-    commons: str  # ON | OFF
-    commons_fraction: float  # effective share drawn from the peers (0 with the commons off)
-    peers: tuple[str, ...]  # every lab of the ecosystem, this one included, in scenario order
-    architecture: str
-    data_source: str
 
 
 def default_data_source(oracle) -> str:
@@ -56,7 +41,8 @@ def lab_variant(scenario, index: int):
 
 def lab_lineages(scenario) -> list[LineageSpec]:
     """Every lab lineage in a stable order (seed, commons condition, lab). The commons-on and
-    commons-off copies of a lab share generation 0 (same key: same seed, model and data)."""
+    commons-off copies of a lab share generation 0 (same key: same seed, model and data).
+    Called by ``collapse_sim.plan.build_plan``, the one place a scenario is expanded."""
     variants = [lab_variant(scenario, i) for i in range(len(scenario.labs))]
     names = tuple(lab.name for lab in scenario.labs)
     conditions = [ON, OFF] if scenario.commons.control else [ON]
@@ -74,13 +60,3 @@ def lab_lineages(scenario) -> list[LineageSpec]:
                 specs.append(LineageSpec(lineage_name(label, seed), label, seed, variant.policies[0], variant,
                                          f"commons={condition}", gen0_key, role))
     return specs
-
-
-def ecosystems(specs: list[LineageSpec]) -> dict[str, list[LineageSpec]]:
-    """Lab lineages grouped by the commons they share, in order."""
-    out: dict[str, list[LineageSpec]] = {}
-    for spec in specs:
-        if spec.lab is not None:
-            out.setdefault(spec.lab.ecosystem, []).append(spec)
-    return out
-

@@ -15,7 +15,6 @@ import math
 
 import numpy as np
 
-from collapse_sim.labs.lineages import ecosystems
 from collapse_sim.measure.catalogue import PROBES
 from collapse_sim.metrics.ecosystem import (
     alignment_matrix,
@@ -25,7 +24,6 @@ from collapse_sim.metrics.ecosystem import (
 )
 from collapse_sim.metrics.tree import neighbor_joining, tree_distances
 from collapse_sim.runtime.atomic import atomic_write_text
-from collapse_sim.sweep import expand
 
 #: weight of the row profiles in the tree distance (the paper does not state it; CKNNA is
 #: symmetric, so rows and columns agree and it has no effect)
@@ -53,16 +51,20 @@ def compare_models(embeddings: list[np.ndarray], groups: dict[str, list[str]], k
                 separation={name: group_separation(cknna, labels, alpha=TREE_ALPHA) for name, labels in groups.items()})
 
 
-def ecosystem_summary(store, scenario) -> dict:
-    """Everything the report's Ecosystem section shows, as plain JSON data."""
-    specs = expand(scenario)
-    k = scenario.commons.k
-    labs = {s.lab.lab: {"architecture": s.lab.architecture, "data_source": s.lab.data_source} for s in specs}
+def ecosystem_summary(store, plan) -> dict:
+    """Everything the report's Ecosystem section shows, as plain JSON data (``plan``: the run's
+    ``collapse_sim.plan.Plan``)."""
+    k = plan.scenario.commons.k
+    labs = {s.lab.lab: {"architecture": s.lab.architecture, "data_source": s.lab.data_source}
+            for s in plan.lineages if s.lab is not None}
     out = {"k": k, "tree_alpha": TREE_ALPHA, "labs": labs, "ecosystems": {}, "trees": {}}
     # every generation's embeddings serve its ecosystem's matrices and its seed's tree: read once
     load = functools.cache(lambda lineage, g, probe: np.load(store.embeddings_path(lineage, g, probe)))
     tree_models: dict[int, dict[str, tuple]] = {}  # seed -> model name -> (lineage, generation, lab)
-    for name, members in ecosystems(specs).items():
+    for ecosystem in plan.ecosystems:
+        if not ecosystem.commons:
+            continue
+        name, members = ecosystem.name, [plan.lineage(member) for member in ecosystem.members]
         role = members[0].lab
         groups = {g: [getattr(m.lab, g) for m in members] for g in GROUPINGS}
         generations = {}
@@ -88,8 +90,8 @@ def ecosystem_summary(store, scenario) -> dict:
     return _finite(out)
 
 
-def write_ecosystem(store, scenario) -> dict:
+def write_ecosystem(store, plan) -> dict:
     """``ecosystem_summary`` written to the run directory (ecosystem.json)."""
-    summary = ecosystem_summary(store, scenario)
+    summary = ecosystem_summary(store, plan)
     atomic_write_text(store.ecosystem_path, json.dumps(summary, indent=1))
     return summary

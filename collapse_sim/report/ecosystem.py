@@ -30,10 +30,11 @@ def load_summary(run) -> dict | None:
     if path.exists():
         return json.loads(path.read_text())
     from collapse_sim.measure.ecosystem import ecosystem_summary
-    from collapse_sim.scenario import parse_scenario
     from collapse_sim.store import RunStore
 
-    return ecosystem_summary(RunStore(run.path), parse_scenario(run.scenario))
+    store = RunStore(run.path)
+    plan = store.plan()
+    return None if plan is None else ecosystem_summary(store, plan)
 
 
 def _plot(key: str, fig, run_label: str, extra: str = "") -> Plot:

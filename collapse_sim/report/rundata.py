@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from collapse_sim.lineage import lineage_name, split_lineage
+from collapse_sim.lineage import split_lineage
 from collapse_sim.store import GenerationFiles, RunStore, gen_name
 
 #: files besides the store's environment record in which a run (or a tool that wraps it) may
@@ -270,26 +270,15 @@ def _fill_lineages_from_rows(run: RunData) -> None:
             lin.seed = sample["seed"]
 
 
-def _expected_lineages(scenario: dict | None) -> list[str]:
-    if isinstance(scenario, dict) and (scenario.get("sweep") or scenario.get("labs")):  # lineages from the grid
-        from collapse_sim.scenario import ScenarioError, parse_scenario
-        from collapse_sim.sweep import expand
-
-        try:
-            return [spec.name for spec in expand(parse_scenario(scenario))]
-        except ScenarioError:
-            return []
-    try:
-        seeds = [int(s) for s in scenario["seeds"]]
-        names = [p.get("name") or p["kind"] for p in scenario["policies"]]
-    except (TypeError, KeyError, ValueError, AttributeError):
-        return []
-    return [lineage_name(name, seed) for seed in seeds for name in names]
+def _expected_lineages(run: RunData) -> list[str]:
+    """The lineages the run's plan names (plan.json, or the plan of its scenario.yaml)."""
+    plan = RunStore(run.path).plan()
+    return [] if plan is None else plan.names
 
 
 def _check_completeness(run: RunData) -> None:
     expected = run.expected_generations
-    for name in _expected_lineages(run.scenario):
+    for name in _expected_lineages(run):
         if name not in run.lineages:
             run.warn(f"lineage {name} (from scenario.yaml) has no directory and no metrics rows")
     row_gens: dict[str, set[int]] = {}

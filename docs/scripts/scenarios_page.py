@@ -107,12 +107,12 @@ def wall_time(name: str, times: dict[str, dict]) -> str:
 
 
 def scenario_entries(root: Path = ROOT) -> list[dict]:
+    from collapse_sim.plan import build_plan
     from collapse_sim.scenario import load_scenario
-    from collapse_sim.sweep import expand
     entries = []
     for path in sorted((root / "scenarios").glob("*.yaml")):
         sc = load_scenario(path)
-        lineages = expand(sc)
+        lineages = build_plan(sc).lineages
         entries.append({"name": path.stem, "file": f"scenarios/{path.name}", "scenario": sc, "group": group(sc),
                         "purpose": header_comment(path.read_text()), "lineages": len(lineages),
                         "gen0": len({spec.gen0_key for spec in lineages})})

@@ -9,7 +9,8 @@ from scenario_factory import TINY_MACE, tiny_molecules, tiny_scenario_dict
 
 from collapse_sim.data.io import read_structures
 from collapse_sim.labs.lineages import lab_lineages
-from collapse_sim.labs.lockstep import Lockstep
+from collapse_sim.lockstep import Lockstep
+from collapse_sim.plan import build_plan
 from collapse_sim.scenario import ScenarioError, parse_scenario
 from collapse_sim.store import RunStore
 
@@ -86,17 +87,28 @@ def test_a_lab_system_must_hold_the_scenarios_elements():
 
 
 def test_lockstep_waits_for_every_lab_of_an_ecosystem():
-    specs = lab_lineages(parse_scenario(labs_dict(generations=2)))
-    a_on, b_on, a_off, b_off = specs
-    step = Lockstep(specs, generations=2)
+    plan = build_plan(parse_scenario(labs_dict(generations=2)))
+    a_on, b_on, a_off, b_off = plan.lineages
+    step = Lockstep(plan)
+    assert step.start(a_on) == [(a_on, 0, 0)]  # step 0 publishes generation 0's samples
     assert step.finish(a_on, 0) == []
     assert step.finish(a_off, 0) == []  # another ecosystem: does not complete 'on'
-    assert step.finish(b_on, 0) == [(a_on, 1), (b_on, 1)]
-    assert step.finish(b_off, 0) == [(a_off, 1), (b_off, 1)]
+    assert step.finish(b_on, 0) == [(a_on, 1, 1), (b_on, 1, 1)]
+    assert step.finish(b_off, 0) == [(a_off, 1, 1), (b_off, 1, 1)]
     step.finish(a_on, 1)
-    assert step.finish(b_on, 1) == [(a_on, 2), (b_on, 2)]
+    assert step.finish(b_on, 1) == [(a_on, 2, 2), (b_on, 2, 2)]
     step.finish(a_on, 2)
     assert step.finish(b_on, 2) == []  # the last generation: nothing follows
+
+
+def test_a_lone_lineage_is_an_ecosystem_of_one_that_never_waits():
+    plan = build_plan(parse_scenario(tiny_scenario_dict(generations=3)))
+    step = Lockstep(plan)
+    assert [eco.members for eco in plan.ecosystems] == [(s.name,) for s in plan.lineages]
+    assert not any(eco.commons for eco in plan.ecosystems)
+    for spec in plan.lineages:
+        assert step.start(spec) == [(spec, 1, 3)]  # every generation in one task, at once
+        assert step.finish(spec, 3) == []
 
 
 @pytest.fixture(scope="module")

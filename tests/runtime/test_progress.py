@@ -5,17 +5,17 @@ import time
 
 from scenario_factory import tiny_scenario_dict
 
+from collapse_sim.plan import build_plan
 from collapse_sim.runtime.progress import ProgressDisplay, snapshot, summary
 from collapse_sim.scenario import parse_scenario
 from collapse_sim.store import RunStore
-from collapse_sim.sweep import expand
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def _run_dir(tmp_path):
     """replace-s0 finished, accumulate-s0 training generation 2 (one generation took 10 s), fresh-real waiting."""
-    specs = expand(parse_scenario(tiny_scenario_dict()))  # generations: 2
+    specs = build_plan(parse_scenario(tiny_scenario_dict())).lineages  # generations: 2
     store = RunStore(tmp_path)
     for g in (0, 1, 2):
         store.generation_dir("replace-s0", g).mkdir(parents=True)
