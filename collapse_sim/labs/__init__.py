@@ -11,6 +11,7 @@ sharing generation 0 with the commons-on labs, so the two conditions differ only
 labs share.
 
 ``settings`` (what a scenario declares), ``lineages`` (labs as lineages: one per lab, commons
-condition and seed), ``commons`` (publish and draw), ``lockstep`` (the generation barrier).
-The generation step itself is the one lone lineages take (``collapse_sim.generation.advance``).
+condition and seed), ``commons`` (publish and draw). The plan (``collapse_sim.plan``) groups
+them into ecosystems, the loop's one scheduler (``collapse_sim.lockstep``) holds the barrier,
+and each generation is the step every lineage takes (``collapse_sim.generation.advance``).
 """
