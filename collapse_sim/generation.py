@@ -16,7 +16,7 @@ from collapse_sim.data.structures import tag
 from collapse_sim.lineage import LineageSpec
 from collapse_sim.measure.row import measure_generation
 from collapse_sim.oracles.labelling import fresh_real_pool, oracle_checks
-from collapse_sim.policies import GenerationData
+from collapse_sim.policies import GenerationData, Offered
 from collapse_sim.runtime.environment import current_node
 from collapse_sim.runtime.executor import LocalExecutor, torch_threads
 from collapse_sim.runtime.rng import child_seed, stream
@@ -32,21 +32,20 @@ def advance(ctx, spec: LineageSpec, g: int, history: list, policy, yard, synthet
     sc, store, name = ctx.scenario, ctx.store, spec.name
     started = time.perf_counter() - sum(seconds.values())
     oracle_started = time.perf_counter()
-    n_real = policy.fresh_real_needed(len(synthetic))
     threads = torch_threads(sc.ray.cpus_per_training)
     predict_with = lambda generation, structures: models.load(
         sc.model, store.model_path(name, generation), threads=threads).predict(structures)
-    requests = policy.oracle_requests(synthetic, stream(spec.seed, name, "oracle-requests", g), predict_with)
-    if n_real or requests:
+    request = policy.request(history, synthetic, stream(spec.seed, name, "oracle-requests", g), predict_with)
+    if request.fresh_real or request.indices:
         status("oracle labelling")  # fresh real data, the policy's checks
-    fresh_real, real_calls = fresh_real_pool(ctx, spec.seed, name, g, n_real)
-    checked, check_calls = oracle_checks(ctx, spec.seed, name, g, synthetic, requests)
+    fresh_real, real_calls = fresh_real_pool(ctx, spec.seed, name, g, request.fresh_real)
+    checked, check_calls = oracle_checks(ctx, spec.seed, name, g, synthetic, request.indices)
     seconds["oracle_seconds"], calls = time.perf_counter() - oracle_started, real_calls + check_calls
     # None: a run begun before oracle calls were counted
     calls_before = store.generation(name, g - 1).read_row().get("oracle_calls_total")
-    policy.last_counts = {}
-    train_pools = policy.next_training_set(history, fresh_real, synthetic, checked,
-                                           stream(spec.seed, name, "policy", g))
+    selection = policy.select(history, Offered(synthetic, fresh_real, checked), request,
+                              stream(spec.seed, name, "policy", g))
+    train_pools = selection.pools
     with store.staging(name, g) as out:
         train = write_and_reread(out.train, flatten(train_pools))
         status("training")
@@ -58,7 +57,7 @@ def advance(ctx, spec: LineageSpec, g: int, history: list, policy, yard, synthet
         row = row_fields(spec, g, train_pools, model, md_failures=md_failures,
                    md_replicas=getattr(sc.synthetic.sampler, "replicas", 0), **seconds, oracle_calls=calls,
                    oracle_calls_total=None if calls_before is None else calls_before + calls,
-                   **policy.last_counts)  # a filtering policy's kept / oracle-labelled / rejected
+                   **selection.counts)  # a filtering policy's kept / oracle-labelled / rejected
         status("measuring")
         targets = {"gen0": store.generation(name, 0), "prev": store.generation(name, g - 1)}
         row |= measure_generation(model, yard, sc.metrics.k, out, targets, train, list(synthetic.structures),
