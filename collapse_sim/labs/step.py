@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from collapse_sim import policies, samplers
-from collapse_sim.generation import advance, load_generation, synthetic_pool
+from collapse_sim.generation import Step, advance, load_generation, synthetic_pool
 from collapse_sim.labs.commons import draw, publish
 from collapse_sim.measure.yardsticks import Yardsticks
 
@@ -21,8 +21,9 @@ def lab_step(ctx, spec, step: int) -> tuple[object, int]:
     history = [load_generation(store, name, g) for g in store.completed(name) if g < step]
     if step not in store.completed(name):
         synthetic, md_failures, seconds = draw(store, role, spec.seed, step)
-        advance(ctx, spec, step, history, policies.make(spec.policy), Yardsticks.load(store, sc), synthetic,
-                md_failures, seconds, status)
+        advance(Step(ctx=ctx, spec=spec, generation=step, history=history, policy=policies.make(spec.policy),
+                     yardsticks=Yardsticks.load(store, sc), synthetic=synthetic, md_failures=md_failures,
+                     seconds=seconds, status=status))
     else:
         history.append(load_generation(store, name, step))
     if step < sc.generations and store.publication(role.ecosystem, step, role.lab) is None:
