@@ -22,7 +22,7 @@ from collapse_sim.measure.yardsticks import Yardsticks
 from collapse_sim.oracles.labelling import fresh_real_pool, oracle_checks
 from collapse_sim.policies import GenerationData, Offered, Policy
 from collapse_sim.runtime.environment import current_node
-from collapse_sim.runtime.executor import LocalExecutor, torch_threads
+from collapse_sim.runtime.executor import torch_threads
 from collapse_sim.runtime.rng import child_seed, stream
 from collapse_sim.samplers import ModelRef, starting_structures
 from collapse_sim.store import RunStore
@@ -91,12 +91,11 @@ def advance(step: Step) -> None:
 def synthetic_pool(ctx, spec: LineageSpec, g: int, history, sampler, status, key: str | None = None):
     """The pool generation g-1's model samples and labels itself, tagged synthetic with the
     model's hash as producer (and the lab, for a lab); also the failed MD replicas and the stage
-    times. ``key`` (default: the lineage name) keys the random streams."""
+    times. ``ctx``: as inside a task (``RunContext.in_task``), whose executor decides where the
+    sampling runs. ``key`` (default: the lineage name) keys the random streams."""
     sc, name, seed = ctx.scenario, spec.name, spec.seed
     key = key or name
-    # A task waiting for nested tasks gives its CPUs back but keeps its GPUs: a lineage that
-    # holds a GPU samples on it in-process, or nested GPU tasks could wait on each other forever.
-    executor = LocalExecutor() if sc.ray.gpus_per_training > 0 else ctx.executor
+    executor = ctx.executor.for_model()  # ctx.in_task(): on a GPU the task samples in-process
     started = time.perf_counter()
     status("sampling")
     prev_path = ctx.store.model_path(name, g - 1)
