@@ -5,48 +5,68 @@ they differ only in where the synthetic pool comes from."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from ase import Atoms
 
 from collapse_sim import models
+from collapse_sim.context import RunContext
 from collapse_sim.data.io import read_structures, write_and_reread, write_structures
 from collapse_sim.data.noise import with_synthetic_noise
 from collapse_sim.data.pools import Pool, composition, flatten, group_into_pools, real_structures
 from collapse_sim.data.structures import tag
 from collapse_sim.lineage import LineageSpec
 from collapse_sim.measure.row import measure_generation
+from collapse_sim.measure.yardsticks import Yardsticks
 from collapse_sim.oracles.labelling import fresh_real_pool, oracle_checks
-from collapse_sim.policies import GenerationData
+from collapse_sim.policies import GenerationData, Offered, Policy
 from collapse_sim.runtime.environment import current_node
-from collapse_sim.runtime.executor import LocalExecutor, torch_threads
+from collapse_sim.runtime.executor import torch_threads
 from collapse_sim.runtime.rng import child_seed, stream
 from collapse_sim.samplers import ModelRef, starting_structures
 from collapse_sim.store import RunStore
 
 
-def advance(ctx, spec: LineageSpec, g: int, history: list, policy, yard, synthetic: Pool,
-            md_failures: int, seconds: dict, status) -> None:
-    """Generation g from the synthetic pool offered to it: the oracle data the policy asks for,
-    the policy's training set, training, measuring, and the atomic commit; appends the
-    committed generation (as read back) to ``history``."""
+@dataclass
+class Step:
+    """Everything generation ``generation`` of a lineage needs, from the synthetic pool offered to it on."""
+
+    ctx: RunContext
+    spec: LineageSpec
+    generation: int
+    history: list[GenerationData]  # the committed generations so far; ``advance`` appends this one
+    policy: Policy
+    yardsticks: Yardsticks
+    synthetic: Pool
+    md_failures: int  # MD replicas that failed while sampling ``synthetic``
+    seconds: dict[str, float]  # stage times so far (sampling, labelling); ``advance`` adds its own
+    status: Callable[[str], None]  # reports the stage the generation is in
+
+
+def advance(step: Step) -> None:
+    """The generation from the synthetic pool offered to it: the oracle data the policy asks for,
+    the policy's training set, training, measuring, and the atomic commit; appends the committed
+    generation (as read back) to ``step.history``."""
+    ctx, spec, g, history, synthetic = step.ctx, step.spec, step.generation, step.history, step.synthetic
+    policy, seconds, status = step.policy, step.seconds, step.status
     sc, store, name = ctx.scenario, ctx.store, spec.name
     started = time.perf_counter() - sum(seconds.values())
     oracle_started = time.perf_counter()
-    n_real = policy.fresh_real_needed(len(synthetic))
     threads = torch_threads(sc.ray.cpus_per_training)
     predict_with = lambda generation, structures: models.load(
         sc.model, store.model_path(name, generation), threads=threads).predict(structures)
-    requests = policy.oracle_requests(synthetic, stream(spec.seed, name, "oracle-requests", g), predict_with)
-    if n_real or requests:
+    request = policy.request(history, synthetic, stream(spec.seed, name, "oracle-requests", g), predict_with)
+    if request.fresh_real or request.indices:
         status("oracle labelling")  # fresh real data, the policy's checks
-    fresh_real, real_calls = fresh_real_pool(ctx, spec.seed, name, g, n_real)
-    checked, check_calls = oracle_checks(ctx, spec.seed, name, g, synthetic, requests)
+    fresh_real, real_calls = fresh_real_pool(ctx, spec.seed, name, g, request.fresh_real)
+    checked, check_calls = oracle_checks(ctx, spec.seed, name, g, synthetic, request.indices)
     seconds["oracle_seconds"], calls = time.perf_counter() - oracle_started, real_calls + check_calls
     # None: a run begun before oracle calls were counted
     calls_before = store.generation(name, g - 1).read_row().get("oracle_calls_total")
-    policy.last_counts = {}
-    train_pools = policy.next_training_set(history, fresh_real, synthetic, checked,
-                                           stream(spec.seed, name, "policy", g))
+    selection = policy.select(history, Offered(synthetic, fresh_real, checked), request,
+                              stream(spec.seed, name, "policy", g))
+    train_pools = selection.pools
     with store.staging(name, g) as out:
         train = write_and_reread(out.train, flatten(train_pools))
         status("training")
@@ -55,14 +75,14 @@ def advance(ctx, spec: LineageSpec, g: int, history: list, policy, yard, synthet
         write_structures(out.sampled, list(synthetic.structures))
         if fresh_real is not None:
             write_structures(out.fresh_real, list(fresh_real.structures))
-        row = row_fields(spec, g, train_pools, model, md_failures=md_failures,
+        row = row_fields(spec, g, train_pools, model, md_failures=step.md_failures,
                    md_replicas=getattr(sc.synthetic.sampler, "replicas", 0), **seconds, oracle_calls=calls,
                    oracle_calls_total=None if calls_before is None else calls_before + calls,
-                   **policy.last_counts)  # a filtering policy's kept / oracle-labelled / rejected
+                   **selection.counts)  # a filtering policy's kept / oracle-labelled / rejected
         status("measuring")
         targets = {"gen0": store.generation(name, 0), "prev": store.generation(name, g - 1)}
-        row |= measure_generation(model, yard, sc.metrics.k, out, targets, train, list(synthetic.structures),
-                                  real_structures(h.train for h in history))
+        row |= measure_generation(model, step.yardsticks, sc.metrics.k, out, targets, train,
+                                  list(synthetic.structures), real_structures(h.train for h in history))
         row["generation_seconds"] = time.perf_counter() - started
         out.write_row(row)
     history.append(load_generation(store, name, g, train))
@@ -71,12 +91,11 @@ def advance(ctx, spec: LineageSpec, g: int, history: list, policy, yard, synthet
 def synthetic_pool(ctx, spec: LineageSpec, g: int, history, sampler, status, key: str | None = None):
     """The pool generation g-1's model samples and labels itself, tagged synthetic with the
     model's hash as producer (and the lab, for a lab); also the failed MD replicas and the stage
-    times. ``key`` (default: the lineage name) keys the random streams."""
+    times. ``ctx``: as inside a task (``RunContext.in_task``), whose executor decides where the
+    sampling runs. ``key`` (default: the lineage name) keys the random streams."""
     sc, name, seed = ctx.scenario, spec.name, spec.seed
     key = key or name
-    # A task waiting for nested tasks gives its CPUs back but keeps its GPUs: a lineage that
-    # holds a GPU samples on it in-process, or nested GPU tasks could wait on each other forever.
-    executor = LocalExecutor() if sc.ray.gpus_per_training > 0 else ctx.executor
+    executor = ctx.executor.for_model()  # ctx.in_task(): on a GPU the task samples in-process
     started = time.perf_counter()
     status("sampling")
     prev_path = ctx.store.model_path(name, g - 1)

@@ -16,13 +16,12 @@ and a resumed run continues at the first uncommitted generation.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
 
 from collapse_sim import models, policies, samplers
+from collapse_sim.context import RunContext
 from collapse_sim.data.io import write_and_reread
 from collapse_sim.data.pools import Pool
-from collapse_sim.generation import advance, lineage_fields, load_generation, row_fields, synthetic_pool
+from collapse_sim.generation import Step, advance, lineage_fields, load_generation, row_fields, synthetic_pool
 from collapse_sim.labs.commons import draw, publish
 from collapse_sim.lineage import LineageSpec, lineage_name
 from collapse_sim.lockstep import Lockstep
@@ -33,7 +32,6 @@ from collapse_sim.measure.row import measure_generation
 from collapse_sim.measure.yardsticks import Yardsticks
 from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
 from collapse_sim.plan import Plan, build_plan
-from collapse_sim.runtime.executor import InTask
 from collapse_sim.runtime.rng import child_seed
 from collapse_sim.scenario import Scenario
 from collapse_sim.store import RunStore
@@ -45,23 +43,6 @@ from collapse_sim.store import RunStore
 PROCEDURE = 5
 #: while a run is going, metrics.jsonl is refreshed at most this often (it re-reads every generation)
 METRICS_REBUILD_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class RunContext:
-    scenario: Scenario
-    root: Path
-    executor: object
-
-    @property
-    def store(self) -> RunStore:
-        return RunStore(self.root)
-
-    def in_task(self) -> RunContext:
-        """This context inside a task that holds a training's resources (a lineage, generation 0,
-        a lab step): single nested tasks that fit them run in the task itself."""
-        sc = self.scenario
-        return replace(self, executor=InTask(self.executor, sc.ray.cpus_per_training, sc.ray.gpus_per_training))
 
 
 def reproducible_fields(row: dict) -> dict:
@@ -138,7 +119,8 @@ def advance_lineage(ctx: RunContext, spec: LineageSpec, first: int, last: int, c
                 synthetic, md_failures, seconds = draw(store, spec.lab, spec.seed, g)
             else:
                 synthetic, md_failures, seconds = synthetic_pool(ctx, spec, g, history, sampler, status)
-            advance(ctx, spec, g, history, policy, yard, synthetic, md_failures, seconds, status)
+            advance(Step(ctx=ctx, spec=spec, generation=g, history=history, policy=policy, yardsticks=yard,
+                         synthetic=synthetic, md_failures=md_failures, seconds=seconds, status=status))
             durations.append(time.perf_counter() - started)
         if commons and g < sc.generations and store.publication(spec.lab.ecosystem, g, spec.lab.lab) is None:
             pool, md_failures, seconds = synthetic_pool(ctx, spec, g + 1, history, sampler, status, key=spec.lab.lab)

@@ -10,7 +10,7 @@ from conftest import run_scenario
 from scenario_factory import ROOT
 
 from collapse_sim import policies
-from collapse_sim.policies.base import Policy, PolicySettingsBase
+from collapse_sim.policies.base import Policy, PolicySettingsBase, Selection
 from collapse_sim.scenario import ScenarioError, parse_scenario
 
 
@@ -21,8 +21,8 @@ class KeepHalfSettings(PolicySettingsBase):
 
 
 class KeepHalf(Policy):
-    def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
-        return [fresh_synthetic.sample(len(fresh_synthetic) // 2, rng)]
+    def select(self, history, offered, request, rng):
+        return Selection([offered.synthetic.sample(len(offered.synthetic) // 2, rng)])
 
 
 @pytest.fixture

@@ -1,16 +1,28 @@
-"""Data policies: given the lineage's history and this generation's fresh pools, which
-pools does the next model train on? One module per kind. Protocol (``policies.base.Policy``)::
+"""Data policies: given the lineage's history and the pools offered to this generation, which
+pools does the next model train on? One module per kind. A policy keeps no state between calls;
+its protocol (``policies.base.Policy``) has two phases, because the second needs the oracle's
+answers to the first::
 
-    fresh_real_needed(n_synthetic) -> int                   # new oracle structures wanted
-    oracle_requests(synthetic, rng, predict_with) -> list[int]  # synthetic structures the oracle should label
-    next_training_set(history, fresh_real, fresh_synthetic, checked, rng) -> list[Pool]
+    request(history, synthetic, rng, predict_with) -> OracleRequest(fresh_real, indices, note)
+    select(history, offered, request, rng) -> Selection(pools, counts)
 
-``history`` is a list of ``GenerationData`` (generation 0 first); ``checked`` maps each
-requested index of ``fresh_synthetic`` to its oracle-labelled copy; ``predict_with(g, structures)``
-lets a policy ask the lineage's model of generation g (``active``'s committee); a filtering
-policy reports its kept / oracle-labelled / rejected counts in ``last_counts``.
+``history`` is a list of ``GenerationData`` (generation 0 first); ``OracleRequest`` asks for
+``fresh_real`` new oracle structures and oracle labels of the synthetic structures at ``indices``,
+and carries in ``note`` what the policy decided on the way (``active``'s trust window);
+``offered`` (``Offered``) holds the synthetic pool, the fresh real data and ``checked``, each
+requested index's oracle-labelled copy; ``predict_with(g, structures)`` lets a policy ask the
+lineage's model of generation g (``active``'s committee). ``Selection.counts``: a filtering
+policy's kept / oracle-labelled / rejected counts, for the metrics row.
 """
-from collapse_sim.policies.base import KINDS, GenerationData, Policy, PolicySettingsBase
+from collapse_sim.policies.base import (
+    KINDS,
+    GenerationData,
+    Offered,
+    OracleRequest,
+    Policy,
+    PolicySettingsBase,
+    Selection,
+)
 from collapse_sim.settings_base import kind_union
 
 # each kind module registers its kind when imported: a new kind is a new module and a line here
@@ -31,4 +43,5 @@ def make(settings: PolicySettingsBase) -> Policy:
     return KINDS.make(settings)
 
 
-__all__ = ["KINDS", "GenerationData", "Policy", "PolicySettings", "PolicySettingsBase", "make"]
+__all__ = ["KINDS", "GenerationData", "Offered", "OracleRequest", "Policy", "PolicySettings", "PolicySettingsBase",
+           "Selection", "make"]

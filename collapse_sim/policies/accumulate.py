@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from collapse_sim.policies.base import KINDS, Policy, PolicySettingsBase
+from collapse_sim.policies.base import KINDS, Policy, PolicySettingsBase, Selection
 
 
 class AccumulateSettings(PolicySettingsBase):
@@ -13,8 +13,8 @@ class AccumulateSettings(PolicySettingsBase):
 
 
 class Accumulate(Policy):
-    def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
-        return list(history[-1].train) + [fresh_synthetic]
+    def select(self, history, offered, request, rng):
+        return Selection(list(history[-1].train) + [offered.synthetic])
 
 
 KINDS.register(AccumulateSettings, Accumulate)

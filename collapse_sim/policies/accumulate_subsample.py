@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from collapse_sim.data.pools import Pool
-from collapse_sim.policies.base import KINDS, GenerationData, Policy, PolicySettingsBase, subset_pools
+from collapse_sim.policies.base import KINDS, GenerationData, Policy, PolicySettingsBase, Selection, subset_pools
 
 
 class AccumulateSubsampleSettings(PolicySettingsBase):
@@ -32,17 +32,18 @@ def training_budget(budget: int | None, history: Sequence[GenerationData]) -> in
 
 
 class AccumulateSubsample(Policy):
-    """All pools so far, cut to the budget by ``select`` (here: uniformly at random)."""
+    """All pools so far, cut to the budget by ``pick`` (here: uniformly at random)."""
 
-    def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
-        pools = all_pools(history, [fresh_real, fresh_synthetic])
+    def select(self, history, offered, request, rng):
+        fresh_synthetic = offered.synthetic
+        pools = all_pools(history, [offered.fresh_real, fresh_synthetic])
         budget, total = training_budget(self.settings.budget, history), sum(len(p) for p in pools)
-        chosen = np.arange(total) if budget >= total else np.sort(self.select(pools, budget, total, rng))
+        chosen = np.arange(total) if budget >= total else np.sort(self.pick(pools, budget, total, rng))
         kept = int((chosen >= total - len(fresh_synthetic)).sum())  # the fresh synthetic pool comes last
-        self.last_counts = dict(policy_kept=kept, policy_oracle_labelled=0, policy_rejected=len(fresh_synthetic) - kept)
-        return pools if budget >= total else subset_pools(pools, chosen)
+        counts = dict(policy_kept=kept, policy_oracle_labelled=0, policy_rejected=len(fresh_synthetic) - kept)
+        return Selection(pools if budget >= total else subset_pools(pools, chosen), counts)
 
-    def select(self, pools, budget: int, total: int, rng) -> np.ndarray:
+    def pick(self, pools, budget: int, total: int, rng) -> np.ndarray:
         """``budget`` distinct indices into the concatenated ``pools`` (``total`` structures)."""
         return rng.choice(total, size=budget, replace=False)
 

@@ -32,7 +32,7 @@ from pydantic import Field, model_validator
 
 from collapse_sim.data.pools import Pool
 from collapse_sim.data.structures import forces_of
-from collapse_sim.policies.base import KINDS, Policy, PolicySettingsBase, checked_pool
+from collapse_sim.policies.base import KINDS, OracleRequest, Policy, PolicySettingsBase, Selection, checked_pool
 
 TRUSTED, CANDIDATE, DISCARDED = "trusted", "candidate", "discarded"
 
@@ -84,9 +84,9 @@ def committee_generations(newest: int, size: int) -> list[int]:
     return list(range(max(0, newest - size + 1), newest + 1))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Window:
-    """One generation's decision, from ``oracle_requests`` to ``next_training_set``."""
+    """One generation's decision, carried from ``request`` to ``select`` as the request's note."""
 
     generation: int  # of the synthetic pool
     size: int
@@ -96,9 +96,7 @@ class Window:
 
 
 class Active(Policy):
-    window: Window | None = None
-
-    def oracle_requests(self, synthetic: Pool, rng, predict_with: Callable | None = None) -> list[int]:
+    def request(self, history, synthetic: Pool, rng, predict_with: Callable | None = None) -> OracleRequest:
         s, n = self.settings, len(synthetic)
         members = committee_generations(synthetic.generation, s.committee)
         if len(members) >= 2:
@@ -113,24 +111,22 @@ class Active(Policy):
             deviations, classes = [float("nan")] * n, [CANDIDATE] * n
             budget = n if s.max_oracle is None else min(n, s.max_oracle)
             requested = sorted(rng.choice(n, size=budget, replace=False).tolist())
-        self.window = Window(synthetic.generation, n, classes, requested, deviations)
-        return requested
+        return OracleRequest(indices=requested, note=Window(synthetic.generation, n, classes, requested, deviations))
 
-    def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
-        w = self.window
-        if w is None or (w.generation, w.size) != (fresh_synthetic.generation, len(fresh_synthetic)):
-            raise RuntimeError("active: next_training_set needs this pool's oracle_requests first")
+    def select(self, history, offered, request, rng) -> Selection:
+        w, synthetic, checked = request.note, offered.synthetic, offered.checked
+        if not isinstance(w, Window) or (w.generation, w.size) != (synthetic.generation, len(synthetic)):
+            raise ValueError("active: select needs the request made for this synthetic pool (its window as note)")
         if sorted(checked) != w.requested:
             raise ValueError(f"active: oracle labels for {sorted(checked)}, requested {w.requested}")
         trusted = [i for i, c in enumerate(w.classes) if c == TRUSTED]
         pools = list(history[-1].train)
         if trusted:
-            pools.append(fresh_synthetic.subset(trusted))
+            pools.append(synthetic.subset(trusted))
         if checked:
-            pools.append(checked_pool(fresh_synthetic, checked))
-        self.last_counts = dict(policy_kept=len(trusted), policy_oracle_labelled=len(checked),
-                                policy_rejected=w.size - len(trusted) - len(checked))
-        return pools
+            pools.append(checked_pool(synthetic, checked))
+        return Selection(pools, dict(policy_kept=len(trusted), policy_oracle_labelled=len(checked),
+                                     policy_rejected=w.size - len(trusted) - len(checked)))
 
 
 KINDS.register(ActiveSettings, Active)

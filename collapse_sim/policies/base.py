@@ -1,9 +1,10 @@
-"""What every policy kind shares: the lineage history it reads, the Policy base class, the
-settings base (a policy's lineage name) and the registry."""
+"""What every policy kind shares: the lineage history it reads, what is offered to it, what it
+returns, the Policy base class, the settings base (a policy's lineage name) and the registry."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -25,6 +26,40 @@ class GenerationData:
     fresh_real: Pool | None = None  # fresh oracle pool offered to this generation
 
 
+@dataclass(frozen=True)
+class OracleRequest:
+    """What a policy asks of the oracle for one generation, decided from the synthetic pool before
+    any oracle label exists. ``note``: what the policy decided on the way (``active``'s trust
+    window), handed back to ``select`` with the labels, so no state stays on the policy."""
+
+    fresh_real: int = 0  # new real structures to label
+    indices: list[int] = field(default_factory=list)  # distinct indices into the synthetic pool to label
+    note: Any = None
+
+
+@dataclass(frozen=True)
+class Offered:
+    """The pools offered to one generation: the synthetic pool model g − 1 sampled and labelled,
+    the fresh real data asked for (None without), and ``checked``: index into ``synthetic`` -> an
+    oracle-labelled copy of that structure (provenance kept, ``origin`` still "synthetic",
+    ``info[ORACLE_CHECKED]`` = the oracle), one per requested index; the model-labelled original
+    stays in ``synthetic``, so a policy compares the two label sets index by index."""
+
+    synthetic: Pool
+    fresh_real: Pool | None = None
+    checked: dict[int, Atoms] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A policy's answer: the pools the next model trains on and, for a policy that filters the
+    synthetic pool, what became of it (``policy_kept``, ``policy_oracle_labelled``,
+    ``policy_rejected``; meanings in ``measure.catalogue``), written into the metrics row."""
+
+    pools: list[Pool]
+    counts: dict[str, int] = field(default_factory=dict)
+
+
 class PolicySettingsBase(KindSettings):
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="lineage name; default: kind")
 
@@ -34,44 +69,34 @@ class PolicySettingsBase(KindSettings):
 
 
 class Policy:
-    """Which pools the next model trains on. Its oracle needs are declared up front: it asks
-    for no fresh oracle data unless it overrides ``fresh_real_needed``, and for no oracle
-    labels of synthetic structures unless it overrides ``oracle_requests``.
-
-    A policy that filters the synthetic pool reports what it did in ``last_counts`` (set by
-    ``next_training_set``; the loop writes it into the metrics row): ``policy_kept``,
-    ``policy_oracle_labelled``, ``policy_rejected`` (meanings in ``measure.catalogue``)."""
+    """Which pools the next model trains on: a function of the settings and the arguments only,
+    so a resumed lineage, a retried task and a fresh instance decide alike. Two calls per
+    generation, because the second needs the oracle's answers to the first: ``request`` says what
+    the oracle should label (nothing unless overridden), ``select`` picks the training set from
+    what was offered. Whatever ``select`` needs from ``request`` travels in the request's ``note``."""
 
     def __init__(self, settings: PolicySettingsBase):
         self.settings = settings
-        self.last_counts: dict[str, int] = {}
 
-    def fresh_real_needed(self, n_synthetic: int) -> int:
-        """New oracle structures wanted, given the size of this generation's synthetic pool."""
-        return 0
+    def request(self, history: Sequence[GenerationData], synthetic: Pool, rng: np.random.Generator,
+                predict_with: PredictWith | None = None) -> OracleRequest:
+        """The oracle labels wanted for this generation (each costs one oracle call): new real
+        structures, and synthetic structures (indices into ``synthetic``) that reach ``select`` as
+        ``offered.checked``. ``predict_with(generation, structures)``: the lineage's model of that
+        generation (any committed one, up to ``synthetic.generation``, the model that sampled the
+        pool) labels the structures (no oracle call; ``active``'s committee)."""
+        return OracleRequest()
 
-    def oracle_requests(self, synthetic: Pool, rng: np.random.Generator,
-                        predict_with: PredictWith | None = None) -> list[int]:
-        """Distinct indices into this generation's synthetic pool whose structures the oracle
-        should label (each costs one oracle call); they reach ``next_training_set`` as ``checked``.
-        ``predict_with(generation, structures)``: the lineage's model of that generation (any
-        committed one, up to ``synthetic.generation``, the model that sampled the pool) labels
-        the structures (no oracle call; ``active``'s committee)."""
-        return []
-
-    def next_training_set(self, history: Sequence[GenerationData], fresh_real: Pool | None, fresh_synthetic: Pool,
-                          checked: dict[int, Atoms], rng: np.random.Generator) -> list[Pool]:
-        """``checked``: index into ``fresh_synthetic`` -> an oracle-labelled copy of that structure
-        (provenance kept, ``origin`` still "synthetic", ``info[ORACLE_CHECKED]`` = the oracle), one
-        per ``oracle_requests`` index; the model-labelled original stays in ``fresh_synthetic``,
-        so a policy compares the two label sets index by index."""
+    def select(self, history: Sequence[GenerationData], offered: Offered, request: OracleRequest,
+               rng: np.random.Generator) -> Selection:
+        """The training set of this generation, from the lineage's ``history`` (generation 0
+        first) and what was ``offered``; ``request`` is what ``request`` returned for it."""
         raise NotImplementedError
 
 
 def checked_pool(synthetic: Pool, checked: dict[int, Atoms]) -> Pool:
     """The oracle-labelled copies as a pool of the synthetic pool's key, in pool order."""
     return Pool(synthetic.origin, synthetic.generation, tuple(checked[i] for i in sorted(checked)))
-
 
 
 def random_fraction(n: int, fraction: float, rng: np.random.Generator) -> list[int]:

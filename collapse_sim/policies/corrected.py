@@ -17,7 +17,7 @@ from pydantic import Field
 
 from collapse_sim.data.pools import Pool
 from collapse_sim.data.structures import ORACLE_CHECKED, attach_labels
-from collapse_sim.policies.base import KINDS, Policy, PolicySettingsBase, random_fraction
+from collapse_sim.policies.base import KINDS, OracleRequest, Policy, PolicySettingsBase, Selection, random_fraction
 
 
 class CorrectedSettings(PolicySettingsBase):
@@ -44,14 +44,15 @@ def corrected_labels(model_labelled: Atoms, oracle_labelled: Atoms, t: float) ->
 
 
 class Corrected(Policy):
-    def oracle_requests(self, synthetic, rng, predict_with=None):
-        return random_fraction(len(synthetic), self.settings.fraction, rng)
+    def request(self, history, synthetic, rng, predict_with=None):
+        return OracleRequest(indices=random_fraction(len(synthetic), self.settings.fraction, rng))
 
-    def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
-        structures = list(fresh_synthetic.structures)
-        for i, oracle in checked.items():
+    def select(self, history, offered, request, rng):
+        synthetic = offered.synthetic
+        structures = list(synthetic.structures)
+        for i, oracle in offered.checked.items():
             structures[i] = corrected_labels(structures[i], oracle, self.settings.t)
-        return [Pool(fresh_synthetic.origin, fresh_synthetic.generation, tuple(structures))]
+        return Selection([Pool(synthetic.origin, synthetic.generation, tuple(structures))])
 
 
 KINDS.register(CorrectedSettings, Corrected)

@@ -51,7 +51,7 @@ def standardised_soap(structures) -> np.ndarray:
 class Curated(AccumulateSubsample):
     """``accumulate-subsample`` with farthest-point sampling instead of a uniform draw."""
 
-    def select(self, pools, budget: int, total: int, rng) -> np.ndarray:
+    def pick(self, pools, budget: int, total: int, rng) -> np.ndarray:
         return np.array(farthest_point_sampling(standardised_soap(flatten(pools)), budget, int(rng.integers(total))))
 
 

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from collapse_sim.policies.base import KINDS, Policy, PolicySettingsBase
+from collapse_sim.policies.base import KINDS, OracleRequest, Policy, PolicySettingsBase, Selection
 
 
 class FreshRealSettings(PolicySettingsBase):
@@ -18,13 +18,14 @@ class FreshRealSettings(PolicySettingsBase):
 class FreshReal(Policy):
     """Each generation's set has the synthetic pool's size; a fraction of it is new oracle data."""
 
-    def fresh_real_needed(self, n_synthetic: int) -> int:
-        return int(round(self.settings.real_fraction * n_synthetic))
+    def request(self, history, synthetic, rng, predict_with=None):
+        return OracleRequest(fresh_real=int(round(self.settings.real_fraction * len(synthetic))))
 
-    def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
+    def select(self, history, offered, request, rng):
+        fresh_real = offered.fresh_real
         n_real = len(fresh_real) if fresh_real is not None else 0
-        synthetic = fresh_synthetic.sample(len(fresh_synthetic) - n_real, rng)
-        return [p for p in (fresh_real, synthetic) if p is not None and len(p)]
+        synthetic = offered.synthetic.sample(len(offered.synthetic) - n_real, rng)
+        return Selection([p for p in (fresh_real, synthetic) if p is not None and len(p)])
 
 
 KINDS.register(FreshRealSettings, FreshReal)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from collapse_sim.policies.base import KINDS, Policy, PolicySettingsBase
+from collapse_sim.policies.base import KINDS, Policy, PolicySettingsBase, Selection
 
 
 class ReplaceSettings(PolicySettingsBase):
@@ -13,8 +13,8 @@ class ReplaceSettings(PolicySettingsBase):
 
 
 class Replace(Policy):
-    def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
-        return [fresh_synthetic]
+    def select(self, history, offered, request, rng):
+        return Selection([offered.synthetic])
 
 
 KINDS.register(ReplaceSettings, Replace)

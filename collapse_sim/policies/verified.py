@@ -20,7 +20,15 @@ from ase import Atoms
 from pydantic import Field
 
 from collapse_sim.data.structures import forces_of
-from collapse_sim.policies.base import KINDS, Policy, PolicySettingsBase, checked_pool, random_fraction
+from collapse_sim.policies.base import (
+    KINDS,
+    OracleRequest,
+    Policy,
+    PolicySettingsBase,
+    Selection,
+    checked_pool,
+    random_fraction,
+)
 
 
 class VerifiedSettings(PolicySettingsBase):
@@ -41,23 +49,23 @@ def force_error(model_labelled: Atoms, oracle_labelled: Atoms) -> float:
 
 
 class Verified(Policy):
-    def oracle_requests(self, synthetic, rng, predict_with=None):
-        return random_fraction(len(synthetic), self.settings.check_fraction, rng)
+    def request(self, history, synthetic, rng, predict_with=None):
+        return OracleRequest(indices=random_fraction(len(synthetic), self.settings.check_fraction, rng))
 
-    def next_training_set(self, history, fresh_real, fresh_synthetic, checked, rng):
-        s = self.settings
+    def select(self, history, offered, request, rng):
+        s, fresh_synthetic, checked = self.settings, offered.synthetic, offered.checked
         errors = {i: force_error(fresh_synthetic.structures[i], oracle) for i, oracle in checked.items()}
         passed = {i for i, error in errors.items() if error < s.max_force_error}
         kept = [i for i in range(len(fresh_synthetic)) if i in passed or (i not in checked and s.unchecked == "keep")]
         pools = [fresh_synthetic.subset(kept)] if kept else []
         if s.add_oracle_labelled and checked:
             pools.append(checked_pool(fresh_synthetic, checked))
-        self.last_counts = dict(policy_kept=len(kept), policy_rejected=len(fresh_synthetic) - len(kept),
-                                policy_oracle_labelled=len(checked) if s.add_oracle_labelled else 0)
+        counts = dict(policy_kept=len(kept), policy_rejected=len(fresh_synthetic) - len(kept),
+                      policy_oracle_labelled=len(checked) if s.add_oracle_labelled else 0)
         if not pools:
             raise ValueError(f"verified: nothing left to train on (every checked structure has a force error of at "
                              f"least max_force_error={s.max_force_error} eV/Å, and unchecked: drop)")
-        return pools
+        return Selection(pools, counts)
 
 
 KINDS.register(VerifiedSettings, Verified)

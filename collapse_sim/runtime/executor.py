@@ -65,6 +65,13 @@ class InTask:
     def __init__(self, executor, cpus: float, gpus: float):
         self.executor, self.cpus, self.gpus = executor, cpus, gpus
 
+    def for_model(self) -> InTask | LocalExecutor:
+        """The executor for nested work that runs the task's own model (sampling with it): in a
+        task that holds GPUs, all of it runs here, in the task, on the task's GPU. A task waiting
+        for nested tasks gives its CPUs back but keeps its GPUs, so nested GPU tasks sent out from
+        tasks that hold every GPU would wait on each other forever."""
+        return LocalExecutor() if self.gpus > 0 else self
+
     def map(self, fn: Callable, items: Sequence, cpus: float = 1, gpus: float = 0) -> list:
         if len(items) == 1 and cpus <= self.cpus and gpus <= self.gpus:
             return [fn(items[0])]

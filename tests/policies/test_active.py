@@ -9,7 +9,7 @@ from test_oracle_policies import labelled, oracle_copy, rng
 
 from collapse_sim.data.pools import Pool
 from collapse_sim.data.structures import ORACLE_CHECKED, attach_labels, forces_of
-from collapse_sim.policies import GenerationData
+from collapse_sim.policies import GenerationData, Offered, OracleRequest
 from collapse_sim.policies import make as make_policy
 from collapse_sim.policies.active import (
     CANDIDATE,
@@ -88,36 +88,41 @@ def committee_pool(n=6, generation=1):
 def test_active_asks_the_window_and_carries_everything_forward():
     pool, predict_with, deviations = committee_pool()  # 0, 0.06, 0.1, 0.15, 0.25, 0.13
     policy = make_policy(ActiveSettings(kind="active", lo=0.05, hi=0.15, committee=2, max_oracle=3))
-    requests = policy.oracle_requests(pool, rng(), predict_with)
-    assert requests == [2, 3, 5]  # candidates 1, 2, 3, 5; the budget drops 1 (least deviating)
-    assert policy.window.deviations == pytest.approx(deviations)
-    checked = {i: oracle_copy(pool.structures[i], 100.0 + i, 1.0) for i in requests}
-    out = policy.next_training_set(HISTORY, None, pool, checked, rng())
+    request = policy.request(HISTORY, pool, rng(), predict_with)
+    assert request.indices == [2, 3, 5] and request.fresh_real == 0  # candidates 1, 2, 3, 5; the budget drops 1
+    assert request.note.deviations == pytest.approx(deviations)
+    checked = {i: oracle_copy(pool.structures[i], 100.0 + i, 1.0) for i in request.indices}
+    selection = policy.select(HISTORY, Offered(pool, None, checked), request, rng())
+    out = selection.pools
     assert out[0] is HISTORY[-1].train[0]  # accumulate-style: the previous training set first
     assert [a.info["i"] for a in out[1].structures] == [0]  # trusted, model labels
     assert not any(ORACLE_CHECKED in a.info for a in out[1].structures)
     assert [a.info["i"] for a in out[2].structures] == [2, 3, 5]
     assert all(a.calc.results["energy"] == 100.0 + a.info["i"] for a in out[2].structures)
-    assert policy.last_counts == dict(policy_kept=1, policy_oracle_labelled=3, policy_rejected=2)
+    assert selection.counts == dict(policy_kept=1, policy_oracle_labelled=3, policy_rejected=2)
 
 
 def test_one_model_committee_asks_a_random_budget():
     pool, predict_with, _ = committee_pool(generation=0)
     policy = make_policy(ActiveSettings(kind="active", lo=0.05, hi=0.15, max_oracle=4))
-    asked = policy.oracle_requests(pool, rng(), lambda g, s: pytest.fail("no committee with one model"))
-    assert len(asked) == 4 and asked == sorted(set(asked)) and asked == policy.oracle_requests(pool, rng())
-    assert all(math.isnan(d) for d in policy.window.deviations)
-    out = policy.next_training_set(HISTORY, None, pool, {i: pool.structures[i] for i in asked}, rng())
-    assert len(out) == 2 and policy.last_counts == dict(policy_kept=0, policy_oracle_labelled=4, policy_rejected=2)
+    request = policy.request(HISTORY, pool, rng(), lambda g, s: pytest.fail("no committee with one model"))
+    asked = request.indices
+    assert len(asked) == 4 and asked == sorted(set(asked)) and asked == policy.request(HISTORY, pool, rng()).indices
+    assert all(math.isnan(d) for d in request.note.deviations)
+    selection = policy.select(HISTORY, Offered(pool, None, {i: pool.structures[i] for i in asked}), request, rng())
+    assert len(selection.pools) == 2
+    assert selection.counts == dict(policy_kept=0, policy_oracle_labelled=4, policy_rejected=2)
     unlimited = make_policy(ActiveSettings(kind="active", lo=0.05, hi=0.15))
-    assert unlimited.oracle_requests(pool, rng()) == list(range(len(pool)))
+    assert unlimited.request(HISTORY, pool, rng()).indices == list(range(len(pool)))
 
 
-def test_next_training_set_needs_the_requests_of_its_pool():
+def test_select_needs_the_request_made_for_its_pool():
     pool, predict_with, _ = committee_pool()
     policy = make_policy(ActiveSettings(kind="active", lo=0.05, hi=0.15, committee=2))
-    with pytest.raises(RuntimeError, match="oracle_requests first"):
-        policy.next_training_set(HISTORY, None, pool, {}, rng())
-    policy.oracle_requests(pool, rng(), predict_with)
-    with pytest.raises(ValueError, match="requested"):
-        policy.next_training_set(HISTORY, None, pool, {}, rng())
+    with pytest.raises(ValueError, match="the request made for this synthetic pool"):
+        policy.select(HISTORY, Offered(pool), OracleRequest(), rng())  # no window
+    other, _, _ = committee_pool(n=5)
+    with pytest.raises(ValueError, match="the request made for this synthetic pool"):
+        policy.select(HISTORY, Offered(pool), policy.request(HISTORY, other, rng(), predict_with), rng())
+    with pytest.raises(ValueError, match="requested"):  # the labels asked for did not come
+        policy.select(HISTORY, Offered(pool), policy.request(HISTORY, pool, rng(), predict_with), rng())

@@ -19,14 +19,14 @@ ACTIVE = {"kind": "active", "lo": 0.065, "hi": 0.07, "committee": 3, "max_oracle
 
 def test_active_oracle_calls_are_the_in_window_structures_labelled(tmp_path, monkeypatch):
     windows = []
-    original = active.Active.oracle_requests
+    original = active.Active.request
 
-    def spy(self, synthetic, rng, predict_with=None):
-        requests = original(self, synthetic, rng, predict_with)
-        windows.append(self.window)
-        return requests
+    def spy(self, history, synthetic, rng, predict_with=None):
+        request = original(self, history, synthetic, rng, predict_with)
+        windows.append(request.note)
+        return request
 
-    monkeypatch.setattr(active.Active, "oracle_requests", spy)
+    monkeypatch.setattr(active.Active, "request", spy)
     data = tiny_scenario_dict(policies=[ACTIVE], model={"kind": "linear"}, metrics={"enabled": False},
                               generations=3, probes=None)
     data["oracle"]["calculator"] = "counting_oracle.CountingEMT"

@@ -9,7 +9,7 @@ from scenario_factory import ROOT
 
 from collapse_sim.data.pools import Pool, composition
 from collapse_sim.data.structures import ORACLE_CHECKED, attach_labels, energy_of, forces_of
-from collapse_sim.policies import GenerationData
+from collapse_sim.policies import GenerationData, Offered, OracleRequest
 from collapse_sim.policies import make as make_policy
 from collapse_sim.policies.corrected import CorrectedSettings
 from collapse_sim.policies.curated import CuratedSettings, farthest_point_sampling
@@ -45,13 +45,19 @@ def rng(seed=0):
 HISTORY = [GenerationData(0, [Pool("real", 0, tuple(labelled(0.0, np.zeros(6), i, "real") for i in range(4)))])]
 
 
-def test_oracle_requests_are_the_fraction_distinct_and_keyed():
+def select(policy, pool, checked, history=HISTORY, seed=0):
+    """The second phase alone, the labels of ``checked`` as if asked for (the oracle policies need no note)."""
+    return policy.select(history, Offered(pool, None, checked), OracleRequest(indices=sorted(checked)), rng(seed))
+
+
+def test_requests_are_the_fraction_distinct_and_keyed():
     policy = make_policy(VerifiedSettings(kind="verified", check_fraction=0.4, max_force_error=0.1))
-    requests = policy.oracle_requests(synthetic_pool(10), rng())
+    request = policy.request(HISTORY, synthetic_pool(10), rng())
+    requests = request.indices
     assert len(requests) == 4 and len(set(requests)) == 4 and all(0 <= i < 10 for i in requests)
-    assert requests == policy.oracle_requests(synthetic_pool(10), rng())
+    assert request == policy.request(HISTORY, synthetic_pool(10), rng()) and request.fresh_real == 0
     none_corrected = make_policy(CorrectedSettings(kind="corrected", fraction=0.0, gamma=1))
-    assert none_corrected.oracle_requests(synthetic_pool(), rng()) == []
+    assert none_corrected.request(HISTORY, synthetic_pool(), rng()) == OracleRequest()
 
 
 @pytest.mark.parametrize("unchecked, kept", [("drop", [0, 3]), ("keep", [0, 3, 4])])
@@ -60,10 +66,11 @@ def test_verified_keeps_exactly_the_checked_structures_below_the_threshold(unche
     # max per-atom force errors 0.05, 0.1 (the edge: not below, so dropped), 0.2, 0.0; structure 4 unchecked
     checked = {i: oracle_copy(pool.structures[i], 9.0, delta) for i, delta in enumerate([0.05, 0.1, 0.2, 0.0])}
     policy = make_policy(VerifiedSettings(kind="verified", max_force_error=0.1, unchecked=unchecked))
-    out = policy.next_training_set(HISTORY, None, pool, checked, rng())
+    selection = select(policy, pool, checked)
+    out = selection.pools
     assert len(out) == 1 and [a.info["i"] for a in out[0].structures] == kept
     assert [energy_of(a) for a in out[0].structures] == [float(i) for i in kept]  # model labels kept
-    assert policy.last_counts == dict(policy_kept=len(kept), policy_rejected=5 - len(kept), policy_oracle_labelled=0)
+    assert selection.counts == dict(policy_kept=len(kept), policy_rejected=5 - len(kept), policy_oracle_labelled=0)
 
 
 def test_verified_force_error_is_the_per_atom_vector_norm():
@@ -73,9 +80,10 @@ def test_verified_force_error_is_the_per_atom_vector_norm():
     for threshold, n_kept in ((1.25, 0), (1.2501, 1)):
         policy = make_policy(VerifiedSettings(kind="verified", max_force_error=threshold, unchecked="drop",
                                               add_oracle_labelled=True))
-        out = policy.next_training_set(HISTORY, None, pool, {0: oracle}, rng())
+        selection = select(policy, pool, {0: oracle})
+        out = selection.pools
         assert [len(p) for p in out] == [1] * n_kept + [1]  # the oracle-labelled copy is always added
-        assert policy.last_counts == dict(policy_kept=n_kept, policy_rejected=1 - n_kept, policy_oracle_labelled=1)
+        assert selection.counts == dict(policy_kept=n_kept, policy_rejected=1 - n_kept, policy_oracle_labelled=1)
         assert out[-1].structures[0].info[ORACLE_CHECKED] and composition(out)["n_real"] == 0
 
 
@@ -84,15 +92,14 @@ def test_verified_with_nothing_left_says_so():
     checked = {0: oracle_copy(pool.structures[0], 0.0, 1.0)}
     policy = make_policy(VerifiedSettings(kind="verified", max_force_error=0.1, unchecked="drop"))
     with pytest.raises(ValueError, match="verified: nothing left to train on"):
-        policy.next_training_set(HISTORY, None, pool, checked, rng())
+        select(policy, pool, checked)
 
 
 @pytest.mark.parametrize("gamma", [0.0, 1.0, 3.0])
 def test_corrected_labels_follow_the_formula(gamma):
     pool = synthetic_pool()
     checked = {i: oracle_copy(pool.structures[i], 10.0 + i, 0.5) for i in (1, 3)}
-    out = make_policy(CorrectedSettings(kind="corrected", fraction=0.4, gamma=gamma)).next_training_set(
-        HISTORY, None, pool, checked, rng())
+    out = select(make_policy(CorrectedSettings(kind="corrected", fraction=0.4, gamma=gamma)), pool, checked).pools
     t = gamma / (1 + gamma)
     assert len(out) == 1 and len(out[0]) == len(pool) and out[0].key == pool.key
     for i, atoms in enumerate(out[0].structures):
@@ -125,12 +132,12 @@ def test_curated_selects_the_budget_deterministically_from_all_pools():
     history = [GenerationData(0, [cells("real", 0, 4, 0.05)])]
     fresh = cells("synthetic", 0, 6, 0.2)
     policy = make_policy(CuratedSettings(kind="curated"))
-    picks = [policy.next_training_set(history, None, fresh, {}, rng(s)) for s in (0, 0, 1)]
+    picks = [select(policy, fresh, {}, history, s).pools for s in (0, 0, 1)]
     keys = [[(p.key, tuple(a.info["i"] for a in p.structures)) for p in out] for out in picks]
     assert sum(len(p) for p in picks[0]) == 4  # default budget: the real data's size
     assert keys[0] == keys[1]
     large_budget = make_policy(CuratedSettings(kind="curated", budget=50))
-    everything = large_budget.next_training_set(history, None, fresh, {}, rng())
+    everything = select(large_budget, fresh, {}, history).pools
     assert [len(p) for p in everything] == [4, 6]  # a budget above what is available keeps it all
 
 

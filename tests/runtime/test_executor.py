@@ -28,3 +28,14 @@ def test_one_item_that_fits_the_task_runs_in_it(items, cpus, gpus, inline):
     got = InTask(outer, cpus=1, gpus=0).map(lambda x: x * 10, items, cpus=cpus, gpus=gpus)
     assert got == [x * 10 for x in items]
     assert outer.maps == ([] if inline else [(len(items), cpus, gpus)])
+
+
+@pytest.mark.parametrize("gpus", [0, 1])
+def test_the_models_work_stays_in_a_task_that_holds_a_gpu(gpus):
+    """A task waiting for nested tasks keeps its GPUs: in one that holds a GPU, sampling with its
+    model (any number of items, whatever they ask for) runs in the task; without, as any map."""
+    outer = _Recording()
+    executor = InTask(outer, cpus=1, gpus=gpus).for_model()
+    for items, item_gpus in (([1, 2, 3], 0), ([1, 2, 3], 1), ([4], 1)):
+        assert executor.map(lambda x: x * 10, items, cpus=1, gpus=item_gpus) == [x * 10 for x in items]
+    assert outer.maps == ([] if gpus else [(3, 1, 0), (3, 1, 1), (1, 1, 1)])
