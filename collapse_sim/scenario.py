@@ -11,6 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from collapse_sim.errors import UsageError
 from collapse_sim.labs.settings import CommonsSettings, LabSettings
 from collapse_sim.models import ModelSettings
 from collapse_sim.oracles import OracleSettings
@@ -21,7 +22,7 @@ from collapse_sim.sweep import check_axes, expand
 from collapse_sim.systems import SystemSettings
 
 
-class ScenarioError(ValueError):
+class ScenarioError(UsageError):
     """A scenario problem, already phrased as one line for the user."""
 
 
