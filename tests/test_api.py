@@ -2,9 +2,14 @@
 resume, load, report and compare; bad input raises one ``UsageError`` line and writes nothing."""
 from __future__ import annotations
 
+import ast
+import dataclasses
+import inspect
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from scenario_factory import quickstart_dict, tiny_scenario_dict
@@ -50,11 +55,17 @@ def test_a_run_gives_its_rows_as_records_and_a_dataframe(api_run):
         ("replace-s0", 0), ("replace-s0", 1), ("accumulate-s0", 0), ("accumulate-s0", 1)]
     on_disk = [json.loads(line) for line in api_run.metrics_path.read_text().splitlines()]
     assert on_disk == api_run.rows
-    frame = api_run.to_dataframe()
-    assert frame.shape[0] == 4 and list(frame["n_train"]) == [r["n_train"] for r in api_run.rows]
     assert "2 lineage(s), 4 metrics row(s)" in repr(api_run)
     loaded = collapse_sim.load(str(api_run.root))
     assert loaded.rows == api_run.rows and loaded.lineages == api_run.lineages
+
+
+def test_rows_and_tables_as_dataframes(api_run):
+    pytest.importorskip("pandas")
+    frame = api_run.to_dataframe()
+    assert frame.shape[0] == 4 and list(frame["n_train"]) == [r["n_train"] for r in api_run.rows]
+    table = collapse_sim.compare(api_run, metrics=["linear_weight_norm"]).to_dataframe()
+    assert list(table["policy"]) == ["replace", "accumulate"]
 
 
 def test_to_dataframe_names_pandas_when_it_is_missing(api_run, monkeypatch):
@@ -83,7 +94,6 @@ def test_report_and_compare_return_their_results(api_run, tmp_path):
     replace, accumulate = api_run.rows[1][column], api_run.rows[3][column]
     assert (by_policy["replace"]["mean"], by_policy["accumulate"]["mean"]) == (replace, accumulate)
     assert by_policy["accumulate"]["diff_mean"] == pytest.approx(accumulate - replace)
-    assert list(comparison.to_dataframe()["policy"]) == ["replace", "accumulate"]
     windowed = collapse_sim.compare([api_run.root], metrics=[column], generations="1-1")
     assert windowed.comparison.window == (1, 1) and windowed.path is None
 
@@ -146,3 +156,72 @@ def test_scenario_errors_are_usage_errors():
     from collapse_sim.scenario import ScenarioError
 
     assert issubclass(ScenarioError, UsageError) and issubclass(UsageError, ValueError)
+
+
+# --- the documentation page -------------------------------------------------------------
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "python-api.md"
+#: what each call of the page returns, for checking the attributes the page uses on it
+RETURNS = {"run": "Run", "resume": "Run", "load": "Run", "report": "ReportResult", "compare": "CompareResult"}
+
+
+def _members(cls) -> set[str]:
+    return set(dir(cls)) | {f.name for f in dataclasses.fields(cls)}
+
+
+def _bind(function, call: ast.Call, method: bool = False) -> None:
+    """The call's positional and keyword arguments fit ``function``'s signature."""
+    args = [None] * (len(call.args) + method)
+    inspect.signature(function).bind(*args, **{k.arg: None for k in call.keywords})
+
+
+def _owner(node) -> str | None:
+    """``x`` of an attribute ``x.name``."""
+    return node.value.id if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) else None
+
+
+def test_the_python_api_page_uses_the_api_as_it_is():
+    """Every ``collapse_sim.<name>(...)`` of the page's examples exists and accepts its arguments,
+    and every attribute the examples use on a returned object exists (and accepts its arguments)."""
+    from collapse_sim import api
+
+    blocks = re.findall(r"```python\n(.*?)```", PAGE.read_text(), re.S)
+    used, typed = set(), {}
+    for tree in map(ast.parse, blocks):
+        for node in ast.walk(tree):  # what the examples get back: Run, ReportResult, CompareResult
+            if isinstance(node, ast.Assign) and isinstance(call := node.value, ast.Call) \
+                    and _owner(call.func) in {"collapse_sim", *typed} and call.func.attr in RETURNS:
+                typed |= {target.id: getattr(api, RETURNS[call.func.attr]) for target in node.targets}
+        calls = {id(c.func): c for c in ast.walk(tree) if isinstance(c, ast.Call)}
+        for node in ast.walk(tree):
+            if (owner := _owner(node)) == "collapse_sim":
+                used.add(node.attr)
+                assert node.attr in api.__all__, node.attr
+                if id(node) in calls:
+                    _bind(getattr(api, node.attr), calls[id(node)])
+            elif owner in typed:
+                assert node.attr in _members(typed[owner]), f"{owner}.{node.attr}"
+                if id(node) in calls:
+                    _bind(getattr(typed[owner], node.attr), calls[id(node)], method=True)
+    assert {"run", "resume", "load", "compare", "UsageError"} <= used
+    assert {"run", "result", "comparison"} <= set(typed)
+
+
+def _rendered(function) -> str:
+    """``name(a, b="x", *, c=None)``: a signature as the page's table writes it."""
+    parts, star = [], False
+    for p in inspect.signature(function).parameters.values():
+        if p.kind is p.KEYWORD_ONLY and not star:
+            parts.append("*")
+            star = True
+        default = "" if p.default is p.empty else "=" + (f'"{p.default}"' if isinstance(p.default, str)
+                                                        else repr(p.default))
+        parts.append(p.name + default)
+    return f"{function.__name__}({', '.join(parts)})"
+
+
+def test_the_python_api_page_table_shows_the_signatures():
+    from collapse_sim import api
+
+    shown = re.findall(r"^\| `(\w+\(.*?\))` \|", PAGE.read_text(), re.M)
+    assert shown == [_rendered(getattr(api, name)) for name in ("run", "resume", "load", "validate", "report",
+                                                                   "compare")]
