@@ -140,7 +140,7 @@ def _cmd_run(args, scenario=None) -> int:
     from collapse_sim import api
 
     started = time.monotonic()
-    _done(api.run(scenario or args.scenario, args.out, **_ray(args)), time.monotonic() - started)
+    _done(api.run(args.scenario if scenario is None else scenario, args.out, **_ray(args)), time.monotonic() - started)
     return 0
 
 
@@ -205,38 +205,14 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_validate_theory(args) -> int:
-    import tempfile
-
     from collapse_sim import api
-    from collapse_sim.api.runs import make_executor
-    from collapse_sim.store import RunDirInUse
-    from collapse_sim.theory import TheoryError, experiment_kind, run_theory, scratch_parent, with_seeds
 
-    scenario = api.validate(args.scenario)
-    if args.seeds is not None:
-        if args.seeds < 2:
-            raise UsageError(f"--seeds {args.seeds}: need at least 2 seeds for standard errors")
-        scenario = with_seeds(scenario, args.seeds)
-    try:
-        experiment_kind(scenario)
-    except TheoryError as exc:
-        raise UsageError(f"{args.scenario}: {exc}") from None
-    if args.out is not None:
-        if args.out.exists() and not args.out.is_dir():
-            raise UsageError(f"--out {args.out}: exists and is not a directory")
-        if (args.out / scenario.name).exists():
-            raise UsageError(f"{args.out / scenario.name} already exists; choose another --out")
-    executor = make_executor(scenario, local=args.local, address=args.address, num_cpus=args.num_cpus)
-    with tempfile.TemporaryDirectory(prefix="collapse-sim-theory-", dir=scratch_parent()) as tmp:
-        root = (args.out if args.out is not None else Path(tmp)) / scenario.name
-        try:
-            report = run_theory(scenario, root, executor)
-        except RunDirInUse as exc:
-            raise UsageError(str(exc)) from None
-    print(report.table())
-    if args.out is not None:
-        print(f"run kept in {root}")
-    return 0 if report.ok else 1
+    result = api.validate_theory(args.scenario, seeds=args.seeds, out=args.out, local=args.local,
+                                 address=args.address, num_cpus=args.num_cpus)
+    print(result.report.table())
+    if result.root is not None:
+        print(f"run kept in {result.root}")
+    return 0 if result.report.ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:

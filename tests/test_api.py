@@ -109,6 +109,8 @@ def test_report_and_compare_return_their_results(api_run, tmp_path):
     (lambda out: collapse_sim.resume(out), "not a run directory (no scenario.yaml)"),
     (lambda out: collapse_sim.load(out), "not a run directory (no scenario.yaml)"),
     (lambda out: collapse_sim.report([out], out / "r.html"), "out: no such directory"),
+    (lambda out: collapse_sim.validate_theory(quickstart_dict(), out=out, local=True), "scenario: model.kind"),
+    (lambda out: collapse_sim.validate_theory(out / "absent.yaml", seeds=1), "scenario file not found"),
 ])
 def test_bad_input_raises_one_line_and_writes_nothing(tmp_path, call, expected):
     out = tmp_path / "out"
@@ -223,5 +225,5 @@ def test_the_python_api_page_table_shows_the_signatures():
     from collapse_sim import api
 
     shown = re.findall(r"^\| `(\w+\(.*?\))` \|", PAGE.read_text(), re.M)
-    assert shown == [_rendered(getattr(api, name)) for name in ("run", "resume", "load", "validate", "report",
-                                                                   "compare")]
+    names = ("run", "resume", "load", "validate", "report", "compare", "validate_theory")
+    assert shown == [_rendered(getattr(api, name)) for name in names]

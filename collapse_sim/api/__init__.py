@@ -7,15 +7,17 @@ objects a notebook can use (rows, DataFrames, paths). ``collapse-sim`` is a thin
     collapse_sim.report(run, "report.html")
 
 Modules: ``runs`` (``run``, ``resume``, ``load``, ``validate``, ``Run``: the run set-up, under the run
-directory's lock) and ``reports`` (``report``, ``compare`` and their results). Each is imported on
-first use of one of its names. Every problem with the input raises ``UsageError`` (one line)."""
+directory's lock), ``reports`` (``report``, ``compare`` and their results) and ``theory``
+(``validate_theory``: closed-form scenarios against their exact laws). Each is imported on first
+use of one of its names. Every problem with the input raises ``UsageError`` (one line)."""
 from __future__ import annotations
 
 from collapse_sim.errors import UsageError
 
 _RUNS = ("run", "resume", "load", "validate", "Run")
 _REPORTS = ("report", "compare", "ReportResult", "CompareResult")
-__all__ = [*_RUNS, *_REPORTS, "UsageError"]
+_THEORY = ("validate_theory", "TheoryResult")
+__all__ = [*_RUNS, *_REPORTS, *_THEORY, "UsageError"]
 
 
 def __getattr__(name: str):
@@ -23,6 +25,8 @@ def __getattr__(name: str):
         from collapse_sim.api import runs as module
     elif name in _REPORTS:
         from collapse_sim.api import reports as module
+    elif name in _THEORY:
+        from collapse_sim.api import theory as module
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(module, name)
