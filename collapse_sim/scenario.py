@@ -11,6 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from collapse_sim.errors import UsageError
 from collapse_sim.labs.lineages import lab_variant
 from collapse_sim.labs.settings import CommonsSettings, LabSettings
 from collapse_sim.models import ModelSettings
@@ -22,7 +23,7 @@ from collapse_sim.sweep import check_axes, check_grid
 from collapse_sim.systems import SystemSettings
 
 
-class ScenarioError(ValueError):
+class ScenarioError(UsageError):
     """A scenario problem, already phrased as one line for the user."""
 
 

@@ -104,18 +104,18 @@ def test_progress_interval_must_be_positive_seconds(tmp_path, capsys, value):
 def test_resume_refuses_a_run_made_by_another_procedure(tmp_path, capsys):
     import json
 
-    from collapse_sim.cli import _check_procedure
+    from collapse_sim.api.runs import check_procedure
     from collapse_sim.loop import PROCEDURE
     from collapse_sim.store import RunStore
 
     root = tmp_path / "quickstart"
     root.mkdir()
     (root / "scenario.yaml").write_text(write(tmp_path, quickstart_dict()).read_text())
-    _check_procedure(RunStore(root))  # no environment.json yet: nothing computed, nothing to protect
+    check_procedure(RunStore(root))  # no environment.json yet: nothing computed, nothing to protect
     (root / "environment.json").write_text(json.dumps({"machine": {"collapse_sim": "0.1.0"}}))  # before the field
     code, out, err = run_cli(capsys, "resume", root, "--local")
     assert code == 2 and err.count("\n") == 1
     assert "made by collapse_sim 0.1.0 (procedure 1)" in err and "--allow-procedure-change" in err
     assert json.loads((root / "environment.json").read_text()) == {"machine": {"collapse_sim": "0.1.0"}}
     (root / "environment.json").write_text(json.dumps({"procedure": PROCEDURE}))
-    _check_procedure(RunStore(root))
+    check_procedure(RunStore(root))
