@@ -17,6 +17,8 @@ from ase.data import chemical_symbols
 UP, DOWN = "up", "down"  # direction of degradation
 #: columns ending in this are wall times
 SECONDS_SUFFIX = "_seconds"
+#: relative degradation against generation 0 that marks a collapse onset
+ONSET_THRESHOLD = 0.2
 
 
 @dataclass(frozen=True)
