@@ -15,14 +15,13 @@ from collapse_sim.report import analysis, figures, png_workers
 from collapse_sim.report.compare import METHODS, compare
 from collapse_sim.report.context import build_context
 from collapse_sim.report.datasets import SetReader
+from collapse_sim.report.embeddings import DEFAULT_MAX_HEATMAP_LINEAGES
 from collapse_sim.report.pages import render_html, render_markdown
 from collapse_sim.report.rundata import NotARunDirectory, RunData, assign_labels, load_run
 from collapse_sim.report.sections import SECTIONS, ReportData, Section
 from collapse_sim.report.statistics import WILCOXON_TOO_FEW
 from collapse_sim.report.style import policy_colours
 from collapse_sim.runtime.atomic import atomic_write_bytes, atomic_write_text
-
-DEFAULT_MAX_HEATMAP_LINEAGES = 16
 
 
 @dataclass

@@ -18,6 +18,8 @@ from collapse_sim.scenario import MetricSettings
 from collapse_sim.store import gen_name
 
 PROBE = "id"  # the heatmaps compare generations on the in-distribution probes
+#: lineages whose heatmaps a report draws at most (bounds the report's build time)
+DEFAULT_MAX_HEATMAP_LINEAGES = 16
 #: CKNNA neighbours for a run whose scenario does not say (an unreadable scenario.yaml): the settings' default
 DEFAULT_K: int = MetricSettings.model_fields["k"].default
 
@@ -77,7 +79,8 @@ def _read(lin: LineageData, g: int, run: RunData, notes: list[str]) -> np.ndarra
     return array.astype(np.float64)
 
 
-def alignment_heatmaps(runs: list[RunData], *, k: int | None = None, max_lineages: int = 16) -> HeatmapResult:
+def alignment_heatmaps(runs: list[RunData], *, k: int | None = None,
+                       max_lineages: int = DEFAULT_MAX_HEATMAP_LINEAGES) -> HeatmapResult:
     """CKNNA matrices of up to ``max_lineages`` lineages, computed on one torch thread: the
     arrays are small (probe structures x embedding width), so a call is ~1 ms of arithmetic
     and torch's intra-op thread pool only adds synchronisation, which on cores busy with

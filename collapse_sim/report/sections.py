@@ -37,9 +37,9 @@ class ReportData:
     reader: SetReader
     warnings: list[str]
     timings: dict[str, float]
-    cknna_k: int | None = None
-    max_heatmap_lineages: int = 16
-    heatmaps: bool = True
+    cknna_k: int | None  # None: each run's recorded metrics.k
+    max_heatmap_lineages: int
+    heatmaps: bool
 
     def guarded(self, name: str, fn: Callable, section: Section):
         """``fn()``, timed under ``name``; an exception becomes a warning and a note of ``section``

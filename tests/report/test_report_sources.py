@@ -39,7 +39,8 @@ def test_sections_are_built_in_page_order_and_empty_ones_left_out(tmp_path):
         "collapse_curves", "oracle_cost", "information_imbalance", "alignment_heatmaps", "ecosystem", "provenance",
         "distribution_drift"]
     run = RunData(tmp_path, "r", scenario={"name": "r"})  # no labs
-    assert ecosystem(ReportData([run], style=None, reader=None, warnings=[], timings={})) is None
+    data = ReportData([run], None, None, [], {}, cknna_k=None, max_heatmap_lineages=1, heatmaps=False)
+    assert ecosystem(data) is None
 
 
 def test_an_ecosystem_summary_rebuilt_reads_as_the_file_holds_it(tmp_path, monkeypatch):
