@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from collapse_sim.measure.catalogue import DOWN, METRICS, UP, Metric, describe
 from collapse_sim.report.analysis import numeric_columns, scenario_differences, values_by_seed
-from collapse_sim.report.render import fmt, interval, md_cell, pvalue
+from collapse_sim.report.pages import fmt, interval, md_cell, pvalue
 from collapse_sim.report.rundata import RunData
 from collapse_sim.report.statistics import (
     CONFIDENCE,

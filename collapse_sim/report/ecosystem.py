@@ -23,18 +23,20 @@ PROBE_TITLES = {"id": "ID", "ood": "OOD"}
 
 
 def load_summary(run) -> dict | None:
-    """The run's ecosystem summary; None for a run without labs."""
+    """The run's ecosystem summary (its ecosystem.json, or rebuilt from the saved embeddings when
+    the run lacks it); None for a run without labs."""
     if not (run.scenario or {}).get("labs"):
         return None
-    path = run.path / "ecosystem.json"
+    path = run.store.ecosystem_path
     if path.exists():
         return json.loads(path.read_text())
     from collapse_sim.measure.ecosystem import ecosystem_summary
-    from collapse_sim.store import RunStore
 
-    store = RunStore(run.path)
-    plan = store.plan()
-    return None if plan is None else ecosystem_summary(store, plan)
+    plan = run.store.plan()
+    if plan is None:
+        return None
+    # through JSON, to the form the file holds (generation and seed keys as strings)
+    return json.loads(json.dumps(ecosystem_summary(run.store, plan)))
 
 
 def _plot(key: str, fig, run_label: str, extra: str = "") -> Plot:

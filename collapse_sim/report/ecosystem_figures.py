@@ -61,9 +61,10 @@ def _title(key) -> str:
 
 # --- heatmaps --------------------------------------------------------------------------------
 def alignment_heatmaps(matrices: Mapping[object, np.ndarray], names: Sequence[str], *, measure: str = "CKNNA",
-                       k: int | None = 25) -> Figure:
+                       k: int | None = None) -> Figure:
     """One heatmap per key of ``matrices`` (a generation number, or any label), rows and columns =
-    ``names``; values written in the cells when there are at most 10 labs. Shared colour scale."""
+    ``names``; values written in the cells when there are at most 10 labs. Shared colour scale,
+    labelled with ``k`` (the neighbour count of the matrices) when given."""
     if not matrices:
         raise ValueError("alignment_heatmaps: no matrices")
     m = len(names)
@@ -128,11 +129,11 @@ def monoculture_curves(values: Mapping[str, Mapping[int, Sequence[float]]]) -> F
 
 # --- information-imbalance plane -------------------------------------------------------------
 def information_imbalance_plane(panels: Mapping[str, tuple[np.ndarray, np.ndarray]],
-                                names: Sequence[str] | None = None, *, k: int | None = 25) -> Figure:
+                                names: Sequence[str] | None = None, *, k: int | None = None) -> Figure:
     """One panel per probe set (e.g. {"ID": (D, C), "OOD": (D, C)}): D from
     ``information_imbalance_pairs``, C from ``alignment_matrix``. Each pair i < j is drawn at
     (D[i, j], D[j, i]) and coloured by C[i, j]; pairs are labelled "A | B" when names are given and
-    there are at most 15 pairs."""
+    there are at most 15 pairs. The colour bar names ``k`` (CKNNA's neighbour count) when given."""
     if not panels:
         raise ValueError("information_imbalance_plane: no panels")
     with rc_context():

@@ -14,10 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from collapse_sim.report.rundata import LineageData, RunData
+from collapse_sim.scenario import MetricSettings
 from collapse_sim.store import gen_name
 
 PROBE = "id"  # the heatmaps compare generations on the in-distribution probes
-DEFAULT_K = 10
+#: lineages whose heatmaps a report draws at most (bounds the report's build time)
+DEFAULT_MAX_HEATMAP_LINEAGES = 16
+#: CKNNA neighbours for a run whose scenario does not say (an unreadable scenario.yaml): the settings' default
+DEFAULT_K: int = MetricSettings.model_fields["k"].default
 
 
 def embeddings_file(lineage: LineageData, generation: int) -> Path:
@@ -75,7 +79,8 @@ def _read(lin: LineageData, g: int, run: RunData, notes: list[str]) -> np.ndarra
     return array.astype(np.float64)
 
 
-def alignment_heatmaps(runs: list[RunData], *, k: int | None = None, max_lineages: int = 16) -> HeatmapResult:
+def alignment_heatmaps(runs: list[RunData], *, k: int | None = None,
+                       max_lineages: int = DEFAULT_MAX_HEATMAP_LINEAGES) -> HeatmapResult:
     """CKNNA matrices of up to ``max_lineages`` lineages, computed on one torch thread: the
     arrays are small (probe structures x embedding width), so a call is ~1 ms of arithmetic
     and torch's intra-op thread pool only adds synchronisation, which on cores busy with
@@ -103,7 +108,7 @@ def _alignment_heatmaps(runs: list[RunData], *, k: int | None, max_lineages: int
                             f"{max_lineages}; each policy's first seed comes first), to bound the report's build time.")
     too_few: set[str] = set()
     for run, lin in selected:
-        run_k = k or _scenario_k(run) or DEFAULT_K
+        run_k = k or recorded_k(run)
         gens = sorted(lin.generations)
         embeddings = [_read(lin, g, run, result.notes) for g in gens]
         result.generations_read += sum(e is not None for e in embeddings)
@@ -130,7 +135,10 @@ def _alignment_heatmaps(runs: list[RunData], *, k: int | None, max_lineages: int
     return result
 
 
-def _scenario_k(run: RunData) -> int | None:
+def recorded_k(run: RunData) -> int:
+    """The CKNNA neighbour count the run measured with (its scenario's ``metrics.k``), so the
+    heatmaps compare generations as the run's own alignment columns did; ``DEFAULT_K`` when the
+    scenario does not say."""
     metrics = (run.scenario or {}).get("metrics")
     k = metrics.get("k") if isinstance(metrics, dict) else None
-    return k if isinstance(k, int) and k >= 1 else None
+    return k if isinstance(k, int) and not isinstance(k, bool) and k >= 1 else DEFAULT_K

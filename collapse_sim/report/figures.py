@@ -17,7 +17,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from collapse_sim.measure.catalogue import DATA_SETS, PROBE_SETS, TARGETS, describe
-from collapse_sim.report import analysis, rendering
+from collapse_sim.report import analysis, png_workers
 from collapse_sim.report.rundata import RunData, finite
 from collapse_sim.report.style import FIGURES, RUN_LINESTYLES, RUN_MARKERS, panel_col_order
 
@@ -77,10 +77,10 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def to_data_uri(fig: Figure) -> str | rendering.Pending:
-    """The page's image of ``fig``: rendered by a worker inside ``rendering.parallel()`` (resolve
-    it with ``rendering.resolved``), else a data URI made here."""
-    return rendering.submit(fig, DPI, RC)
+def to_data_uri(fig: Figure) -> str | png_workers.Pending:
+    """The page's image of ``fig``: rendered by a worker inside ``png_workers.parallel()`` (resolve
+    it with ``png_workers.resolved``), else a data URI made here."""
+    return png_workers.submit(fig, DPI, RC)
 
 
 def _legend(fig: Figure, handles: list, extra: list | None = None, ncols: int | None = None) -> None:

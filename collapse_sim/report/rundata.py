@@ -17,12 +17,6 @@ import yaml
 from collapse_sim.lineage import split_lineage
 from collapse_sim.store import GenerationFiles, RunStore, gen_name
 
-#: files besides the store's environment record in which a run (or a tool that wraps it) may
-#: record the machine and software it ran on (shown if present)
-OTHER_ENV_FILES = ("versions.json", "machine.json", "run.json", "provenance.json")
-#: row keys that may carry such a record
-RECORDED_ENV_KEYS = ("versions", "environment", "machine", "platform", "hostname", "host")
-
 
 class NotARunDirectory(ValueError):
     """The path is not a collapse_sim run directory (one line for the user)."""
@@ -41,9 +35,6 @@ class LineageData:
     def dir(self) -> Path:
         return self.store.lineage_dir(self.name)
 
-    def gen_dir(self, generation: int) -> Path:
-        return self.store.generation_dir(self.name, generation)
-
     def files(self, generation: int) -> GenerationFiles:
         """The named files of one of this lineage's generations (model, structures, embeddings...)."""
         return self.store.generation(self.name, generation)
@@ -59,7 +50,7 @@ class RunData:
     lineages: dict[str, LineageData] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    recorded_env: dict[str, str] = field(default_factory=dict)
+    recorded_env: dict[str, str] = field(default_factory=dict)  # environment.json, keys "environment.machine.python"
     reference: dict | None = None  # the reference model's info record
 
     @property
@@ -326,17 +317,13 @@ def _flatten(prefix: str, value, out: dict[str, str]) -> None:
 
 
 def _read_recorded_env(run: RunData) -> None:
-    for path in [run.store.environment_path] + [run.path / name for name in OTHER_ENV_FILES]:
-        name = path.name
-        if path.is_file():
-            try:
-                _flatten(name.removesuffix(".json"), json.loads(path.read_text(errors="replace")), run.recorded_env)
-            except (json.JSONDecodeError, OSError):
-                run.warn(f"{name} is unreadable; the run's recorded environment is not shown")
-    for key in RECORDED_ENV_KEYS:
-        values = {json.dumps(r[key], sort_keys=True) for r in run.rows if key in r}
-        for text in sorted(values)[:3]:
-            _flatten(key, json.loads(text), run.recorded_env)
+    """The versions and machine of the run's latest driver (``RunStore.write_environment``)."""
+    path = run.store.environment_path
+    if path.is_file():
+        try:
+            _flatten("environment", json.loads(path.read_text(errors="replace")), run.recorded_env)
+        except (json.JSONDecodeError, OSError):
+            run.warn(f"{path.name} is unreadable; the run's recorded environment is not shown")
 
 
 def _read_reference(run: RunData) -> None:

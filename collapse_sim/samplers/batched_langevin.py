@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 # first: it imports mace before e3nn and silences e3nn's import warnings
-from collapse_sim.models.mace.runtime import default_dtype, deterministic, num_threads  # isort: skip
+from collapse_sim.models.mace.preamble import default_dtype, deterministic, num_threads  # isort: skip
 
 import numpy as np
 import torch

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from collapse_sim.models.mace.runtime import default_dtype  # isort: skip  (mace before e3nn)
+from collapse_sim.models.mace.preamble import default_dtype  # isort: skip  (mace before e3nn)
 from e3nn import nn as e3nn_nn
 from e3nn import o3
 from mace.modules.irreps_tools import tp_out_irreps_with_instructions

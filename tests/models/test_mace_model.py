@@ -17,7 +17,7 @@ from mace.tools import torch_geometric
 from collapse_sim.data.structures import attach_labels, energy_of, forces_of
 from collapse_sim.measure.accuracy import label_rmse
 from collapse_sim.models.base import Model
-from collapse_sim.models.mace import MACESettings, runtime, training
+from collapse_sim.models.mace import MACESettings, preamble, training
 from collapse_sim.models.mace import graphs as mace_graphs
 from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.runtime import lanes as lanes_
@@ -278,7 +278,7 @@ def _mixed(data) -> list[Atoms]:
 
 
 def _mace_graphs(model: MACEModel, structures: list[Atoms]):
-    with runtime.default_dtype(torch.float32):
+    with preamble.default_dtype(torch.float32):
         return mace_graphs.to_graphs(structures, model.z_table, model.r_max, ["Default"], labels=True)
 
 

@@ -26,6 +26,7 @@ from collapse_sim.models.ani import ANISettings
 from collapse_sim.models.ani.network import PREDICT_BATCH, ANINetwork, architecture, evaluate, pack, periodic
 from collapse_sim.models.budget import passes
 from collapse_sim.models.epoch_log import EpochLog
+from collapse_sim.models.split import train_valid_split
 from collapse_sim.runtime.allocator import keep_heap
 from collapse_sim.runtime.atomic import replacing
 from collapse_sim.runtime.torch_state import (
@@ -153,10 +154,8 @@ class ANIModel:
         if not train:
             raise ValueError("fit() needs at least one training structure")
         device, dtype = self._device, self._dtype
-        n = len(train)
-        perm = np.random.default_rng(seed).permutation(n)
-        n_valid = 0 if (s.valid_fraction == 0.0 or n < 2) else min(max(int(s.valid_fraction * n), 1), n - 1)
-        train_idx, valid_idx = perm[: n - n_valid], perm[n - n_valid:]
+        train_idx, valid_idx = train_valid_split(len(train), s.valid_fraction, seed)
+        n_valid = len(valid_idx)
         zs = sorted({int(z) for a in train for z in a.numbers} | {ase.data.atomic_numbers[e] for e in species})
         symbols = [ase.data.chemical_symbols[z] for z in zs]
         keep_heap()  # freed tensors reused, not faulted back in page by page

@@ -1,7 +1,7 @@
 """MACE (mace-torch) as a model kind: its settings and registration, free of torch so that a
 scenario validates without importing it. The implementation is imported on first use:
 
-* ``runtime``  imported first by the others: mace before e3nn, torch state scoped to a call;
+* ``preamble`` imported first by the others: mace before e3nn, torch state scoped to a call;
 * ``graphs``   structures -> mace graphs, collated once and batched by index;
 * ``training`` the network built from the training data and fitted as ``mace_run_train`` fits it;
 * ``model``    ``MACEModel``: fit, predict, embed, calculator, save/load, fingerprint.

@@ -2,7 +2,7 @@
 :class:`Packed` collates a dataset once and gathers any batch of it by index."""
 from __future__ import annotations
 
-import collapse_sim.models.mace.runtime  # noqa: F401  isort: skip  first: mace before e3nn, warnings silenced
+import collapse_sim.models.mace.preamble  # noqa: F401  isort: skip  first: mace before e3nn, warnings silenced
 
 from collections.abc import Sequence
 

@@ -21,8 +21,8 @@ The saved file is the pickled ``torch.nn.Module`` (exactly what ``mace_run_train
 from __future__ import annotations
 
 # first: it imports mace before e3nn and silences e3nn's import warnings
-from collapse_sim.models.mace.runtime import (DTYPES, default_dtype, deterministic, frozen,  # isort: skip
-                                              num_threads, torch_device)
+from collapse_sim.models.mace.preamble import (DTYPES, default_dtype, deterministic, frozen,  # isort: skip
+                                               num_threads, torch_device)
 
 import contextlib
 import copy

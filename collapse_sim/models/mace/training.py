@@ -4,8 +4,8 @@ batch is split into parts computed in parallel (``collapse_sim.runtime.lanes``, 
 from __future__ import annotations
 
 # first: it imports mace before e3nn and silences e3nn's import warnings
-from collapse_sim.models.mace.runtime import (DTYPES, default_dtype, deterministic, frozen,  # isort: skip
-                                              num_threads, torch_device)
+from collapse_sim.models.mace.preamble import (DTYPES, default_dtype, deterministic, frozen,  # isort: skip
+                                               num_threads, torch_device)
 
 import contextlib
 import time
@@ -26,6 +26,7 @@ from collapse_sim.models.budget import passes
 from collapse_sim.models.epoch_log import EpochLog
 from collapse_sim.models.mace.edge_paths import fast_paths
 from collapse_sim.models.mace.graphs import PREDICT_BATCH, DictBatch, Packed, to_config
+from collapse_sim.models.split import train_valid_split
 from collapse_sim.runtime.allocator import keep_heap
 from collapse_sim.runtime.lanes import Workers, split
 from collapse_sim.runtime.lanes import count as lane_count
@@ -188,11 +189,8 @@ def fit(settings, threads: int | None, train: Sequence[Atoms], seed: int, log_pa
     keep_heap()  # else each step page-faults back in the memory the step before returned to the kernel
     device = torch_device(s.device)
     dtype = DTYPES[s.dtype]
-    rng = np.random.default_rng(seed)
-    n = len(train)
-    perm = rng.permutation(n)  # = mace's random_train_valid_split (rng.shuffle of range(n))
-    n_valid = 0 if (s.valid_fraction == 0.0 or n < 2) else min(max(int(s.valid_fraction * n), 1), n - 1)
-    train_idx, valid_idx = perm[: n - n_valid], perm[n - n_valid:]
+    train_idx, valid_idx = train_valid_split(len(train), s.valid_fraction, seed)
+    n_valid = len(valid_idx)
     n_lanes, exact = lanes(s, threads)
     intra_threads = 1 if not exact else threads
     # mace_run_train drops the incomplete last batch; keep it when it is the only one

@@ -1,4 +1,4 @@
-"""Figures rendered in worker processes (``report.rendering``): the same PNG as in-process, and
+"""Figures rendered in worker processes (``report.png_workers``): the same PNG as in-process, and
 a report never waits on a worker that died or hangs."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from collapse_sim.report import figures, rendering
+from collapse_sim.report import figures, png_workers
 
 
 def _figure(k: int):
@@ -20,14 +20,14 @@ def _figure(k: int):
 
 
 def _here(k: int) -> str:
-    return rendering.data_uri(rendering.png(_figure(k), figures.DPI, figures.RC))
+    return png_workers.data_uri(png_workers.png(_figure(k), figures.DPI, figures.RC))
 
 
 def test_workers_render_the_same_png_as_this_process():
-    with rendering.parallel(workers=2):
+    with png_workers.parallel(workers=2):
         pending = [figures.to_data_uri(_figure(k)) for k in range(3)]
-        assert all(isinstance(p, rendering.Pending) for p in pending)
-    assert [rendering.resolved(p) for p in pending] == [_here(k) for k in range(3)]
+        assert all(isinstance(p, png_workers.Pending) for p in pending)
+    assert [png_workers.resolved(p) for p in pending] == [_here(k) for k in range(3)]
     assert isinstance(figures.to_data_uri(_figure(0)), str)  # outside: rendered here
 
 
@@ -42,12 +42,12 @@ def _hangs(*args):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs forked workers (they inherit the patch)")
 @pytest.mark.parametrize("worker", [_dies, _hangs])
 def test_a_dead_or_stuck_worker_costs_time_not_the_figure(monkeypatch, worker):
-    monkeypatch.setattr(rendering, "_png_of_pickle", worker)  # the forked workers inherit it
-    monkeypatch.setattr(rendering, "DEADLINE", 3.0)
+    monkeypatch.setattr(png_workers, "_png_of_pickle", worker)  # the forked workers inherit it
+    monkeypatch.setattr(png_workers, "DEADLINE", 3.0)
     started = time.monotonic()
-    with rendering.parallel(workers=2, start_method="fork"):
+    with png_workers.parallel(workers=2, start_method="fork"):
         pending = figures.to_data_uri(_figure(1))
-    assert rendering.resolved(pending) == _here(1)
+    assert png_workers.resolved(pending) == _here(1)
     assert time.monotonic() - started < 30
 
 
@@ -57,7 +57,7 @@ def test_a_figure_that_cannot_be_rendered_is_a_warning_not_the_end_of_the_report
     def broken(png_bytes):
         raise ValueError("no PNG today")
 
-    monkeypatch.setattr(rendering, "data_uri", broken)  # fails after the worker, and when drawn here
+    monkeypatch.setattr(png_workers, "data_uri", broken)  # fails after the worker, and when drawn here
     result = build_report([tiny_run[1]], tmp_path / "report.html")
     failed = [w for w in result.warnings if "could not be drawn" in w]
     assert failed and all("no PNG today" in w for w in failed)

@@ -1,4 +1,5 @@
-"""Jinja2 rendering of report.html and report.md from the package's template files."""
+"""report.html and report.md rendered from the package's Jinja2 templates, and the number
+formats (template filters) they and the comparison tables use."""
 from __future__ import annotations
 
 import math
