@@ -53,6 +53,12 @@ def _own_doc(cls: type) -> str | None:
     return cls.__dict__.get("__doc__")
 
 
+def builtin_kinds(registry) -> list[str]:
+    """The kinds collapse_sim itself defines: the page documents the package, not the plugins (or
+    test kinds) that happen to be installed where it is generated."""
+    return [k for k in registry.kinds if registry.settings(k).__module__.startswith("collapse_sim.")]
+
+
 class Reference:
     """The settings tree below ``Scenario``: one section per nested settings class or family,
     at the first field that uses it (later uses link to it)."""
@@ -83,9 +89,9 @@ class Reference:
                     self._walk(nested, where)
 
     def classes(self, target) -> list[type]:
-        """The settings classes of a section: the class, or every registered kind of a family."""
+        """The settings classes of a section: the class, or every built-in kind of a family."""
         if hasattr(target, "registry"):
-            return [target.registry.settings(kind) for kind in target.registry.kinds]
+            return [target.registry.settings(kind) for kind in builtin_kinds(target.registry)]
         return [target] if target is not None else []
 
     def every_class(self) -> list[type]:
@@ -166,10 +172,10 @@ class Reference:
             parts.append("Also used by " + ", ".join(f"`{u}`" for u in uses[1:]) + ".")
         if hasattr(target, "registry"):
             registry, default = target.registry, target.default
-            kinds = ", ".join(f"[`{k}`](#{slug(f'{title}: {k}')})" for k in registry.kinds)
+            kinds = ", ".join(f"[`{k}`](#{slug(f'{title}: {k}')})" for k in builtin_kinds(registry))
             parts.append(f"`kind` selects one of {kinds}; "
                          + (f"without `kind` the mapping is `{default}`." if default else "`kind` is required."))
-            for kind in registry.kinds:
+            for kind in builtin_kinds(registry):
                 cls = registry.settings(kind)
                 parts += [f"{level}# {title}: {kind}", _prose(_own_doc(cls)), self.table(cls, kind)]
         elif target is not None:
