@@ -105,11 +105,20 @@ def test_a_newly_registered_kind_appears_in_the_reference():
         kind: Literal["example-doc"]
         share: float = Field(0.5, ge=0, description="an example share")
 
+    class PluginSettings(PolicySettingsBase):
+        """A plugin's policy: documented by its own package, not on this page."""
+
+        kind: Literal["example-plugin"]
+
+    ExampleSettings.__module__ = "collapse_sim.policies.example_doc"  # a new module of the package
     KINDS.register(ExampleSettings, object)
+    KINDS.register(PluginSettings, object)
     try:
         page = Reference().page()
     finally:
         KINDS.unregister("example-doc")
+        KINDS.unregister("example-plugin")
+    assert "example-plugin" not in page
     assert "### policies: example-doc\n\nAn example policy." in page
     assert "| `share` | float ≥ 0 | `0.5` | an example share |" in page
     assert "[`example-doc`](#policies-example-doc)" in page
