@@ -35,14 +35,14 @@ def measure_generation(model, yard: Yardsticks | None, k: int, out: GenerationFi
     start, warnings = time.perf_counter(), []
     with compute_threads(getattr(model, "threads", None)):  # the task's threads: same bits under Ray and --local
         row = probe_rmse(model, yard.probes)
-        row |= _representation(model, yard, k, out, targets, warnings)
+        row |= representation_columns(model, yard, k, out, targets, warnings)
         for label, structures in (("train", train), ("sampled", sampled)):
             row |= data_metrics(structures, label, yard, k, warnings)
         row |= bond_metrics(sampled, real, warnings)
     return row | summary | {"metrics_seconds": time.perf_counter() - start, "metric_warnings": warnings}
 
 
-def _representation(model, yard: Yardsticks, k: int, out: GenerationFiles, targets: dict[str, GenerationFiles],
+def representation_columns(model, yard: Yardsticks, k: int, out: GenerationFiles, targets: dict[str, GenerationFiles],
                     warnings: list[str]) -> dict:
     """Embedding dimension and alignment columns: only for a model with the ``features``
     capability, aligned with each target that saved embeddings (a target without features has none)."""
