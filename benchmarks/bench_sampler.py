@@ -25,9 +25,10 @@ from bench_train import make_data  # noqa: I001  (imports mace before e3nn)
 from mace.calculators import MACECalculator
 
 from collapse_sim.models.mace import MACESettings
+from collapse_sim.models.mace.batched import MACEPotential
 from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.runtime.rng import stream
-from collapse_sim.samplers.batched_langevin import BatchedLangevin, MACEPotential
+from collapse_sim.samplers.batched_langevin import BatchedLangevin
 from collapse_sim.systems.md import langevin
 
 TEMPERATURE_K, TIMESTEP_FS, FRICTION = 600.0, 2.0, 0.02

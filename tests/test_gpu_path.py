@@ -13,9 +13,10 @@ from scenario_factory import TINY_MACE
 
 from collapse_sim.data.structures import attach_labels, energy_of, forces_of
 from collapse_sim.models.mace import MACESettings
+from collapse_sim.models.mace.batched import MACEPotential
 from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.runtime.rng import stream
-from collapse_sim.samplers.batched_langevin import BatchedLangevin, MACEPotential
+from collapse_sim.samplers.batched_langevin import BatchedLangevin
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason=f"needs a CUDA device (torch {torch.__version__} sees none)")

@@ -13,6 +13,7 @@ from collapse_sim.data.structures import forces_of
 from collapse_sim.measure.accuracy import probe_rmse
 from collapse_sim.measure.probes import embed_probes, ensure_probes, probe_oracle, probe_oracle_calls
 from collapse_sim.measure.yardsticks import descriptor_fn, standardise
+from collapse_sim.models.base import FEATURES, capabilities
 from collapse_sim.oracles.labelling import oracle_name, oracle_provenance, oracle_structures
 from collapse_sim.runtime.rng import child_seed
 
@@ -31,7 +32,8 @@ def ensure_reference(ctx) -> None:
         model, seconds = models.fit(sc, real, child_seed(seed, "train", "reference"), out.train_log)
         model.save(out.model)
         write_structures(out.train, real)
-        embed_probes(model, probes, out)
+        if FEATURES in capabilities(model):  # else no "ref" alignment target (the rows say why)
+            embed_probes(model, probes, out)
         raw = descriptor_fn(sc)(real)
         center, scale, bandwidth = standardise(raw)
         np.savez(out.scaling, center=center, scale=scale)

@@ -16,6 +16,7 @@ from collapse_sim.measure.data import bond_metrics, data_metrics
 from collapse_sim.measure.probes import embed_probes
 from collapse_sim.measure.representation import model_metrics
 from collapse_sim.measure.yardsticks import Yardsticks
+from collapse_sim.models.base import FEATURES, capabilities
 from collapse_sim.runtime.torch_state import compute_threads
 from collapse_sim.store import GenerationFiles
 
@@ -34,11 +35,31 @@ def measure_generation(model, yard: Yardsticks | None, k: int, out: GenerationFi
     start, warnings = time.perf_counter(), []
     with compute_threads(getattr(model, "threads", None)):  # the task's threads: same bits under Ray and --local
         row = probe_rmse(model, yard.probes)
-        embeddings = embed_probes(model, yard.probes, out)
-        others = {"ref": yard.reference_embeddings}
-        others |= {name: {p: np.load(files.embeddings(p)) for p in PROBES} for name, files in targets.items()}
-        row |= model_metrics(embeddings, others, k, warnings)
+        row |= representation_columns(model, yard, k, out, targets, warnings)
         for label, structures in (("train", train), ("sampled", sampled)):
             row |= data_metrics(structures, label, yard, k, warnings)
         row |= bond_metrics(sampled, real, warnings)
     return row | summary | {"metrics_seconds": time.perf_counter() - start, "metric_warnings": warnings}
+
+
+def representation_columns(model, yard: Yardsticks, k: int, out: GenerationFiles, targets: dict[str, GenerationFiles],
+                    warnings: list[str]) -> dict:
+    """Embedding dimension and alignment columns: only for a model with the ``features``
+    capability, aligned with each target that saved embeddings (a target without features has none)."""
+    if FEATURES not in capabilities(model):
+        kind = getattr(getattr(model, "settings", None), "kind", type(model).__name__)
+        warnings.append(f"embedding: the {kind} model has no features capability: no embedding or alignment columns")
+        return {}
+    embeddings = embed_probes(model, yard.probes, out)
+    others = {}
+    if yard.reference_embeddings:
+        others["ref"] = yard.reference_embeddings
+    else:
+        warnings.append("alignment_ref: the reference model has no features capability: no ref alignment columns")
+    for name, files in targets.items():
+        if all(files.embeddings(p).exists() for p in PROBES):
+            others[name] = {p: np.load(files.embeddings(p)) for p in PROBES}
+        else:
+            warnings.append(f"alignment_{name}: that model saved no embeddings (no features capability): "
+                            f"no {name} alignment columns")
+    return model_metrics(embeddings, others, k, warnings)

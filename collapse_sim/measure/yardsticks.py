@@ -25,7 +25,7 @@ class Yardsticks:
     real_descriptors: np.ndarray  # standardised SOAP of the reference real data: the coverage target
     real_force_p99: float
     vendi_bandwidth: float
-    reference_embeddings: dict[str, np.ndarray]
+    reference_embeddings: dict[str, np.ndarray]  # empty if the reference model has no features capability
     describe: Callable[[list[Atoms]], np.ndarray]  # structures -> standardised descriptors
 
     @classmethod
@@ -39,8 +39,10 @@ class Yardsticks:
         with np.load(ref.scaling) as scaling:
             center, scale = scaling["center"], scaling["scale"]
         raw = descriptor_fn(scenario)
+        embedded = all(ref.embeddings(p).exists() for p in PROBES)
         return cls({p: read_structures(store.probe_path(p)) for p in PROBES}, np.load(ref.descriptors),
-                   info["force_p99"], info["vendi_bandwidth"], {p: np.load(ref.embeddings(p)) for p in PROBES},
+                   info["force_p99"], info["vendi_bandwidth"],
+                   {p: np.load(ref.embeddings(p)) for p in PROBES} if embedded else {},
                    lambda structures: (raw(structures) - center) / scale)
 
 

@@ -1,8 +1,8 @@
 """What every model kind shares: the Model protocol (what the loop needs from any potential),
-the settings base and the registry."""
+the capabilities a kind declares beyond it, the settings base and the registry."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -12,6 +12,31 @@ from ase.calculators.calculator import Calculator
 
 from collapse_sim.registry import Registry
 from collapse_sim.settings_base import KindSettings
+
+# ------------------------------------------------------------------------------------ capabilities
+# What a kind can do beyond the protocol, declared on its implementation class (like
+# scikit-learn's estimator tags); consumers ask ``X in capabilities(model)``, never the class or kind.
+TRAINABLE = "trainable"            # fit() trains it (from scratch, or from pretrained weights)
+PRETRAINED = "pretrained"          # starts from published weights (fit fine-tunes)
+FROZEN = "frozen"                  # never trained: fit() keeps it as it is (a teacher, a zoo member)
+BATCHED_FORCES = "batched_forces"  # batched_potential() -> BatchedPotential: many replicas per call
+FEATURES = "features"              # embed(structures) -> (n, p): per-structure features for alignment metrics
+ENSEMBLE = "ensemble"              # force_deviation(structures) -> per-structure max force std (trust windows)
+
+#: positions (M, 3) of R replicas' atoms, concatenated -> (energies (R,), forces (M, 3))
+BatchedForces = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+class BatchedPotential(Protocol):
+    """Energies and forces of many replicas per call: what the batched MD engine drives."""
+
+    def bind(self, structures: Sequence[Atoms]) -> BatchedForces:
+        """Forces for these replicas (their numbers, cells and pbc; positions come with each call)."""
+
+
+def capabilities(model) -> frozenset[str]:
+    """What a model (instance or class) declares: its ``capabilities`` class attribute (none if absent)."""
+    return frozenset(getattr(model, "capabilities", frozenset()))
 
 
 class ModelSettingsBase(KindSettings):
@@ -23,32 +48,35 @@ class ModelSettingsBase(KindSettings):
 
 @runtime_checkable
 class Model(Protocol):
-    """A trainable potential. ``settings`` is the model's pydantic settings object.
+    """A potential. ``settings`` is the model's pydantic settings object.
 
     fit(train, seed, log_path, species)    train on labelled structures; deterministic for a seed;
                                              species: elements to represent even if train lacks them
     predict(structures) -> list[Atoms]      labelled copies (energy, forces, stress if periodic), batched
-    embed(structures) -> (n, p) array       one invariant vector per structure, batched
     calculator() -> ase Calculator          for ASE-driven sampling (MD, relaxation)
     save(path) / load(path, settings)       ``save`` writes one file; ``load`` is a classmethod
     fingerprint() -> str                     'sha256:' + hex digest of the parameters; identical
                                              for identical weights whatever process saved them
                                              (the file bytes are not: TorchScript names vary)
 
+    Capabilities: the class attribute ``capabilities`` (a frozenset of the names above) says what
+    else the kind offers; ask ``capabilities(model)``:
+      FEATURES        embed(structures) -> (n, p): one invariant vector per structure (alignment metrics)
+      BATCHED_FORCES  batched_potential() -> BatchedPotential (the batched MD engine; without it the
+                      engine steps the ASE calculator replica after replica)
+      ENSEMBLE        force_deviation(structures) -> (n,) max force standard deviation
+      TRAINABLE / PRETRAINED / FROZEN: how fit treats the weights
     Optional: summary() -> dict               fields the model adds to its generation's metrics row
                                              (linear: linear_weight_norm; gaussian: gauss_mean, gauss_var)
               sample(n, rng) -> list[Atoms]   a generative model's own samples (sampler model-samples)
-    Kinds: mace (MACEModel), ani (ANIModel), linear (LinearModel), gaussian (GaussianModel); see
-    ``collapse_sim.models``.
-    A kind's class is built as ``Model(settings, threads=...)``.
+    Built-in kinds: mace (MACEModel), ani (ANIModel), linear (LinearModel), gaussian (GaussianModel);
+    see ``collapse_sim.models``. A kind's class is built as ``Model(settings, threads=...)``.
     """
 
     def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None,
             species: Sequence[str] = ()) -> Model: ...
 
     def predict(self, structures: Sequence[Atoms]) -> list[Atoms]: ...
-
-    def embed(self, structures: Sequence[Atoms]) -> np.ndarray: ...
 
     def calculator(self) -> Calculator: ...
 

@@ -22,7 +22,7 @@ from ase.calculators.calculator import Calculator
 from pydantic import Field
 
 from collapse_sim.data.structures import attach_labels
-from collapse_sim.models.base import KINDS, ModelSettingsBase
+from collapse_sim.models.base import KINDS, TRAINABLE, ModelSettingsBase
 from collapse_sim.systems.gaussian import sample_atoms, sample_values
 
 FORMAT = "collapse_sim.gaussian/1"
@@ -40,6 +40,11 @@ class GaussianSettings(ModelSettingsBase):
 
 
 class GaussianModel:
+    """N(mean, var) fitted to one-atom sample carriers; not atomistic, so no features for the
+    (atomistic) alignment metrics: ``embed`` is the standardised sample, for its own tests."""
+
+    capabilities = frozenset({TRAINABLE})
+
     def __init__(self, settings: GaussianSettings, threads: int | None = None):
         self.settings = settings
         self.threads = threads

@@ -33,7 +33,7 @@ from ase.neighborlist import neighbor_list
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from collapse_sim.data.structures import attach_labels, energy_of
-from collapse_sim.models.base import KINDS, ModelSettingsBase
+from collapse_sim.models.base import FEATURES, KINDS, TRAINABLE, ModelSettingsBase
 
 FORMAT = "collapse_sim.linear/1"
 
@@ -228,7 +228,10 @@ class LinearCalculator(Calculator):
 
 
 class LinearModel:
-    """Least squares of energies on :class:`PairBasis` descriptors. ``weights`` after fit/load."""
+    """Least squares of energies on :class:`PairBasis` descriptors. ``weights`` after fit/load.
+    Any element is accepted: the descriptor counts atoms and pairs whatever their species."""
+
+    capabilities = frozenset({TRAINABLE, FEATURES})
 
     def __init__(self, settings: LinearSettings, threads: int | None = None):
         self.settings = settings

@@ -11,7 +11,6 @@ from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
-from geometry import numeric_forces, random_rotation
 from pydantic import ValidationError
 
 from collapse_sim import models
@@ -19,7 +18,6 @@ from collapse_sim.data.structures import attach_labels, energy_of, forces_of
 from collapse_sim.measure.accuracy import label_rmse
 from collapse_sim.models.ani import ANISettings
 from collapse_sim.models.ani.model import ANIModel
-from collapse_sim.models.base import Model
 from collapse_sim.runtime.executor import LocalExecutor
 from collapse_sim.samplers import ModelRef
 from collapse_sim.samplers.langevin import LangevinSampler, LangevinSettings
@@ -68,11 +66,6 @@ def trained(data, tmp_path_factory):
     return model, log
 
 
-@pytest.fixture(scope="module")
-def float64(data) -> ANIModel:
-    return ANIModel(ANISettings(**TINY, epochs=1, dtype="float64"), threads=2).fit(data["train"][:8], seed=1)
-
-
 # ------------------------------------------------------------------------------------ settings
 def test_settings_validate_through_the_model_registry():
     s = models.parse_settings({"kind": "ani"})
@@ -99,13 +92,6 @@ def test_settings_validate_through_the_model_registry():
         models.parse_settings({"kind": "ani", "radial_cutoff": 3.0})
 
 
-def test_unfitted_model_refuses(data):
-    model = models.make(models.parse_settings(TINY))
-    assert isinstance(model, ANIModel) and isinstance(model, Model)
-    with pytest.raises(RuntimeError, match="fit"):
-        model.predict(data["test"][:1])
-
-
 # ------------------------------------------------------------------------------------ fit
 def test_fit_logs_one_line_per_epoch_and_reduces_force_error(data, trained):
     model, log = trained
@@ -122,29 +108,7 @@ def test_fit_logs_one_line_per_epoch_and_reduces_force_error(data, trained):
     assert f_trained < 0.7 * f_untrained, (f_trained, f_untrained)
 
 
-def test_same_seed_is_bit_identical_and_leaves_no_global_state(data):
-    dtype, threads = torch.get_default_dtype(), torch.get_num_threads()
-    rng_state = torch.get_rng_state()
-    settings = ANISettings(**TINY, epochs=2)
-    a, b, c = (ANIModel(settings, threads=2).fit(data["train"][:10], seed=seed) for seed in (7, 7, 8))
-    sa, sb = a.network.state_dict(), b.network.state_dict()
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    assert a.fingerprint() == b.fingerprint() != c.fingerprint() and a.fingerprint().startswith("sha256:")
-    assert a.history == [dict(r, seconds=x["seconds"]) for r, x in zip(b.history, a.history)]
-    assert torch.get_default_dtype() == dtype and torch.get_num_threads() == threads
-    assert torch.equal(torch.get_rng_state(), rng_state)
-    assert not torch.are_deterministic_algorithms_enabled()
-
-
 # ------------------------------------------------------------------------------------ predict
-def test_forces_are_minus_the_energy_gradient(float64, data):
-    atoms = data["test"][0].copy()
-    [p] = float64.predict([atoms])
-    numeric = numeric_forces(lambda pair: [energy_of(x) for x in float64.predict(pair)], atoms)
-    assert np.abs(forces_of(p)).max() > 0.1  # not trivially zero
-    np.testing.assert_allclose(forces_of(p), numeric, rtol=0, atol=1e-6)
-
-
 def test_periodic_cu_forces_and_stress(tmp_path):
     train = [_cu(i) for i in range(6)]
     model = ANIModel(ANISettings(**TINY, epochs=2, dtype="float64", valid_fraction=0.0)).fit(train, seed=0)
@@ -165,40 +129,42 @@ def test_periodic_cu_forces_and_stress(tmp_path):
     assert np.allclose(forces_of(molecule).sum(axis=0), 0, atol=1e-10)
 
 
-def test_save_load_round_trip(trained, data, tmp_path):
-    model, _ = trained
-    path = tmp_path / "sub" / "model.pt"
-    model.save(path)
-    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temp file left
-    loaded = models.load(model.settings, path, threads=model.threads)  # same threads: same float sums
-    assert isinstance(loaded, ANIModel) and loaded.fingerprint() == model.fingerprint()
-    assert loaded.fit_info == model.fit_info
-    for p, q in zip(model.predict(data["test"]), loaded.predict(data["test"])):
-        assert energy_of(p) == energy_of(q) and np.array_equal(forces_of(p), forces_of(q))
-    np.testing.assert_array_equal(model.embed(data["test"]), loaded.embed(data["test"]))
+def test_a_file_of_another_format_is_refused(tmp_path):
+    torch.save({"format": "other"}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a collapse_sim ANI model"):
-        torch.save({"format": "other"}, tmp_path / "other.pt")
-        ANIModel.load(tmp_path / "other.pt", model.settings)
+        ANIModel.load(tmp_path / "other.pt", ANISettings(**TINY))
+
+
+def test_fit_leaves_no_global_state(data):
+    dtype, threads = torch.get_default_dtype(), torch.get_num_threads()
+    rng_state = torch.get_rng_state()
+    model = ANIModel(ANISettings(**TINY, epochs=1, dtype="float64"), threads=2).fit(data["train"][:6], seed=7)
+    assert all(t.dtype == torch.float64 for t in model.network.state_dict().values() if t.is_floating_point())
+    assert torch.get_default_dtype() == dtype and torch.get_num_threads() == threads
+    assert torch.equal(torch.get_rng_state(), rng_state)
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_batched_potential_rebuilds_a_replicas_pairs_only_once_it_moved_half_the_skin(trained, data):
+    model, _ = trained
+    molecules = data["test"][:3]
+    forces = model.batched_potential(skin=1.0).bind(molecules)
+    positions = np.concatenate([a.positions for a in molecules])
+    forces(positions)
+    assert forces.rebuilds.tolist() == [1, 1, 1]
+    n0 = len(molecules[0])
+    moved = positions.copy()
+    moved[:n0] += 0.3  # replica 0 moved 0.52 Å > skin/2
+    moved[n0] += [0.2, 0.0, 0.0]  # one atom of replica 1 moved 0.2 Å
+    _, batched = forces(moved)
+    assert forces.rebuilds.tolist() == [2, 1, 1]
+    labelled = model.predict([Atoms(a.numbers, moved[lo:lo + len(a)]) for a, lo in
+                              zip(molecules, np.cumsum([0] + [len(a) for a in molecules]))])
+    np.testing.assert_allclose(batched, np.concatenate([forces_of(a) for a in labelled]), rtol=0, atol=2e-5)
+
 
 
 # ------------------------------------------------------------------------------------ embed
-def test_embed_shape_and_invariance(trained, data):
-    model, _ = trained
-    emb = model.embed(data["test"])
-    assert emb.shape == (6, 16) == (len(data["test"]), model.embedding_dim)
-    assert np.all(np.isfinite(emb)) and np.std(emb, axis=0).max() > 0
-    atoms = data["test"][2]
-    rotated = atoms.copy()
-    rotated.positions = atoms.positions @ random_rotation(0).T + [1.0, -2.0, 0.5]
-    order = np.random.default_rng(0).permutation(len(atoms))
-    permuted = atoms[order]
-    e0, e1, e2 = model.embed([atoms, rotated, permuted])
-    np.testing.assert_allclose(e1, e0, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(e2, e0, rtol=1e-5, atol=1e-5)
-    p0, p2 = model.predict([atoms, permuted])
-    np.testing.assert_allclose(forces_of(p2), forces_of(p0)[order], atol=1e-4)
-
-
 # ------------------------------------------------------------------------------------ elements
 def test_system_elements_missing_from_training_are_represented_and_unknown_ones_refused(data):
     water_only = [a for a in _molecules(40, 0) if set(a.get_chemical_symbols()) <= {"H", "C", "O"}][:6]
@@ -213,7 +179,7 @@ def test_system_elements_missing_from_training_are_represented_and_unknown_ones_
 
 
 # ------------------------------------------------------------------------------------ sampling
-def test_langevin_sampling_through_the_calculator(trained, data, tmp_path):
+def test_langevin_sampling_with_the_batched_engine(trained, data, tmp_path):
     model, _ = trained
     path = tmp_path / "model.pt"
     model.save(path)

@@ -10,11 +10,12 @@ from ase.calculators.emt import EMT
 
 from collapse_sim.data.structures import attach_labels
 from collapse_sim.models.mace import MACESettings
+from collapse_sim.models.mace.batched import MACEPotential
 from collapse_sim.models.mace.model import MACEModel
 from collapse_sim.runtime.executor import LocalExecutor
 from collapse_sim.runtime.rng import stream
 from collapse_sim.samplers import ModelRef
-from collapse_sim.samplers.batched_langevin import BatchedLangevin, CalculatorPotential, MACEPotential, run_replicas
+from collapse_sim.samplers.batched_langevin import BatchedLangevin, CalculatorPotential, run_replicas
 from collapse_sim.samplers.langevin import LangevinSampler, LangevinSettings, run_replica
 from collapse_sim.systems.md import langevin
 

@@ -192,7 +192,8 @@ def test_mace_fits_predicts_and_embeds_molecules_without_stress(mace, labelled):
 
 
 def test_batched_langevin_runs_molecules_with_the_forces_predict_gives(mace, labelled):
-    from collapse_sim.samplers.batched_langevin import MACEPotential, run_replicas
+    from collapse_sim.models.mace.batched import MACEPotential
+    from collapse_sim.samplers.batched_langevin import run_replicas
     from collapse_sim.samplers.langevin import LangevinSettings
 
     starts = labelled[10:13]

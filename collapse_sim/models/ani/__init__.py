@@ -5,7 +5,8 @@ implementation is imported on first use:
 * ``network``  the torch module: torchani's ``AEVComputer`` (radial + angular atomic
   environment vectors) and ``ANINetworks`` (one MLP per element) plus per-element E0s;
   structures packed with their neighbour lists (periodic images included) and batched by index;
-* ``model``    ``ANIModel``: fit, predict, embed, calculator, save/load, fingerprint.
+* ``model``    ``ANIModel``: fit, predict, embed, calculator, save/load, fingerprint;
+* ``batched``  energies and forces of many MD replicas per call (the batched_forces capability).
 
 No pretrained torchani model is used (they download weights): every network starts from
 ``torch.manual_seed(seed)``.

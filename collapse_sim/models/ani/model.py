@@ -24,6 +24,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from collapse_sim.data.structures import attach_labels, energy_of
 from collapse_sim.models.ani import ANISettings
 from collapse_sim.models.ani.network import PREDICT_BATCH, ANINetwork, architecture, evaluate, pack, periodic
+from collapse_sim.models.base import BATCHED_FORCES, FEATURES, TRAINABLE
 from collapse_sim.models.budget import passes
 from collapse_sim.models.epoch_log import EpochLog
 from collapse_sim.models.split import train_valid_split
@@ -99,7 +100,12 @@ class ANICalculator(Calculator):
 
 
 class ANIModel:
-    """An ANI potential. ``self.network`` is the :class:`ANINetwork` once fitted or loaded."""
+    """An ANI potential. ``self.network`` is the :class:`ANINetwork` once fitted or loaded.
+
+    Elements it was not fitted with (neither in ``train`` nor in ``species``): predict, embed and
+    the batched potential raise ValueError naming them."""
+
+    capabilities = frozenset({TRAINABLE, FEATURES, BATCHED_FORCES})
 
     def __init__(self, settings: ANISettings, threads: int | None = None):
         if threads is not None and threads < 1:
@@ -165,7 +171,7 @@ class ANIModel:
             network = ANINetwork(symbols, architecture(s))
             e0 = fit_e0s([train[i] for i in train_idx], symbols)
             network.e0.copy_(torch.as_tensor(e0))
-            network.to(device)
+            network.to(device=device, dtype=dtype)  # torchani makes its AEV constants float32
             train_set = pack(network, [train[i] for i in train_idx], labels=True)
             valid_set = pack(network, [train[i] for i in valid_idx], labels=True) if n_valid else None
             optimizer = torch.optim.Adam(network.parameters(), lr=s.lr)
@@ -248,6 +254,14 @@ class ANIModel:
         private = ANIModel(self.settings, threads=self.threads)
         private.network = copy.deepcopy(self.network)
         return ANICalculator(private)
+
+    def batched_potential(self, skin: float | None = None):
+        """Energies and forces of many replicas per call (``collapse_sim.models.ani.batched``):
+        neighbour candidates within the radial cutoff + ``skin`` Å (default ``batched.DEFAULT_SKIN``)."""
+        from collapse_sim.models.ani import batched
+
+        self._require()
+        return batched.ANIPotential(self, batched.DEFAULT_SKIN if skin is None else skin)
 
     def fingerprint(self) -> str:
         """'sha256:' + 16 hex digits of the state dict (names, dtypes, shapes, bytes, in name order)."""

@@ -4,7 +4,8 @@ scenario validates without importing it. The implementation is imported on first
 * ``preamble`` imported first by the others: mace before e3nn, torch state scoped to a call;
 * ``graphs``   structures -> mace graphs, collated once and batched by index;
 * ``training`` the network built from the training data and fitted as ``mace_run_train`` fits it;
-* ``model``    ``MACEModel``: fit, predict, embed, calculator, save/load, fingerprint.
+* ``model``    ``MACEModel``: fit, predict, embed, calculator, save/load, fingerprint;
+* ``batched``  energies and forces of many MD replicas per call (the batched_forces capability).
 """
 from __future__ import annotations
 

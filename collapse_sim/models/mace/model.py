@@ -43,6 +43,7 @@ from mace.tools import AtomicNumberTable, torch_geometric
 from mace.tools.scatter import scatter_mean
 
 from collapse_sim.data.structures import attach_labels
+from collapse_sim.models.base import BATCHED_FORCES, FEATURES, TRAINABLE
 from collapse_sim.models.mace import MACESettings, training
 from collapse_sim.models.mace.graphs import PREDICT_BATCH, has_stress, to_graphs
 from collapse_sim.runtime.torch_state import state_dict_fingerprint
@@ -61,7 +62,12 @@ class _ReproducibleMACECalculator(MACECalculator):
 
 
 class MACEModel:
-    """A MACE potential. ``self.model`` is the ``ScaleShiftMACE`` module once fitted or loaded."""
+    """A MACE potential. ``self.model`` is the ``ScaleShiftMACE`` module once fitted or loaded.
+
+    Elements it was not fitted with (neither in ``train`` nor in ``species``): predict, embed and
+    the batched potential raise ValueError naming them."""
+
+    capabilities = frozenset({TRAINABLE, FEATURES, BATCHED_FORCES})
 
     def __init__(self, settings: MACESettings, threads: int | None = None):
         if threads is not None and threads < 1:
@@ -208,6 +214,14 @@ class MACEModel:
         return _ReproducibleMACECalculator(
             models=copy.deepcopy(self.model), device=self.settings.device,
             default_dtype=str(self._dtype).removeprefix("torch."), threads=self.threads)
+
+    def batched_potential(self, skin: float | None = None):
+        """Energies and forces of many replicas per call (``collapse_sim.models.mace.batched``):
+        neighbour candidates within r_max + ``skin`` Å (default ``batched.DEFAULT_SKIN``)."""
+        from collapse_sim.models.mace import batched
+
+        self._require_model()
+        return batched.MACEPotential(self, batched.DEFAULT_SKIN if skin is None else skin)
 
     def fingerprint(self) -> str:
         """'sha256:' + 16 hex digits of the state dict (names, dtypes, shapes, bytes, in name order).
