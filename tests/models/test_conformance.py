@@ -4,6 +4,9 @@ train on EMT-labelled Cu; a non-atomistic kind (gaussian) gets the checks that a
 Kind-specific behaviour stays in each kind's own test module."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -26,6 +29,10 @@ EXAMPLES = {
 #: what a kind does with an element it was not fitted with, as its docs say: "refuses" (ValueError
 #: naming the element) or "predicts" (finite labels). A kind not listed may do either, refusing in one line.
 OUTSIDE_SPECIES = {"mace": "refuses", "ani": "refuses", "linear": "predicts"}
+
+# the example plugin (tests/plugin_example) joins the suite as an installed plugin's kind would
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugin_example"))
+import collapse_sim_example_plugin.morse  # noqa: E402, F401
 
 KINDS = models.KINDS.kinds
 ATOMISTIC = [k for k in KINDS if models.KINDS.settings(k).atomistic]

@@ -26,6 +26,7 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
 from collapse_sim.data.structures import attach_labels
 from collapse_sim.models import KINDS, ModelSettingsBase
+from collapse_sim.models.base import FEATURES, TRAINABLE
 
 FORMAT = "collapse_sim_example_plugin.morse/1"
 
@@ -124,6 +125,8 @@ class MorseCalculator(Calculator):
 class MorseModel:
     """See the module docstring. ``params`` (D eV, a 1/Å, r0 Å) and ``e0`` after fit/load."""
 
+    capabilities = frozenset({TRAINABLE, FEATURES})
+
     def __init__(self, settings: MorseSettings, threads: int | None = None):
         self.settings, self.threads = settings, threads
         self.params: np.ndarray | None = None
@@ -205,7 +208,9 @@ class MorseModel:
         """One JSON file; floats as their exact reprs, so a loaded model predicts the same bits."""
         data = {"format": FORMAT, "r_cut": self.settings.r_cut, "params": [float(p) for p in self._require()],
                 "e0": self.e0, "fit_info": self.fit_info}
-        Path(path).write_text(json.dumps(data, indent=1))
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=1))
 
     @classmethod
     def load(cls, path: Path, settings: MorseSettings, threads: int | None = None) -> MorseModel:
