@@ -2,7 +2,7 @@
 the settings base and the registry."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -12,6 +12,25 @@ from ase.calculators.calculator import Calculator
 
 from collapse_sim.registry import Registry
 from collapse_sim.settings_base import KindSettings
+
+TRAINABLE = "trainable"            # fit() trains it (from scratch, or from pretrained weights)
+PRETRAINED = "pretrained"          # starts from published weights (fit fine-tunes)
+FROZEN = "frozen"                  # never trained: fit() keeps it as it is (a teacher, a zoo member)
+BATCHED_FORCES = "batched_forces"  # batched_potential() -> BatchedPotential: many replicas per call
+FEATURES = "features"              # embed(structures) -> (n, p): per-structure features for alignment metrics
+ENSEMBLE = "ensemble"              # force_deviation(structures) -> per-structure max force std (trust windows)
+
+#: positions (M, 3) of R replicas' atoms, concatenated -> (energies (R,), forces (M, 3))
+BatchedForces = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+class BatchedPotential(Protocol):
+    def bind(self, structures: Sequence[Atoms]) -> BatchedForces: ...
+
+
+def capabilities(model) -> frozenset[str]:
+    """What a model (instance or class) declares: its ``capabilities`` class attribute."""
+    return frozenset(getattr(model, "capabilities", frozenset()))
 
 
 class ModelSettingsBase(KindSettings):
