@@ -84,8 +84,14 @@ class FrozenSettings(ModelSettingsBase):
         return self
 
     def check(self, scenario) -> None:
+        """The wrapped kind's own needs; and the metric suite embeds probes, which needs features."""
         if self.model is not None:
             self.model.check(scenario)
+        features = self.model is not None and FEATURES in capabilities(KINDS.implementation(self.model.kind))
+        if scenario.metrics.enabled and not features:
+            raise ValueError(f"model.{'calculator' if self.calculator else 'model.kind'}: the metric suite needs "
+                             "per-structure features, which this frozen model has not; set metrics.enabled: false "
+                             "or wrap a model kind with features")
 
 
 def _pretrained(settings) -> bool:

@@ -90,3 +90,27 @@ def test_a_published_chgnet_is_a_frozen_teacher(tmp_path):
     assert frozen.embed(cells).shape == (2, 64)
     frozen.save(tmp_path / "teacher.json")
     assert load(frozen.settings, tmp_path / "teacher.json", threads=1).fingerprint() == frozen.fingerprint()
+
+
+def _lineage(**overrides) -> dict:
+    from scenario_factory import tiny_scenario_dict
+
+    return tiny_scenario_dict(**{"name": "frozen", "generations": 1, "policies": [{"kind": "replace"}],
+                                 "model": EMT_FROZEN, "probes": None, "metrics": {"enabled": False}, **overrides})
+
+
+def test_a_frozen_lineage_keeps_one_model_through_its_generations(tmp_path):
+    import collapse_sim
+
+    run = collapse_sim.run(_lineage(), tmp_path, local=True, progress=False)
+    assert [r["generation"] for r in run.rows] == [0, 1]
+    assert run.rows[0]["model_hash"] == run.rows[1]["model_hash"] == make(parse_settings(EMT_FROZEN)).fingerprint()
+
+
+def test_the_metric_suite_needs_features_the_calculator_has_not():
+    from scenario_factory import tiny_scenario_dict
+
+    from collapse_sim.scenario import ScenarioError, parse_scenario
+
+    with pytest.raises(ScenarioError, match="model.calculator: the metric suite needs per-structure features"):
+        parse_scenario(tiny_scenario_dict(model=EMT_FROZEN), "s.yaml")
