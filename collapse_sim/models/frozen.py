@@ -30,7 +30,7 @@ from ase.calculators.calculator import Calculator
 from pydantic import Field, field_validator, model_validator
 
 from collapse_sim.data.structures import attach_labels
-from collapse_sim.models.base import FEATURES, FROZEN, KINDS, PRETRAINED, ModelSettingsBase, capabilities
+from collapse_sim.models.base import FEATURES, FROZEN, KINDS, ModelSettingsBase, capabilities
 from collapse_sim.oracles.ase_oracle import INSTALL_HINTS, import_object
 from collapse_sim.runtime.atomic import atomic_write_bytes
 from collapse_sim.settings_base import kind_union
@@ -87,16 +87,17 @@ class FrozenSettings(ModelSettingsBase):
         """The wrapped kind's own needs; and the metric suite embeds probes, which needs features."""
         if self.model is not None:
             self.model.check(scenario)
-        features = self.model is not None and FEATURES in capabilities(KINDS.implementation(self.model.kind))
-        if scenario.metrics.enabled and not features:
+        if scenario.metrics.enabled and (self.model is None
+                                         or FEATURES not in capabilities(KINDS.implementation(self.model.kind))):
             raise ValueError(f"model.{'calculator' if self.calculator else 'model.kind'}: the metric suite needs "
                              "per-structure features, which this frozen model has not; set metrics.enabled: false "
                              "or wrap a model kind with features")
 
 
 def _pretrained(settings) -> bool:
-    """Whether a kind's model has weights before any fit (a pretrained kind asked to use them)."""
-    return PRETRAINED in capabilities(KINDS.implementation(settings.kind)) and getattr(settings, "pretrained", True)
+    """Whether a kind's model has weights before any fit: its settings ask for published ones
+    (``pretrained: true``). Read from the settings, so validation imports no model package."""
+    return bool(getattr(settings, "pretrained", False))
 
 
 def _package_version(import_path: str) -> str:
