@@ -149,3 +149,15 @@ def test_an_element_chgnet_does_not_cover_is_refused_at_validation():
     data["system"] |= {"element": "Am", "lattice_constant": 4.9}
     with pytest.raises(ScenarioError, match=r"model.kind: chgnet covers elements up to Pu .* Am"):
         parse_scenario(data, "s.yaml")
+
+
+def test_stress_is_fitted_in_ase_units_when_weighted(cells, published):
+    def stress_rmse(model):
+        return float(np.sqrt(np.mean([(p.get_stress() - t.get_stress()) ** 2
+                                      for p, t in zip(model.predict(cells), cells)])))
+
+    model = make(parse_settings(dict(FAST, epochs=2, forces_weight=0.1, stress_weight=10.0)), threads=1)
+    assert stress_rmse(model.fit(cells, seed=0)) < stress_rmse(published)
+    unlabelled = [attach_labels(a, a.get_potential_energy(), a.get_forces()) for a in cells]
+    with pytest.raises(ValueError, match="stress labels on every training structure"):
+        model.fit(unlabelled, seed=0)
