@@ -15,6 +15,8 @@ from collapse_sim.models import mace  # noqa: F401  isort: skip
 from collapse_sim.models import linear  # noqa: F401  isort: skip
 from collapse_sim.models import gaussian  # noqa: F401  isort: skip
 from collapse_sim.models import ani  # noqa: F401  isort: skip
+from collapse_sim.models import chgnet  # noqa: F401  isort: skip
+from collapse_sim.models import frozen  # noqa: F401  isort: skip
 
 #: every model kind; a ``model:`` mapping without ``kind`` is a MACE model
 ModelSettings = kind_union(KINDS, default="mace")

@@ -35,7 +35,8 @@ class BatchedPotential(Protocol):
 
 
 def capabilities(model) -> frozenset[str]:
-    """What a model (instance or class) declares: its ``capabilities`` class attribute (none if absent)."""
+    """What a model (instance or class) declares: its ``capabilities`` attribute (none if absent); a
+    wrapper such as ``frozen`` may set it per instance, from what it wraps."""
     return frozenset(getattr(model, "capabilities", frozenset()))
 
 

@@ -16,7 +16,7 @@ from geometry import numeric_forces, random_rotation
 
 from collapse_sim import models
 from collapse_sim.data.structures import attach_labels, energy_of, forces_of
-from collapse_sim.models.base import BATCHED_FORCES, FEATURES, TRAINABLE, capabilities
+from collapse_sim.models.base import BATCHED_FORCES, FEATURES, PRETRAINED, TRAINABLE, capabilities
 
 #: fast settings per kind; a kind not listed is built from ``{"kind": name}`` (its defaults)
 EXAMPLES = {
@@ -25,6 +25,8 @@ EXAMPLES = {
     "ani": {"kind": "ani", "radial_shells": 6, "angular_shells": 3, "angular_sections": 4, "hidden": [16, 8],
             "batch_size": 4, "epochs": 2},
     "linear": {"kind": "linear"},
+    "chgnet": {"kind": "chgnet", "epochs": 1, "batch_size": 4, "valid_fraction": 0.0},
+    "frozen": {"kind": "frozen", "calculator": "ase.calculators.emt.EMT"},
 }
 #: what a kind does with an element it was not fitted with, as its docs say: "refuses" (ValueError
 #: naming the element) or "predicts" (finite labels). A kind not listed may do either, refusing in one line.
@@ -140,7 +142,8 @@ def test_same_seed_same_fingerprint(kind, fitted):
     assert _fit(kind).fingerprint() == fitted(kind).fingerprint()
 
 
-@pytest.mark.parametrize("kind", [k for k in KINDS if TRAINABLE in capabilities(models.KINDS.implementation(k))])
+@pytest.mark.parametrize("kind", [k for k in KINDS if {TRAINABLE} == capabilities(models.KINDS.implementation(k))
+                                  & {TRAINABLE, PRETRAINED}])  # pretrained kinds predict before any fit
 def test_unfitted_model_refuses_in_one_line(kind, tmp_path):
     model = models.make(_settings(kind))
     for call in (lambda: model.predict(_probes(kind)[:1]), lambda: model.save(tmp_path / "model"),
