@@ -16,6 +16,7 @@ import torch
 from ase import Atoms
 
 from collapse_sim.models.ani.network import Batch, evaluate, half_pairs, species_indices
+from collapse_sim.models.skin import stale_replicas
 from collapse_sim.runtime.allocator import keep_heap
 from collapse_sim.runtime.torch_state import default_dtype, deterministic, num_threads
 
@@ -67,10 +68,7 @@ class _ANIReplicas:
             return energies.detach().double().cpu().numpy(), forces.detach().double().cpu().numpy()
 
     def _refresh_candidates(self, positions: np.ndarray) -> None:
-        starts = self.ptr[:-1]
-        moved = np.maximum.reduceat(((positions - self.reference) ** 2).sum(axis=1), starts)
-        finite = np.logical_and.reduceat(np.isfinite(positions).all(axis=1), starts)  # exploded ones keep theirs
-        stale = np.flatnonzero((moved > (self.potential.skin / 2) ** 2) & finite)
+        stale = stale_replicas(positions, self.reference, self.ptr, self.potential.skin)
         if stale.size == 0:
             return
         p = self.potential

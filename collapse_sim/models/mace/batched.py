@@ -22,6 +22,7 @@ from mace.data.neighborhood import get_neighborhood
 from mace.tools.utils import atomic_numbers_to_indices
 
 from collapse_sim.models.mace.edge_paths import use_fast_paths
+from collapse_sim.models.skin import stale_replicas
 from collapse_sim.runtime import lanes
 from collapse_sim.runtime.allocator import keep_heap
 
@@ -125,10 +126,7 @@ class _Graph:
         return out["energy"].detach().cpu().double().numpy(), out["forces"].detach().cpu().double().numpy()
 
     def _refresh_candidates(self, positions: np.ndarray) -> None:
-        starts = self.ptr[:-1]
-        moved = np.maximum.reduceat(((positions - self.reference) ** 2).sum(axis=1), starts)
-        finite = np.logical_and.reduceat(np.isfinite(positions).all(axis=1), starts)  # exploded ones keep theirs
-        stale = np.flatnonzero((moved > (self.potential.skin / 2) ** 2) & finite)
+        stale = stale_replicas(positions, self.reference, self.ptr, self.potential.skin)
         if stale.size == 0:
             return
         p = self.potential
