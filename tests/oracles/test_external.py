@@ -31,7 +31,7 @@ from scenario_factory import tiny_scenario_dict
 
 from collapse_sim import oracles
 from collapse_sim.errors import UsageError
-from collapse_sim.oracles.external import ExternalOracleSettings, requirements
+from collapse_sim.oracles.external import ExternalOracleSettings, prepare, requirements
 from collapse_sim.oracles.external.calculator import CalculationFailed, ExternalCalculator, close_shared_workers
 from collapse_sim.oracles.external.process import WorkerLost, WorkerSpec
 from collapse_sim.runtime import venvs
@@ -98,6 +98,28 @@ def test_the_oracle_labels_as_the_calculator_does_in_process():
     first, second = oracle.calculator(), oracle.calculator()
     assert first.worker is second.worker  # labelling tasks in one process share a started worker
     oracle.check(structures[0])
+    assert prepare(oracle.settings) == sys.executable  # no environment: this interpreter runs the worker
+
+
+def test_a_run_with_the_external_oracle_has_the_rows_of_the_calculator_in_process(tmp_path):
+    from collapse_sim.loop import RunContext, run
+    from collapse_sim.runtime.executor import LocalExecutor
+    from collapse_sim.scenario import parse_scenario
+    from collapse_sim.store import RunStore
+
+    rows = []
+    for name, oracle in (("in-process", {}), ("external", {"kind": "external", "timeout": 60})):
+        scenario = parse_scenario(tiny_scenario_dict(
+            oracle={"calculator": "ase.calculators.emt.EMT", "chunk_size": 6, **oracle},
+            policies=[{"kind": "replace"}], model={"kind": "linear"}, generations=1))
+        root = tmp_path / name
+        root.mkdir()
+        store = RunStore(root)
+        store.write_scenario(scenario.resolved_yaml())
+        run(RunContext(scenario, root, LocalExecutor()), progress=lambda m: None)  # md recipes drive the oracle
+        rows.append([{k: v for k, v in json.loads(line).items() if not k.endswith("_seconds")}
+                     for line in store.metrics_path.read_text().splitlines()])
+    assert rows[0] == rows[1] and len(rows[0]) == 2
 
 
 def test_settings_are_checked_when_read():

@@ -8,7 +8,9 @@ real calculator raises (an element its model does not know, say) comes back as
 
 ``shared=True`` takes the worker from a per-process cache keyed by its spec, so successive
 labelling tasks in one process (a Ray worker, a ``--local`` run) pay the start-up (an
-interpreter, torch, a model checkpoint: seconds) once; cached workers stop at interpreter exit.
+interpreter, torch, a model checkpoint: seconds) once; each new calculator resets the worker's
+calculator (ASE ``reset``), which then labels as a freshly built one would. Cached workers stop
+at interpreter exit.
 """
 from __future__ import annotations
 
@@ -47,7 +49,17 @@ class ExternalCalculator(Calculator):
         super().__init__(**kwargs)
         self.spec, self.shared, self.restarts_left = spec, shared, restarts
         self.worker = shared_worker(spec) if shared else WorkerProcess(spec)
+        if shared:
+            self._reset()
         self.implemented_properties = list(self.worker.implemented_properties)
+
+    def _reset(self) -> None:
+        """A shared worker's calculator forgets what earlier users left in it (cached results,
+        neighbour lists), so labels do not depend on which tasks ran before in this process."""
+        try:
+            self.worker.call({"op": "reset"})
+        except WorkerLost:
+            self.worker = shared_worker(self.spec, replace=True)
 
     def _restart(self) -> None:
         if self.shared:

@@ -7,7 +7,8 @@ properties, or the error that stopped it), then answers one JSON line per reques
 is told to exit or the socket closes (the parent has gone), and exits.
 
 Requests: ``{"op": "calculate", "numbers", "positions", "cell", "pbc", "properties"}``,
-``{"op": "ping"}``, ``{"op": "exit"}``. Replies: ``{"ok": true, ...}`` or ``{"ok": false,
+``{"op": "reset"}`` (forget cached state, as a freshly built calculator), ``{"op": "ping"}``,
+``{"op": "exit"}``. Replies: ``{"ok": true, ...}`` or ``{"ok": false,
 "error": "Type: message"}``. Floats travel as JSON numbers, which Python writes and reads
 back bit for bit.
 """
@@ -63,6 +64,9 @@ def serve(sock, calc):
         try:
             if op == "calculate":
                 reply = _calculate(calc, request)
+            elif op == "reset":  # a new user of this worker: the calculator as if just built
+                calc.reset()
+                reply = {"ok": True}
             elif op == "ping":
                 reply = {"ok": True}
             else:
