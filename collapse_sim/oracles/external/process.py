@@ -60,8 +60,11 @@ def _private_dir() -> str:
     return path
 
 
-def _shutdown(proc: subprocess.Popen, sock: socket.socket | None, tmpdir: str, log) -> None:
-    """Ask the worker to exit, then make sure it has; remove its directory (log included)."""
+def _shutdown(owner: int, proc: subprocess.Popen, sock: socket.socket | None, tmpdir: str, log) -> None:
+    """Ask the worker to exit, then make sure it has; remove its directory (log included). Only
+    the process that started it does this (not a forked child exiting with a copy of it)."""
+    if os.getpid() != owner:
+        return
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.settimeout(1.0)
@@ -104,11 +107,12 @@ class WorkerProcess:
             raise WorkerLost(f"oracle worker process ({spec.calculator} in {spec.python}) could not be "
                              f"started: {exc}") from None
         self.sock: socket.socket | None = None
-        self._finalizer = weakref.finalize(self, _shutdown, self.proc, None, self._tmpdir, log)
+        self._finalizer = weakref.finalize(self, _shutdown, os.getpid(), self.proc, None, self._tmpdir, log)
         try:
             self.sock = self._accept(listener)
             self._finalizer.detach()
-            self._finalizer = weakref.finalize(self, _shutdown, self.proc, self.sock, self._tmpdir, log)
+            self._finalizer = weakref.finalize(self, _shutdown, os.getpid(), self.proc, self.sock, self._tmpdir,
+                                              log)
             hello = self._read(spec.startup_timeout, starting=True)
         except BaseException:
             self.kill()
@@ -188,8 +192,10 @@ class WorkerProcess:
 
     def call(self, request: dict) -> dict:
         """The reply to ``request``; WorkerLost if the worker dies or misses ``call_timeout``."""
-        if self.sock is None or self.proc.poll() is not None:
-            raise self._lost("is not running")
+        if self.sock is None:
+            raise self._lost("was stopped")
+        if self.proc.poll() is not None:
+            raise self._lost("died before this call")
         try:
             self.sock.settimeout(self.spec.call_timeout)
             self.sock.sendall(json.dumps(request).encode() + b"\n")
