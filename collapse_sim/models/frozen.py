@@ -4,7 +4,9 @@ for the representation analysis.
 It is built from one of two sources, given in its settings:
 
 * ``calculator``: any ASE calculator class by import path, with ``kwargs`` (as the ``ase``
-  oracle takes them): EMT, a foundation model's calculator, a DFT code;
+  oracle takes them): EMT, a foundation model's calculator, a DFT code; with ``environment``
+  (or ``python``) it runs in its own Python environment behind a worker process, as the
+  ``external`` oracle does (e.g. SevenNet-0, whose e3nn cannot share MACE's environment);
 * ``model``: another kind's settings, with ``path`` the file that kind saved (its ``load``
   reads it); without ``path`` the kind must be pretrained (``chgnet``), and its published
   weights are used as they are.
@@ -27,7 +29,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from collapse_sim.data.structures import attach_labels
 from collapse_sim.models.base import FEATURES, FROZEN, KINDS, ModelSettingsBase, capabilities
@@ -48,22 +50,20 @@ class FrozenSettings(ModelSettingsBase):
     calculator: str | None = Field(None, description="import path of an ASE Calculator class, e.g. "
                                                      "ase.calculators.emt.EMT (or give model)")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the calculator")
+    environment: list[str] = Field(default_factory=list,
+                                   description="pip requirement lines of an environment of its own for the "
+                                               "calculator, as the external oracle's (built on first use, cached)")
+    python: str | None = Field(None, description="interpreter that runs the calculator's worker process (default: "
+                                                 "the environment's, or in this process without environment)")
     model: kind_union(KINDS, default="mace") | None = Field(  # type: ignore[valid-type]
         None, description="settings of the wrapped model, any model kind (or give calculator)")
     path: str | None = Field(None, description="file the wrapped model's kind saved (its load reads it); "
                                                "omit for a pretrained kind's published weights")
 
-    @field_validator("calculator")
-    @classmethod
-    def _importable(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        try:
-            import_object(value)
-        except ValueError as exc:
-            hint = INSTALL_HINTS.get(value.split(".")[0])
-            raise ValueError(f"{exc}; install it with: {hint}" if hint else str(exc)) from None
-        return value
+    @property
+    def elsewhere(self) -> bool:
+        """The calculator runs in a worker process (its own environment or interpreter)."""
+        return bool(self.environment) or self.python is not None
 
     @model_validator(mode="after")
     def _one_source(self) -> FrozenSettings:
@@ -71,6 +71,15 @@ class FrozenSettings(ModelSettingsBase):
             raise ValueError("give calculator (an ASE calculator) or model (another kind's settings), not both")
         if self.calculator is not None and self.path is not None:
             raise ValueError("path: names a saved model; a calculator is built from calculator and kwargs")
+        if self.model is not None and self.elsewhere:
+            raise ValueError("environment: only a calculator runs in an environment of its own")
+        if self.calculator is not None and not self.elsewhere:  # else it is imported by its worker
+            try:
+                import_object(self.calculator)
+            except ValueError as exc:
+                hint = INSTALL_HINTS.get(self.calculator.split(".")[0])
+                raise ValueError(f"calculator: {exc}; install it with: {hint}" if hint
+                                 else f"calculator: {exc}") from None
         if self.model is not None:
             if self.model.kind == "frozen":
                 raise ValueError("model.kind: a frozen model wraps a trainable kind or a calculator, not a frozen one")
@@ -160,10 +169,19 @@ class FrozenModel:
         return self.inner.embed(structures)
 
     def calculator(self) -> Calculator:
-        """The wrapped model's calculator, or a new instance of the calculator class."""
+        """The wrapped model's calculator, or a new instance of the calculator class (in this
+        process, or served by a worker in its own environment)."""
         if self.inner is not None:
             return self.inner.calculator()
-        return import_object(self.settings.calculator)(**self.settings.kwargs)
+        s = self.settings
+        if s.elsewhere:
+            from collapse_sim.oracles.external import ExternalOracleSettings, worker_spec
+            from collapse_sim.oracles.external.calculator import ExternalCalculator
+
+            spec = worker_spec(ExternalOracleSettings(calculator=s.calculator, kwargs=s.kwargs,
+                                                      environment=s.environment, python=s.python))
+            return ExternalCalculator(spec, shared=True)
+        return import_object(s.calculator)(**s.kwargs)
 
     def fingerprint(self) -> str:
         """The wrapped model's fingerprint; for a calculator, 'sha256:' + 16 hex digits of its
@@ -171,8 +189,9 @@ class FrozenModel:
         if self.inner is not None:
             return self.inner.fingerprint()
         s = self.settings
-        identity = json.dumps({"calculator": s.calculator, "kwargs": s.kwargs,
-                               "version": _package_version(s.calculator)}, sort_keys=True, default=str)
+        version = ", ".join(s.environment) if s.environment else _package_version(s.calculator)
+        identity = json.dumps({"calculator": s.calculator, "kwargs": s.kwargs, "version": version},
+                              sort_keys=True, default=str)
         return "sha256:" + hashlib.sha256(identity.encode()).hexdigest()[:16]
 
     def save(self, path: Path) -> None:

@@ -10,7 +10,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from pydantic import ValidationError
 
-from collapse_sim.data.structures import attach_labels
+from collapse_sim.data.structures import attach_labels, energy_of, forces_of
 from collapse_sim.models import load, make, parse_settings
 from collapse_sim.models.base import FEATURES, FROZEN, capabilities
 
@@ -76,10 +76,26 @@ def test_a_saved_model_of_another_kind_is_wrapped_with_its_features(tmp_path):
     ({"kind": "frozen", "model": {"kind": "linear"}}, "path: a frozen linear needs the file of a saved model"),
     ({"kind": "frozen", "model": {"kind": "linear"}, "path": "/no/such/file"}, "is not a file"),
     ({"kind": "frozen", "model": EMT_FROZEN}, "not a frozen one"),
+    ({"kind": "frozen", "model": {"kind": "chgnet"}, "environment": ["sevenn"]}, "only a calculator runs"),
 ])
 def test_bad_settings_name_the_field(settings, expected):
     with pytest.raises(ValidationError, match=expected):
         parse_settings(settings)
+
+
+def test_a_calculator_in_its_own_process_labels_as_in_this_one(tmp_path):
+    """The calculator served by a worker process (here this interpreter; in practice an environment
+    of its own, e.g. SevenNet-0's) gives the same labels, and its fingerprint survives save/load."""
+    import sys
+
+    cells = _cells(3)
+    here = make(parse_settings(EMT_FROZEN))
+    elsewhere = make(parse_settings(dict(EMT_FROZEN, python=sys.executable)))
+    for a, b in zip(here.predict(cells), elsewhere.predict(cells)):
+        assert energy_of(a) == energy_of(b)
+        np.testing.assert_array_equal(forces_of(a), forces_of(b))
+    elsewhere.save(tmp_path / "model.json")
+    assert load(elsewhere.settings, tmp_path / "model.json").fingerprint() == elsewhere.fingerprint()
 
 
 def test_a_published_chgnet_is_a_frozen_teacher(tmp_path):
