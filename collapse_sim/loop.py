@@ -102,7 +102,7 @@ def advance_lineage(ctx: RunContext, spec: LineageSpec, first: int, last: int, c
     resumed run). Its synthetic pool comes from its previous model's samples or, with a commons,
     from the publications of the previous generation; with a commons each generation's model then
     publishes its own samples (except the last's, which nobody draws). Stage changes go to the
-    lineage's status file (progress display, fault tests)."""
+    lineage's status file (the progress display reads it)."""
     ctx = ctx.in_task()
     sc, store, name = ctx.scenario, ctx.store, spec.name
     policy = policies.make(spec.policy)

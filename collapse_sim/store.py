@@ -362,9 +362,13 @@ class RunStore:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         return len(stale)
 
+    def committed_rows(self, lineages: Sequence[str]) -> list[dict]:
+        """Every committed generation's metrics row, in lineage then generation order."""
+        return [self.generation(lineage, g).read_row() for lineage in lineages for g in self.completed(lineage)]
+
     def rebuild_metrics(self, lineages: Sequence[str]) -> list[dict]:
         """metrics.jsonl from every committed generation's row, in lineage then generation order."""
-        rows = [self.generation(lineage, g).read_row() for lineage in lineages for g in self.completed(lineage)]
+        rows = self.committed_rows(lineages)
         atomic_write_text(self.metrics_path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
         return rows
 

@@ -37,12 +37,19 @@ def validate(scenario) -> Scenario:
         source = "scenario"
     else:
         raise UsageError(f"scenario: give a YAML path, a mapping or a Scenario, not {type(scenario).__name__}")
+    ideal = systems.make(scenario.system).ideal()
     for field in ("oracle", "reference_oracle"):
         if (settings := getattr(scenario, field)) is not None:
             try:
-                oracles.make(settings).check(systems.make(scenario.system).ideal())
+                oracles.make(settings).check(ideal)
             except ValueError as exc:
                 raise UsageError(f"{source}: {field}: {exc}") from None
+    # settings that need a process or an environment to check (a frozen model's calculator elsewhere)
+    if (runtime_check := getattr(scenario.model, "runtime_check", None)) is not None:
+        try:
+            runtime_check(ideal)
+        except ValueError as exc:
+            raise UsageError(f"{source}: model: {exc}") from None
     return scenario
 
 
@@ -87,11 +94,6 @@ class Run:
         return f"Run({str(self.root)!r}, {len(self.lineages)} lineage(s), {len(self.rows)} metrics row(s))"
 
 
-def committed_rows(store: RunStore, names: list[str]) -> list[dict]:
-    """Every committed generation's metrics row, in lineage then generation order (read-only)."""
-    return [store.generation(name, g).read_row() for name in names for g in store.completed(name)]
-
-
 def load(run_dir: str | os.PathLike) -> Run:
     """An existing run directory, read-only: its scenario and the rows of its committed generations
     (also those of a run that is still going or was interrupted)."""
@@ -105,7 +107,7 @@ def load(run_dir: str | os.PathLike) -> Run:
     plan = store.plan()
     if plan is None:
         raise UsageError(f"{run_dir}: its plan.json and scenario.yaml cannot be read")
-    return Run(Path(run_dir), scenario, plan, committed_rows(store, plan.names))
+    return Run(Path(run_dir), scenario, plan, store.committed_rows(plan.names))
 
 
 def run(scenario, out: str | os.PathLike = "runs", *, local: bool = False, address: str | None = None,

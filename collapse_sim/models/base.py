@@ -21,7 +21,6 @@ PRETRAINED = "pretrained"          # starts from published weights (fit fine-tun
 FROZEN = "frozen"                  # never trained: fit() keeps it as it is (a teacher, a zoo member)
 BATCHED_FORCES = "batched_forces"  # batched_potential() -> BatchedPotential: many replicas per call
 FEATURES = "features"              # embed(structures) -> (n, p): per-structure features for alignment metrics
-ENSEMBLE = "ensemble"              # force_deviation(structures) -> per-structure max force std (trust windows)
 
 #: positions (M, 3) of R replicas' atoms, concatenated -> (energies (R,), forces (M, 3))
 BatchedForces = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -65,13 +64,13 @@ class Model(Protocol):
       FEATURES        embed(structures) -> (n, p): one invariant vector per structure (alignment metrics)
       BATCHED_FORCES  batched_potential() -> BatchedPotential (the batched MD engine; without it the
                       engine steps the ASE calculator replica after replica)
-      ENSEMBLE        force_deviation(structures) -> (n,) max force standard deviation
       TRAINABLE / PRETRAINED / FROZEN: how fit treats the weights
     Optional: summary() -> dict               fields the model adds to its generation's metrics row
                                              (linear: linear_weight_norm; gaussian: gauss_mean, gauss_var)
               sample(n, rng) -> list[Atoms]   a generative model's own samples (sampler model-samples)
-    Built-in kinds: mace (MACEModel), ani (ANIModel), linear (LinearModel), gaussian (GaussianModel);
-    see ``collapse_sim.models``. A kind's class is built as ``Model(settings, threads=...)``.
+    Built-in kinds: mace (MACEModel), ani (ANIModel), chgnet (CHGNetModel), frozen (FrozenModel),
+    linear (LinearModel), gaussian (GaussianModel); see ``collapse_sim.models``.
+    A kind's class is built as ``Model(settings, threads=...)``.
     """
 
     def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None,

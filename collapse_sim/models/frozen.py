@@ -65,6 +65,21 @@ class FrozenSettings(ModelSettingsBase):
         """The calculator runs in a worker process (its own environment or interpreter)."""
         return bool(self.environment) or self.python is not None
 
+    def worker_oracle(self):
+        """The calculator in its worker process, as the ``external`` oracle's settings."""
+        from collapse_sim.oracles.external import ExternalOracleSettings
+
+        return ExternalOracleSettings(calculator=self.calculator, kwargs=self.kwargs, environment=self.environment,
+                                      python=self.python)
+
+    def runtime_check(self, atoms: Atoms) -> None:
+        """Before a run: a calculator in another process is built and labels ``atoms`` once
+        (ValueError, one line), so a wrong import path or environment fails before anything runs."""
+        if self.calculator is not None and self.elsewhere:
+            from collapse_sim.oracles.external import ExternalOracle
+
+            ExternalOracle(self.worker_oracle()).check(atoms)
+
     @model_validator(mode="after")
     def _one_source(self) -> FrozenSettings:
         if (self.calculator is None) == (self.model is None):
@@ -175,12 +190,10 @@ class FrozenModel:
             return self.inner.calculator()
         s = self.settings
         if s.elsewhere:
-            from collapse_sim.oracles.external import ExternalOracleSettings, worker_spec
+            from collapse_sim.oracles.external import worker_spec
             from collapse_sim.oracles.external.calculator import ExternalCalculator
 
-            spec = worker_spec(ExternalOracleSettings(calculator=s.calculator, kwargs=s.kwargs,
-                                                      environment=s.environment, python=s.python))
-            return ExternalCalculator(spec, shared=True)
+            return ExternalCalculator(worker_spec(s.worker_oracle()), shared=True)
         return import_object(s.calculator)(**s.kwargs)
 
     def fingerprint(self) -> str:

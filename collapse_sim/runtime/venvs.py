@@ -109,9 +109,13 @@ def _run(cmd: list[str], log: Path, timeout: float, what: str) -> None:
 
 
 def _freeze(python: Path) -> list[str]:
-    """The environment's installed packages, as ``pip freeze`` lists them."""
-    return subprocess.run([str(python), "-m", "pip", "freeze"], capture_output=True, text=True,
-                          timeout=120).stdout.split()
+    """The environment's installed packages, as ``pip freeze`` lists them (one per line; empty
+    when pip does not answer in time: the record is informative, the build already succeeded)."""
+    try:
+        out = subprocess.run([str(python), "-m", "pip", "freeze"], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return []
+    return [line for line in out.stdout.splitlines() if line.strip()]
 
 
 def _build(target: Path, requirements: list[str], python: str, timeout: float) -> None:

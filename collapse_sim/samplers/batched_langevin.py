@@ -47,10 +47,12 @@ class CalculatorPotential:
         ptr = np.cumsum([0] + [len(a) for a in replicas])
 
         def energies_and_forces(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            for atoms, lo, hi in zip(replicas, ptr[:-1], ptr[1:]):
+            energies, forces = [], []
+            for atoms, lo, hi in zip(replicas, ptr[:-1], ptr[1:]):  # one calculation per replica
                 atoms.positions = positions[lo:hi]
-            return (np.array([calc.get_potential_energy(a) for a in replicas]),
-                    np.concatenate([calc.get_forces(a) for a in replicas]))
+                energies.append(calc.get_potential_energy(atoms))
+                forces.append(calc.get_forces(atoms))
+            return np.array(energies), np.concatenate(forces)
 
         return energies_and_forces
 

@@ -139,3 +139,17 @@ def tiny_scenario_probes() -> dict:
     from scenario_factory import tiny_scenario_dict
 
     return tiny_scenario_dict()["probes"]
+
+
+def test_a_calculator_elsewhere_is_checked_before_the_run(tmp_path):
+    """A frozen calculator in another process that cannot be built fails at validation, in one
+    line naming the model, before anything is written."""
+    import sys
+
+    import collapse_sim
+
+    data = _lineage(model={"kind": "frozen", "calculator": "no_such_package.Calculator", "python": sys.executable})
+    with pytest.raises(collapse_sim.UsageError, match="model: ") as err:
+        collapse_sim.run(data, tmp_path, local=True, progress=False)
+    assert "\n" not in str(err.value)
+    assert not any(tmp_path.iterdir())

@@ -55,8 +55,8 @@ class _MACEReplicas:
     """R replicas as one MACE graph per lane; ``rebuilds`` counts each replica's neighbour-list
     builds. With one lane the ops use the model's threads and torch's deterministic algorithms;
     with several, each lane's ops are serial (deterministic without that mode), and the lanes
-    run in parallel on threads kept for the life of this object (a new thread per call cost
-    ~17 % of a 16-replica step); they end when it is collected."""
+    run in parallel on threads kept for the life of this object (starting a thread per call costs
+    a measurable share of a step); they end when it is collected."""
 
     def __init__(self, potential: MACEPotential, structures: Sequence[Atoms]):
         self.potential = potential

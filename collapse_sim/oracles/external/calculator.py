@@ -26,10 +26,12 @@ class CalculationFailed(RuntimeError):
     """The calculator in the worker raised; the message is its own."""
 
 
-def shared_worker(spec: WorkerSpec, replace: bool = False) -> WorkerProcess:
-    """This process's worker for ``spec``, started if there is none alive (or ``replace``)."""
+def shared_worker(spec: WorkerSpec, replace: WorkerProcess | None = None) -> WorkerProcess:
+    """This process's worker for ``spec``, started if there is none alive, or if the cached one is
+    ``replace`` (a worker its user found lost). Another user's newer worker is adopted, never
+    replaced, so two calculators sharing a spec do not restart each other's workers."""
     worker = _SHARED.get(spec)
-    if worker is None or replace or not worker.alive:
+    if worker is None or worker is replace or not worker.alive:
         if worker is not None:
             worker.kill()
         worker = _SHARED[spec] = WorkerProcess(spec)
@@ -59,11 +61,11 @@ class ExternalCalculator(Calculator):
         try:
             self.worker.call({"op": "reset"})
         except WorkerLost:
-            self.worker = shared_worker(self.spec, replace=True)
+            self.worker = shared_worker(self.spec, replace=self.worker)
 
     def _restart(self) -> None:
         if self.shared:
-            self.worker = shared_worker(self.spec, replace=True)
+            self.worker = shared_worker(self.spec, replace=self.worker)
         else:
             self.worker.close()
             self.worker = WorkerProcess(self.spec)

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -71,10 +72,12 @@ def _shutdown(owner: int, proc: subprocess.Popen, sock: socket.socket | None, tm
             sock.sendall(b'{"op": "exit"}\n')
         with contextlib.suppress(OSError):
             sock.close()
-    for stop in (None, proc.terminate, proc.kill):
+    # the worker leads its own session: signal the group, so processes its calculator started
+    # (an MPI launcher, a DFT code) stop with it
+    for stop in (None, signal.SIGTERM, signal.SIGKILL):
         if stop is not None:
             with contextlib.suppress(OSError):
-                stop()
+                os.killpg(proc.pid, stop)
         try:
             proc.wait(timeout=2.0)
             break
@@ -94,8 +97,13 @@ class WorkerProcess:
         self._buffer = b""
         path = os.path.join(self._tmpdir, "socket")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(path)
-        listener.listen(1)
+        try:
+            listener.bind(path)
+            listener.listen(1)
+        except OSError as exc:
+            listener.close()
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            raise WorkerLost(f"oracle worker socket {path} could not be opened: {exc}") from None
         log = open(self._log_path, "wb")
         try:
             self.proc = subprocess.Popen(spec.command(path), stdin=subprocess.DEVNULL, stdout=log,
@@ -215,6 +223,6 @@ class WorkerProcess:
     def kill(self) -> None:
         """Stop a worker that cannot be asked (lost, hung): SIGKILL, then the usual clean-up."""
         with contextlib.suppress(OSError):
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: the calculator's children too
         self.close()
 
