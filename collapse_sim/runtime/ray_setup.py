@@ -77,7 +77,12 @@ def start_ray(address: str | None, num_cpus: int | None) -> None:
         _single_machine_mode()
     import ray
 
-    if ray.is_initialized():
+    if ray.is_initialized():  # one Ray per process: a later run in a notebook uses the first one
+        if address not in (None, "local") or num_cpus is not None:
+            import warnings
+
+            warnings.warn("Ray is already running in this process; this run uses it (the address and num_cpus "
+                          "given are not applied; restart the Python process to change them)", stacklevel=2)
         return
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     runtime_env = {"env_vars": {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", PASSIVE_OPENMP)}}
