@@ -157,9 +157,9 @@ def run(ctx: RunContext, progress=print, plan: Plan | None = None) -> list[dict]
 
     def submit(spec: LineageSpec, first: int, last: int):
         commons = plan.ecosystem_of(spec.name).commons
-        what = f"generation {first}" if first == last else f"generations {first}-{last}"
+        step = f" generation {first}" if commons else ""  # a lab's task is one generation; a lone lineage's all
         return ex.submit(advance_lineage, RunContext(spec.scenario, ctx.root, ex), spec, first, last, commons,
-                         label=f"lineage {spec.name} {what}", **resources)
+                         label=f"lineage {spec.name}{step}", **resources)
 
     pending = {ex.submit(run_generation_zero, RunContext(group[0].scenario, ctx.root, ex), group, [reference],
                          label=f"generation 0 of {group[0].name}", **resources): ("gen0", group)
