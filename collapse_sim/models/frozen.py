@@ -34,6 +34,7 @@ from pydantic import Field, model_validator
 from collapse_sim.data.structures import attach_labels
 from collapse_sim.models.base import FEATURES, FROZEN, KINDS, ModelSettingsBase, capabilities
 from collapse_sim.oracles.ase_oracle import INSTALL_HINTS, import_object
+from collapse_sim.oracles.external import WorkerSettings
 from collapse_sim.runtime.atomic import atomic_write_bytes
 from collapse_sim.settings_base import kind_union
 
@@ -41,7 +42,7 @@ FORMAT = "collapse_sim.frozen/1"
 log = logging.getLogger(__name__)
 
 
-class FrozenSettings(ModelSettingsBase):
+class FrozenSettings(ModelSettingsBase, WorkerSettings):
     """A model used as it is: an ASE calculator (``calculator`` + ``kwargs``) or another kind's
     model (``model`` + ``path``, or a pretrained kind's published weights). ``fit`` trains
     nothing; every generation of such a lineage is the same model."""
@@ -50,11 +51,6 @@ class FrozenSettings(ModelSettingsBase):
     calculator: str | None = Field(None, description="import path of an ASE Calculator class, e.g. "
                                                      "ase.calculators.emt.EMT (or give model)")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the calculator")
-    environment: list[str] = Field(default_factory=list,
-                                   description="pip requirement lines of an environment of its own for the "
-                                               "calculator, as the external oracle's (built on first use, cached)")
-    python: str | None = Field(None, description="interpreter that runs the calculator's worker process (default: "
-                                                 "the environment's, or in this process without environment)")
     model: kind_union(KINDS, default="mace") | None = Field(  # type: ignore[valid-type]
         None, description="settings of the wrapped model, any model kind (or give calculator)")
     path: str | None = Field(None, description="file the wrapped model's kind saved (its load reads it); "
@@ -69,8 +65,8 @@ class FrozenSettings(ModelSettingsBase):
         """The calculator in its worker process, as the ``external`` oracle's settings."""
         from collapse_sim.oracles.external import ExternalOracleSettings
 
-        return ExternalOracleSettings(calculator=self.calculator, kwargs=self.kwargs, environment=self.environment,
-                                      python=self.python)
+        worker = self.model_dump(include=set(WorkerSettings.model_fields))
+        return ExternalOracleSettings(calculator=self.calculator, kwargs=self.kwargs, **worker)
 
     def runtime_check(self, atoms: Atoms) -> None:
         """Before a run: a calculator in another process is built and labels ``atoms`` once

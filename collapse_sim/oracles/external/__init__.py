@@ -47,16 +47,15 @@ from collapse_sim.oracles.base import KINDS, OracleSettingsBase
 from collapse_sim.oracles.external.calculator import CalculationFailed, ExternalCalculator
 from collapse_sim.oracles.external.process import WorkerLost, WorkerSpec
 from collapse_sim.runtime.venvs import EnvironmentBuildError, ensure_env
+from collapse_sim.settings_base import Strict
 
 _NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-class ExternalOracleSettings(OracleSettingsBase):
-    """An ASE calculator class, by import path, built and run in another Python environment."""
+class WorkerSettings(Strict):
+    """Where a calculator's worker process runs and how long it may take: shared by the
+    ``external`` oracle and a ``frozen`` model whose calculator runs elsewhere."""
 
-    kind: Literal["external"] = "external"
-    calculator: str = Field(description="import path of an ASE Calculator class in that environment")
-    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the calculator (JSON)")
     environment: list[str] = Field(default_factory=list,
                                    description="pip requirement lines of the calculator's environment, built on "
                                                "first use and cached; ase is added if not named; empty: run "
@@ -68,6 +67,14 @@ class ExternalOracleSettings(OracleSettingsBase):
     startup_timeout: float = Field(300.0, gt=0, description="seconds for the worker to start and build the calculator")
     timeout: float = Field(600.0, gt=0, description="seconds for one calculation")
     restarts: int = Field(1, ge=0, description="worker restarts allowed per labelling task")
+
+
+class ExternalOracleSettings(OracleSettingsBase, WorkerSettings):
+    """An ASE calculator class, by import path, built and run in another Python environment."""
+
+    kind: Literal["external"] = "external"
+    calculator: str = Field(description="import path of an ASE Calculator class in that environment")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the calculator (JSON)")
 
     @field_validator("calculator")
     @classmethod
