@@ -16,7 +16,7 @@ import torch
 from ase import Atoms
 
 from collapse_sim.models.ani.network import Batch, evaluate, half_pairs, species_indices
-from collapse_sim.models.skin import stale_replicas
+from collapse_sim.models.skin import refresh_candidates
 from collapse_sim.runtime.allocator import keep_heap
 from collapse_sim.runtime.torch_state import default_dtype, deterministic, num_threads
 
@@ -68,18 +68,15 @@ class _ANIReplicas:
             return energies.detach().double().cpu().numpy(), forces.detach().double().cpu().numpy()
 
     def _refresh_candidates(self, positions: np.ndarray) -> None:
-        stale = stale_replicas(positions, self.reference, self.ptr, self.potential.skin)
-        if stale.size == 0:
-            return
         p = self.potential
-        for r in stale:
-            lo, hi = self.ptr[r], self.ptr[r + 1]
+
+        def build(r: int, replica_positions: np.ndarray):
             atoms = self.replicas[r]
-            atoms.positions = positions[lo:hi]
-            pairs, shifts = half_pairs(atoms, p.network.cutoff + p.skin)
-            self.candidates[r] = (pairs + lo, shifts)
-            self.reference[lo:hi] = positions[lo:hi]
-            self.rebuilds[r] += 1
+            atoms.positions = replica_positions
+            return half_pairs(atoms, p.network.cutoff + p.skin)
+
+        if not refresh_candidates(self.candidates, positions, self.reference, self.ptr, p.skin, self.rebuilds, build):
+            return
         self.pairs = torch.as_tensor(np.concatenate([c[0] for c in self.candidates], axis=1), dtype=torch.long,
                                      device=p.device)
         self.shifts = torch.as_tensor(np.concatenate([c[1] for c in self.candidates]), dtype=p.dtype,

@@ -22,7 +22,7 @@ from mace.data.neighborhood import get_neighborhood
 from mace.tools.utils import atomic_numbers_to_indices
 
 from collapse_sim.models.mace.edge_paths import use_fast_paths
-from collapse_sim.models.skin import stale_replicas
+from collapse_sim.models.skin import refresh_candidates
 from collapse_sim.runtime import lanes
 from collapse_sim.runtime.allocator import keep_heap
 
@@ -126,17 +126,15 @@ class _Graph:
         return out["energy"].detach().cpu().double().numpy(), out["forces"].detach().cpu().double().numpy()
 
     def _refresh_candidates(self, positions: np.ndarray) -> None:
-        stale = stale_replicas(positions, self.reference, self.ptr, self.potential.skin)
-        if stale.size == 0:
-            return
         p = self.potential
-        for r in stale:
-            lo, hi = self.ptr[r], self.ptr[r + 1]
-            edge_index, shifts, _, _ = get_neighborhood(positions[lo:hi], cutoff=p.r_max + p.skin, pbc=self.pbc[r],
+
+        def build(r: int, replica_positions: np.ndarray):
+            edge_index, shifts, _, _ = get_neighborhood(replica_positions, cutoff=p.r_max + p.skin, pbc=self.pbc[r],
                                                         cell=self.cells[r].copy())  # it overwrites the cell
-            self.candidates[r] = (edge_index + lo, shifts)
-            self.reference[lo:hi] = positions[lo:hi]
-            self.rebuilds[r] += 1
+            return edge_index, shifts
+
+        if not refresh_candidates(self.candidates, positions, self.reference, self.ptr, p.skin, self.rebuilds, build):
+            return
         self.candidate_index = torch.as_tensor(np.concatenate([c[0] for c in self.candidates], axis=1)).to(p.device)
         self.candidate_shifts = torch.tensor(np.concatenate([c[1] for c in self.candidates]), dtype=p.dtype,
                                              device=p.device)
