@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     theory.add_argument("--seeds", type=int, default=None, help="run seeds 0..N-1 instead of the scenario's seeds")
     theory.add_argument("--out", type=Path, default=None,
                         help="keep the run under this folder (default: a temporary folder, removed afterwards)")
-    _ray_options(theory)
+    _ray_options(theory, progress=False)
     return parser
 
 
@@ -116,13 +116,14 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _ray_options(parser: argparse.ArgumentParser) -> None:
+def _ray_options(parser: argparse.ArgumentParser, progress: bool = True) -> None:
     parser.add_argument("--address", default=None, help="join an existing Ray cluster ('auto' or host:port)")
     parser.add_argument("--num-cpus", type=int, default=None,
                         help="size of the embedded local Ray (default: all cores)")
     parser.add_argument("--local", action="store_true", help="run in this process without Ray (debugging)")
-    parser.add_argument("--progress-interval", type=_seconds, default=None, metavar="SECONDS",
-                        help="seconds between progress updates (default: 1 on a terminal, 30 otherwise)")
+    if progress:  # validate-theory prints its comparison table, not a progress display
+        parser.add_argument("--progress-interval", type=_seconds, default=None, metavar="SECONDS",
+                            help="seconds between progress updates (default: 1 on a terminal, 30 otherwise)")
 
 
 def _ray(args) -> dict:

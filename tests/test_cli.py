@@ -119,3 +119,12 @@ def test_resume_refuses_a_run_made_by_another_procedure(tmp_path, capsys):
     assert json.loads((root / "environment.json").read_text()) == {"machine": {"collapse_sim": "0.1.0"}}
     (root / "environment.json").write_text(json.dumps({"procedure": PROCEDURE}))
     check_procedure(RunStore(root))
+
+
+def test_validate_theory_offers_no_progress_option(capsys):
+    """It prints its comparison table, not a progress display: the option would be ignored."""
+    from collapse_sim.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["validate-theory", "scenarios/theory-linear.yaml", "--progress-interval", "5"])
+    assert exit_.value.code == 2 and "unrecognized arguments: --progress-interval" in capsys.readouterr().err
