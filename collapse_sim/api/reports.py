@@ -94,12 +94,9 @@ class CompareResult:
 
     def to_dataframe(self):
         """``table`` as a pandas DataFrame."""
-        try:
-            import pandas
-        except ImportError:
-            raise ImportError("CompareResult.to_dataframe needs pandas (pip install pandas); CompareResult.table "
-                              "has the same records as a list of dicts") from None
-        return pandas.DataFrame.from_records(self.table)
+        from collapse_sim.api.frames import records_frame
+
+        return records_frame(self.table, "CompareResult", "table")
 
 
 def _window(generations) -> tuple[int, int] | None:

@@ -77,12 +77,9 @@ class Run:
 
     def to_dataframe(self):
         """The rows as a pandas DataFrame, one row per lineage and generation."""
-        try:
-            import pandas
-        except ImportError:
-            raise ImportError("Run.to_dataframe needs pandas (pip install pandas); Run.rows has the same "
-                              "records as a list of dicts") from None
-        return pandas.DataFrame.from_records(self.rows)
+        from collapse_sim.api.frames import records_frame
+
+        return records_frame(self.rows, "Run", "rows")
 
     def report(self, out: str | os.PathLike = "report.html", **options) -> ReportResult:
         """This run's report: ``collapse_sim.write_report([run.root], out, **options)``."""
