@@ -100,7 +100,28 @@ def _parser() -> argparse.ArgumentParser:
     theory.add_argument("--out", type=Path, default=None,
                         help="keep the run under this folder (default: a temporary folder, removed afterwards)")
     _ray_options(theory, progress=False)
+
+    converge = sub.add_parser("converge",
+                              help="learning curves of a scenario's generation-0 model: optimiser steps and data size")
+    converge.add_argument("scenario", type=Path)
+    converge.add_argument("--out", type=Path, default=Path("convergence"),
+                          help="folder for <scenario name>/curves.csv, summary.json, curves.png (default: convergence)")
+    converge.add_argument("--budgets", type=_numbers, default=None, metavar="F,F,...",
+                          help="multiples of the scenario's optimiser steps (default: 0.25,0.5,1,2,4)")
+    converge.add_argument("--sizes", type=_numbers, default=None, metavar="F,F,...",
+                          help="multiples of real_data.n_structures; the reference model's size is added "
+                               "(default: 0.5,1,2)")
+    converge.add_argument("--seeds", type=int, default=2, help="the scenario's first N seeds (default: 2)")
+    _ray_options(converge, progress=False)
     return parser
+
+
+def _numbers(text: str) -> list[float]:
+    """Comma-separated numbers (else argparse's one-line usage error)."""
+    try:
+        return [float(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated numbers, got {text!r}") from None
 
 
 def _seconds(text: str) -> float:
@@ -217,6 +238,17 @@ def _cmd_validate_theory(args) -> int:
     return 0 if result.report.ok else 1
 
 
+def _cmd_converge(args) -> int:
+    from collapse_sim import api
+
+    given = {k: v for k, v in (("budgets", args.budgets), ("sizes", args.sizes)) if v is not None}
+    result = api.converge(args.scenario, args.out, seeds=args.seeds, local=args.local, address=args.address,
+                          num_cpus=args.num_cpus, **given)
+    print(result.table())
+    print(f"wrote {result.root}/curves.csv, summary.json, curves.png")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     import os
 
@@ -226,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         commands = {"run": _cmd_run, "sweep": _cmd_sweep, "resume": _cmd_resume, "validate": _cmd_validate,
-                    "report": _cmd_report, "compare": _cmd_compare, "validate-theory": _cmd_validate_theory}
+                    "report": _cmd_report, "compare": _cmd_compare, "validate-theory": _cmd_validate_theory,
+                    "converge": _cmd_converge}
         return commands[args.command](args)
     except UsageError as exc:
         print(f"collapse-sim: error: {exc}", file=sys.stderr)

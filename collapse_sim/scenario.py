@@ -160,10 +160,10 @@ class Scenario(Strict):
                 raise ValueError("probes: required while metrics.enabled is true")
             return self
         # (setting, its k, structures needed, why); labs add the ecosystem's CKNNA
-        needs = [("metrics.k", self.metrics.k, self.metrics.k + 2, "k+2")]
+        why = "4 k: with k near n, CKNNA's self-terms shrink and it exceeds 1"
+        needs = [("metrics.k", self.metrics.k, 4 * self.metrics.k, why)] if self.metrics.enabled else []
         if self.labs:
-            needs.append(("commons.k", self.commons.k, 4 * self.commons.k,
-                          "4 k: with k near n, CKNNA's self-terms shrink and it exceeds 1"))
+            needs.append(("commons.k", self.commons.k, 4 * self.commons.k, why))
         for name in ("id", "ood"):
             n = getattr(self.probes, name).n_structures
             for setting, k, needed, why in needs:

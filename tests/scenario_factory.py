@@ -19,13 +19,14 @@ def quickstart_dict() -> dict:
 
 def shrink_to_seconds(data: dict, name: str, reference: int, sampler: dict) -> dict:
     """``data`` (a scenario mapping) shrunk to seconds in place: 2 generations, 12 real and 8+8
-    probe structures, k = 4, the tiny MACE, 8 synthetic structures from 2 short MD replicas."""
+    probe structures, k = 2 (CKNNA needs 4 k probes), the tiny MACE, 8 synthetic structures from
+    2 short MD replicas."""
     data["name"] = name
     data["generations"] = 2
     data["real_data"]["n_structures"] = 12
     data["probes"]["id"]["n_structures"] = 8
     data["probes"]["ood"]["n_structures"] = 8
-    data["metrics"] = {"k": 4}
+    data["metrics"] = {"k": 2}
     data["reference_model"] = {"n_structures": reference}
     data["model"].update(TINY_MACE)
     data["synthetic"] = {"n_structures": 8, "sampler": {"kind": "langevin", "steps": 8, "equilibration_steps": 4,

@@ -37,6 +37,8 @@ def _broken(mutate):
         (lambda d: d["policies"].append({"kind": "replace"}), "duplicate lineage names"),
         (lambda d: d["synthetic"]["sampler"].update(kind="teleport"), "synthetic.sampler"),
         (lambda d: d.update(seeds=[1, 1]), "seeds"),
+        (lambda d: d["probes"]["ood"].update(n_structures=39),
+         "probes.ood.n_structures: 39 is too few for metrics.k=10 (need >= 4 k"),
         (lambda d: d.update(ray={"gpus_per_training": 1}),
          "ray.gpus_per_training: GPUs are reserved but model.device is 'cpu'"),
     ],

@@ -22,12 +22,18 @@ def _preprocess(Z: torch.Tensor, clip_quantile: float | None) -> torch.Tensor:
     return torch.nn.functional.normalize(Z, dim=1)
 
 
-def _neighbours(X, Y, k, clip_quantile, metric, device):
-    """Cosine kNN lists of both spaces; shared by mutual_knn, cknna and alignment_metrics."""
+#: CKNNA needs at least this many rows per neighbour: with k near n its self-terms shrink faster
+#: than the cross term and the score leaves [-1, 1], so values at different n do not compare
+CKNNA_ROWS_PER_K = 4
+
+
+def _neighbours(X, Y, k, clip_quantile, metric, device, *, for_cknna: bool = False):
+    """Cosine kNN lists of both spaces; shared by mutual_knn, cknna and alignment_metrics.
+    ``for_cknna``: refuse fewer than ``CKNNA_ROWS_PER_K`` x k rows."""
     require_positive_int(metric, "k", k)
     X, Y = as_paired(X, Y, metric=metric, device=device)
     n = X.shape[0]
-    require_rows(metric, n, k, minimum=4)
+    require_rows(metric, n, k, minimum=CKNNA_ROWS_PER_K * k if for_cknna else 4)
     sims_x, idx_x = inner_knn(_preprocess(X, clip_quantile), k=k)
     sims_y, idx_y = inner_knn(_preprocess(Y, clip_quantile), k=k)
     return n, sims_x, idx_x, sims_y, idx_y
@@ -99,9 +105,9 @@ def cknna(
     self_terms="mutual" is REFERENCE.md's literal formula (mask M in all three terms);
     it is a cosine between two matrices sharing M's sparsity pattern and sits near 1 even
     for independent representations (0.98 at n=300, k=10), so it does not measure alignment.
-    Returns 0.0 when no mutual pair carries signal.
+    Returns 0.0 when no mutual pair carries signal; refuses fewer than 4 k rows.
     """
-    return _cknna(*_neighbours(X, Y, k, clip_quantile, "cknna", device), self_terms=self_terms)
+    return _cknna(*_neighbours(X, Y, k, clip_quantile, "cknna", device, for_cknna=True), self_terms=self_terms)
 
 
 def unbiased_cka(X, Y, *, clip_quantile: float | None = None, device=None) -> float:

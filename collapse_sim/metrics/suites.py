@@ -12,7 +12,7 @@ from .intrinsic_dimension import id_twonn
 def alignment_metrics(X, Y, k: int = 10, *, device=None) -> dict[str, float]:
     """CKNNA and mutual kNN (sharing one kNN search), dCor and both information imbalances (k=1)."""
     X, Y = as_paired(X, Y, metric="alignment_metrics", device=device)
-    n, sims_x, idx_x, sims_y, idx_y = _neighbours(X, Y, k, None, "alignment_metrics", None)
+    n, sims_x, idx_x, sims_y, idx_y = _neighbours(X, Y, k, None, "alignment_metrics", None, for_cknna=True)
     x_to_y, y_to_x = information_imbalances(X, Y)
     return {
         "cknna": _cknna(n, sims_x, idx_x, sims_y, idx_y, self_terms="own"),

@@ -95,6 +95,7 @@ def alignment_heatmaps(runs: list[RunData], *, k: int | None = None,
 
 def _alignment_heatmaps(runs: list[RunData], *, k: int | None, max_lineages: int) -> HeatmapResult:
     from collapse_sim.metrics import cknna
+    from collapse_sim.metrics.alignment import CKNNA_ROWS_PER_K
 
     start = time.perf_counter()
     result = HeatmapResult()
@@ -113,11 +114,12 @@ def _alignment_heatmaps(runs: list[RunData], *, k: int | None, max_lineages: int
         embeddings = [_read(lin, g, run, result.notes) for g in gens]
         result.generations_read += sum(e is not None for e in embeddings)
         n_probe = max((len(e) for e in embeddings if e is not None), default=0)
-        if n_probe < run_k + 2:
+        if n_probe < CKNNA_ROWS_PER_K * run_k:
             if run.label not in too_few:
                 too_few.add(run.label)
                 result.notes.append(f"{run.label}: {n_probe} ID probe structures are too few for CKNNA with "
-                                    f"k={run_k} (need at least k+2 = {run_k + 2}); heatmaps skipped")
+                                    f"k={run_k} (need at least {CKNNA_ROWS_PER_K} k = {CKNNA_ROWS_PER_K * run_k}); "
+                                    "heatmaps skipped")
             continue
         n = len(gens)
         matrix = np.full((n, n), np.nan)

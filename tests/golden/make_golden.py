@@ -2,7 +2,8 @@
 of a two-lab commons, run in one process; their reproducible row fields are committed beside
 this file. ``tests/test_same_numbers.py`` re-runs them and requires the same rows, so a change
 to the loop's structure cannot silently change what a seed computes. Regenerate (only together
-with a new ``PROCEDURE`` and a CHANGELOG note) with: python tests/golden/make_golden.py"""
+with a new ``PROCEDURE``, or a change to the twins' own scenarios, and a CHANGELOG note) with:
+python tests/golden/make_golden.py"""
 from __future__ import annotations
 
 import copy

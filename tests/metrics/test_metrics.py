@@ -302,6 +302,17 @@ def test_twonn_drops_duplicated_points():
         assert cm.id_twonn(with_duplicates, method=method) == pytest.approx(cm.id_twonn(base, method=method), rel=0.03)
 
 
+def test_cknna_refuses_fewer_than_four_k_rows():
+    """With k near n CKNNA leaves [-1, 1] (its self-terms shrink), so it is never computed there."""
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    assert np.isfinite(cm.cknna(X[:40], X[:40] ** 2, k=10))
+    assert np.isfinite(cm.alignment_metrics(X, X ** 2, k=10)["cknna"])
+    for call in (lambda Z: cm.cknna(Z, Z ** 2, k=10), lambda Z: cm.alignment_metrics(Z, Z ** 2, k=10)):
+        with pytest.raises(ValueError, match=r"needs at least 40 rows for k=10, got n=39"):
+            call(X[:39])
+    assert np.isfinite(cm.mutual_knn(X[:39], X[:39] ** 2, k=10))  # mutual kNN stays defined down to k + 2
+
+
 def test_degenerate_twonn_raises_clear_error():
     lattice = np.stack(np.meshgrid(*[np.arange(5.0)] * 2), -1).reshape(-1, 2)
     with pytest.raises(ValueError, match="id_twonn.*ties"):

@@ -127,7 +127,7 @@ def test_a_frozen_calculator_is_measured_without_alignment_columns(tmp_path):
     """A model without features still gets its accuracy measured; the row says why no alignment."""
     import collapse_sim
 
-    run = collapse_sim.run(_lineage(probes=tiny_scenario_probes(), metrics={"k": 4}), tmp_path, local=True,
+    run = collapse_sim.run(_lineage(probes=tiny_scenario_probes(), metrics={"k": 2}), tmp_path, local=True,
                            progress=False)
     for row in run.rows:
         assert row["rmse_forces_id"] < 1e-3  # meV/Å: EMT against the EMT oracle, up to the files' rounding

@@ -323,7 +323,7 @@ def test_catalogue_directions():
 def test_heatmap_notes_for_too_few_probes_and_the_lineage_cap(tiny_run, tmp_path):
     _, run_dir, _ = tiny_run
     text = build_report([run_dir], tmp_path / "k.html", cknna_k=10).html.read_text()
-    assert "too few for CKNNA with k=10 (need at least k+2 = 12); heatmaps skipped" in text
+    assert "too few for CKNNA with k=10 (need at least 4 k = 40); heatmaps skipped" in text
     assert 'id="fig-heatmaps"' not in text
     text = build_report([run_dir], tmp_path / "cap.html", max_heatmap_lineages=1).html.read_text()
     assert "Heatmaps are drawn for 1 of 3 lineages" in text and 'id="fig-heatmaps"' in text
