@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import re
 import unicodedata
 from pathlib import Path
@@ -24,8 +25,9 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    with path.open(newline="", encoding="utf-8") as handle:
+def read_csv(path: Path, text: str | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the CSV file ``path`` (or of ``text``, the content it is about to get)."""
+    with (io.StringIO(text, newline="") if text is not None else path.open(newline="", encoding="utf-8")) as handle:
         header, *rows = list(csv.reader(handle))
     return header, rows
 
@@ -46,13 +48,16 @@ def stale(pages: dict[Path, str]) -> dict[Path, str]:
             if not path.is_file() or path.read_text(encoding="utf-8") != text}
 
 
-def render_tables(text: str, docs_dir: Path = DOCS) -> str:
-    """``text`` with every ``<!-- table: data/NAME.csv -->`` block re-rendered from its CSV."""
+def render_tables(text: str, docs_dir: Path = DOCS, pending: dict[Path, str] | None = None) -> str:
+    """``text`` with every ``<!-- table: data/NAME.csv -->`` block re-rendered from its CSV
+    (``pending``: CSV files about to be written, path -> content, read from there instead)."""
+    pending = pending or {}
+
     def render(match: re.Match) -> str:
         path = docs_dir / match["path"]
-        if not path.is_file():
+        if path not in pending and not path.is_file():
             raise SystemExit(f"table block names {match['path']}, which is not a file under {docs_dir}")
-        return match.group(1) + markdown_table(*read_csv(path)) + match.group(4)
+        return match.group(1) + markdown_table(*read_csv(path, pending.get(path))) + match.group(4)
     return TABLE_BLOCK.sub(render, text)
 
 

@@ -61,15 +61,12 @@ CKNNA follows the released code of Huh et al. 2024: each self-term HSIC uses its
 kNN mask. (With the mutual mask in the self-terms, as a literal reading of the formula
 suggests, unrelated random data scores ≈ 1.)
 
-**Probe-set size.** CKNNA and mutual kNN on a probe set need k neighbours of each structure,
-the structure itself and one spare, so validation requires each probe set to hold at least
-`metrics.k` + 2 structures. That is the floor, not a good size for CKNNA: with k close to the
-number of probe structures its self-terms shrink, it is no longer bounded by 1, and values do
-not compare. CKNNA needs at least 4 k probe structures. With labs, validation enforces this for
-the ecosystem's lab × lab CKNNA: each probe set needs at least 4 × `commons.k` structures (100
-for the default k = 25). For the per-generation columns only k + 2 is enforced; give the probe
-sets 4 × `metrics.k` structures (40 for the default k = 10) when the absolute CKNNA values
-matter.
+**Probe-set size.** With k close to the number of probe structures CKNNA's self-terms shrink,
+it is no longer bounded by 1, and values at different sizes do not compare. Validation therefore
+requires every probe set to hold at least 4 × `metrics.k` structures (40 for the default k = 10)
+and, with labs, 4 × `commons.k` (100 for the default k = 25), and `collapse_sim.metrics.cknna`
+refuses fewer rows than 4 k wherever it is called (the report's heatmaps and `--cknna-k` say so
+and skip).
 """
 
 
