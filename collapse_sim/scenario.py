@@ -85,7 +85,8 @@ class MetricSettings(Strict):
 
     enabled: bool = Field(True, description="false: no probes, reference model or metric suite; rows keep "
                                            "composition, timings, model_hash and the model's own summary fields")
-    k: int = Field(10, ge=1, description="neighbours for CKNNA, mutual kNN and coverage")
+    k: int = Field(10, ge=1, description="neighbours for CKNNA, mutual kNN and coverage; each probe set needs "
+                                        "at least 4 k structures")
     soap_r_cut: float = Field(5.0, gt=0, description="Å: cutoff of the SOAP descriptors")
     soap_n_max: int = Field(4, ge=1, description="radial basis functions of the SOAP descriptors")
     soap_l_max: int = Field(3, ge=0, description="highest angular degree of the SOAP descriptors")

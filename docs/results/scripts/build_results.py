@@ -18,6 +18,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -62,9 +63,10 @@ class Contrast:
 
 @dataclass(frozen=True)
 class Convergence:
-    """The study scenario's learning curves (``collapse-sim converge``), per size and budget."""
+    """Learning curves (``collapse-sim converge`` output in data/FOLDER), per size and budget."""
 
     name: str = "convergence"
+    folder: str = "convergence"
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,20 @@ STUDIES = {
         Figure("accuracy", "study-cu-compute", ("rmse_forces_id", "rmse_forces_ood", "coverage_train",
                                                 "cknna_ref_id")),
     ]),
+    "molecules": Study([
+        Convergence(),
+        Trajectory("forces-id", "molecules-strong", "rmse_forces_id", (0, 1, 2, 3)),
+        Trajectory("forces-ood", "molecules-strong", "rmse_forces_ood", (0, 1, 2, 3)),
+        Trajectory("energy-id", "molecules-strong", "rmse_energy_id_composition", (0, 1, 2, 3)),
+        Trajectory("coverage", "molecules-strong", "coverage_train", (0, 1, 2, 3)),
+        Trajectory("cknna-ref-id", "molecules-strong", "cknna_ref_id", (0, 1, 2, 3)),
+        Contrast("contrasts-gen2-3", "molecules-strong", ("rmse_forces_id", "rmse_forces_ood",
+                                                          "rmse_energy_id_composition", "coverage_train",
+                                                          "cknna_ref_id"), (2, 3)),
+    ], [
+        Figure("accuracy", "molecules-strong", ("rmse_forces_id", "rmse_forces_ood", "coverage_train",
+                                                "cknna_ref_id")),
+    ]),
 }
 
 
@@ -124,7 +140,13 @@ def extract(run_dir: Path, study: str) -> Path:
 
 # ----------------------------------------------------------------------------- tables
 def _fmt(value: float, digits: int = 3) -> str:
-    return "—" if value != value else f"{value:.{digits}g}"
+    """``digits`` significant digits, never in exponent notation; "—" for NaN."""
+    if value != value:
+        return "—"
+    if value == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:.{decimals}f}"
 
 
 def _csv(header: list[str], rows: list[list[str]]) -> str:
@@ -163,7 +185,7 @@ def verdict(d, higher_is_worse: bool | None) -> str:
     """The wording a difference earns: separated only where its 95 % interval excludes 0, and
     never a claim on fewer than ``SEEDS_FOR_A_CLAIM`` seeds."""
     if d.n < SEEDS_FOR_A_CLAIM:
-        return f"preliminary ({d.n} seeds)"
+        return f"preliminary ({d.n} seed{'' if d.n == 1 else 's'})"
     if not d.separated:
         return "not separated"
     lower = d.diff.mean < 0
@@ -192,10 +214,10 @@ def contrast(study: str, c: Contrast) -> str:
     return _csv(header, rows)
 
 
-def convergence(study: str, _: Convergence) -> str:
+def convergence(study: str, c: Convergence) -> str:
     from collapse_sim.report.statistics import summarise
 
-    with open(RESULTS / study / "data" / "convergence" / "curves.csv", newline="") as handle:
+    with open(RESULTS / study / "data" / c.folder / "curves.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     keys = sorted({(int(r["n_structures"]), int(r["steps"]), int(r["own"])) for r in rows})
     out = []
