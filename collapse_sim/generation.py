@@ -28,6 +28,11 @@ from collapse_sim.samplers import ModelRef, starting_structures
 from collapse_sim.store import RunStore
 
 
+class LineageEnded(Exception):
+    """The lineage cannot make this generation: its policy left nothing to train on (every MD
+    replica of a collapsed model failed, say). The lineage ends here; the run goes on."""
+
+
 @dataclass
 class Step:
     """Everything generation ``generation`` of a lineage needs, from the synthetic pool offered to it on."""
@@ -67,6 +72,11 @@ def advance(step: Step) -> None:
     selection = policy.select(history, Offered(synthetic, fresh_real, checked), request,
                               stream(spec.seed, name, "policy", g))
     train_pools = selection.pools
+    if not flatten(train_pools):
+        replicas = getattr(sc.synthetic.sampler, "replicas", 0)
+        raise LineageEnded(f"generation {g} has nothing to train on: the policy kept none of the {len(synthetic)} "
+                           f"synthetic structures ({step.md_failures} of {replicas} MD replicas failed"
+                           + "".join(f"; {k} {v}" for k, v in selection.counts.items()) + ")")
     with store.staging(name, g) as out:
         train = write_and_reread(out.train, flatten(train_pools))
         status("training")

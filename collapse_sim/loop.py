@@ -21,7 +21,15 @@ from collapse_sim import models, policies, samplers
 from collapse_sim.context import RunContext
 from collapse_sim.data.io import write_and_reread
 from collapse_sim.data.pools import Pool
-from collapse_sim.generation import Step, advance, lineage_fields, load_generation, row_fields, synthetic_pool
+from collapse_sim.generation import (
+    LineageEnded,
+    Step,
+    advance,
+    lineage_fields,
+    load_generation,
+    row_fields,
+    synthetic_pool,
+)
 from collapse_sim.labs.commons import draw, publish
 from collapse_sim.lineage import LineageSpec, lineage_name
 from collapse_sim.lockstep import Lockstep
@@ -119,8 +127,15 @@ def advance_lineage(ctx: RunContext, spec: LineageSpec, first: int, last: int, c
                 synthetic, md_failures, seconds = draw(store, spec.lab, spec.seed, g)
             else:
                 synthetic, md_failures, seconds = synthetic_pool(ctx, spec, g, history, sampler, status)
-            advance(Step(ctx=ctx, spec=spec, generation=g, history=history, policy=policy, yardsticks=yard,
-                         synthetic=synthetic, md_failures=md_failures, seconds=seconds, status=status))
+            try:
+                advance(Step(ctx=ctx, spec=spec, generation=g, history=history, policy=policy, yardsticks=yard,
+                             synthetic=synthetic, md_failures=md_failures, seconds=seconds, status=status))
+            except LineageEnded as ended:
+                if commons:  # the other labs of its commons wait for this one: the run cannot go on
+                    raise
+                store.write_ended(name, g, str(ended))
+                store.write_status(name, generation=g - 1, stage="ended", generation_seconds=durations)
+                return name, g - 1
             durations.append(time.perf_counter() - started)
         if commons and g < sc.generations and store.publication(spec.lab.ecosystem, g, spec.lab.lab) is None:
             pool, md_failures, seconds = synthetic_pool(ctx, spec, g + 1, history, sampler, status, key=spec.lab.lab)

@@ -162,6 +162,18 @@ class RunStore:
     def status_path(self, lineage: str) -> Path:
         return self.lineage_dir(lineage) / "status.json"
 
+    def ended_path(self, lineage: str) -> Path:
+        """Why a lineage stopped before the scenario's last generation (JSON), when it did."""
+        return self.lineage_dir(lineage) / "ended.json"
+
+    def write_ended(self, lineage: str, generation: int, reason: str) -> None:
+        atomic_write_text(self.ended_path(lineage), json.dumps({"generation": generation, "reason": reason}))
+
+    def ended(self, lineage: str) -> dict | None:
+        """{"generation": the first one not made, "reason": ...} for a lineage that ended early, else None."""
+        path = self.ended_path(lineage)
+        return json.loads(path.read_text()) if path.is_file() else None
+
     def generation_dir(self, lineage: str, generation: int) -> Path:
         return self.lineage_dir(lineage) / gen_name(generation)
 

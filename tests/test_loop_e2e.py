@@ -140,3 +140,31 @@ def test_a_run_under_ray_equals_the_in_process_run(tiny_run, ray_session, tmp_pa
     _, _, under_ray = run_tiny(tmp_path, RayExecutor())
     strip = lambda rs: [reproducible_fields(r) for r in rs]
     assert strip(under_ray) == strip(rows)
+
+
+def test_a_lineage_with_nothing_to_train_on_ends_and_the_run_goes_on(tmp_path):
+    """A policy that keeps nothing (here a verifier no label can pass) ends its lineage with the
+    reason on record; the other lineages finish, the progress display counts it as finished and
+    the report says why it stops early."""
+    from conftest import run_scenario
+    from scenario_factory import tiny_scenario_dict
+
+    from collapse_sim.report.rundata import load_run
+    from collapse_sim.runtime.progress import snapshot
+    from collapse_sim.scenario import parse_scenario
+    from collapse_sim.store import RunStore
+
+    data = tiny_scenario_dict(policies=[{"kind": "replace"}, {"kind": "verified", "max_force_error": 1e-9,
+                                                              "unchecked": "drop"}])
+    scenario = parse_scenario(data)
+    root, rows = run_scenario(tmp_path, scenario)
+    generations = {(r["policy"], r["generation"]) for r in rows}
+    assert generations == {("replace", 0), ("replace", 1), ("replace", 2), ("verified", 0)}
+    store = RunStore(root)
+    ended = store.ended("verified-s0")
+    assert ended["generation"] == 1 and "nothing to train on" in ended["reason"] and "policy_kept 0" in ended["reason"]
+    assert store.ended("replace-s0") is None
+    progress = {p.name: p for p in snapshot(store, [s for s in store.plan().lineages])}
+    assert progress["verified-s0"].finished and progress["verified-s0"].stage == "ended"
+    warnings = load_run(root).warnings
+    assert any("verified-s0: ended at generation 0 of 2: generation 1 has nothing to train on" in w for w in warnings)

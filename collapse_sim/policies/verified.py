@@ -9,7 +9,8 @@ force deviation, max_i |F_model,i − F_oracle,i| (Euclidean norm of the 3-vecto
 the structure is kept, with its model label, only if that error is strictly below
 ``max_force_error`` (an error equal to it is a failure). Unchecked structures are kept or
 dropped according to ``unchecked``; ``add_oracle_labelled`` also trains on the oracle-labelled
-copies of every checked structure (their ``origin`` stays "synthetic").
+copies of every checked structure (their ``origin`` stays "synthetic"). When nothing is left
+the lineage ends there (``collapse_sim.generation.LineageEnded``).
 """
 from __future__ import annotations
 
@@ -62,10 +63,7 @@ class Verified(Policy):
             pools.append(checked_pool(fresh_synthetic, checked))
         counts = dict(policy_kept=len(kept), policy_rejected=len(fresh_synthetic) - len(kept),
                       policy_oracle_labelled=len(checked) if s.add_oracle_labelled else 0)
-        if not pools:
-            raise ValueError(f"verified: nothing left to train on (every checked structure has a force error of at "
-                             f"least max_force_error={s.max_force_error} eV/Å, and unchecked: drop)")
-        return Selection(pools, counts)
+        return Selection(pools, counts)  # empty when every checked label failed and unchecked is drop
 
 
 KINDS.register(VerifiedSettings, Verified)

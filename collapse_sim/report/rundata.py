@@ -289,7 +289,10 @@ def _check_completeness(run: RunData) -> None:
         elif orphans:
             run.warn(f"{lin.name}: no lineage directory; only its metrics rows are shown")
         last = max(present | row_gens.get(lin.name, set()), default=-1)
-        if expected is not None and 0 <= last < expected:
+        ended = run.store.ended(lin.name)
+        if expected is not None and 0 <= last < expected and ended is not None:
+            run.warn(f"{lin.name}: ended at generation {last} of {expected}: {ended['reason']}")
+        elif expected is not None and 0 <= last < expected:
             run.warn(f"{lin.name}: stops at generation {last} of {expected} (run incomplete or interrupted)")
 
 

@@ -57,6 +57,8 @@ def snapshot(store: RunStore, specs) -> list[LineageProgress]:
         status = store.status(spec.name) or {}
         durations = status.get("generation_seconds") or []
         stage = "done" if done >= total else status.get("stage", "waiting")
+        if stage == "ended":  # stopped early (collapse_sim.generation.LineageEnded): nothing more to come
+            total = done
         if stage == "committed":  # generation 0 is in place; the lineage task has not started yet
             stage = "queued"
         rows.append(LineageProgress(spec.name, total, done, stage, status.get("generation"), status.get("time"),

@@ -87,12 +87,12 @@ def test_verified_force_error_is_the_per_atom_vector_norm():
         assert out[-1].structures[0].info[ORACLE_CHECKED] and composition(out)["n_real"] == 0
 
 
-def test_verified_with_nothing_left_says_so():
+def test_verified_with_nothing_left_selects_nothing():
     pool = synthetic_pool(2)
     checked = {0: oracle_copy(pool.structures[0], 0.0, 1.0)}
     policy = make_policy(VerifiedSettings(kind="verified", max_force_error=0.1, unchecked="drop"))
-    with pytest.raises(ValueError, match="verified: nothing left to train on"):
-        select(policy, pool, checked)
+    selection = select(policy, pool, checked)
+    assert selection.pools == [] and selection.counts["policy_kept"] == 0 and selection.counts["policy_rejected"] == 2
 
 
 @pytest.mark.parametrize("gamma", [0.0, 1.0, 3.0])

@@ -40,7 +40,8 @@ def test_slurm_dry_run_starts_a_token_cluster_then_collapse_sim():
 
 def test_slurm_resume_and_bad_usage():
     out = _dry("resume", "/shared/runs/quickstart", nodes="solo")
-    assert out.returncode == 0 and out.stdout.splitlines()[-1] == "+ collapse-sim resume /shared/runs/quickstart --address solo:6379"
+    assert out.returncode == 0
+    assert out.stdout.splitlines()[-1] == "+ collapse-sim resume /shared/runs/quickstart --address solo:6379"
     assert "ray start --address" not in out.stdout  # one node: the head alone
     bad = _dry("run", "only-a-scenario.yaml")
     assert bad.returncode == 2 and bad.stderr.startswith("usage:") and not bad.stdout
@@ -52,7 +53,8 @@ def test_kuberay_manifest_keeps_the_token_and_the_shared_volume():
     assert (cluster["apiVersion"], cluster["kind"]) == ("ray.io/v1", "RayCluster")
     spec = cluster["spec"]
     assert set(spec) <= {"rayVersion", "authOptions", "headGroupSpec", "workerGroupSpecs", "enableInTreeAutoscaling",
-                         "autoscalerOptions", "headServiceAnnotations", "suspend", "managedBy", "gcsFaultToleranceOptions"}
+                         "autoscalerOptions", "headServiceAnnotations", "suspend", "managedBy",
+                         "gcsFaultToleranceOptions"}
     assert spec["authOptions"] == {"mode": "token"}
     assert spec["rayVersion"] == ray.__version__
     groups = [spec["headGroupSpec"], *spec["workerGroupSpecs"]]

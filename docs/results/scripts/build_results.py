@@ -30,7 +30,8 @@ sys.path.insert(0, str(RESULTS.parents[1] / "docs" / "scripts"))
 
 #: the columns a study's committed metrics keep: identity, the headline accuracy, data and
 #: representation columns, cost
-KEEP = ("lineage", "policy", "policy_kind", "seed", "generation", "n_train", "n_real", "n_synthetic",
+KEEP = ("lineage", "policy", "policy_kind", "lab", "commons", "architecture", "data_source", "n_commons", "seed",
+        "generation", "n_train", "n_real", "n_synthetic",
         "oracle_calls", "oracle_calls_total", "optimizer_steps", "train_seconds", "generation_seconds",
         "rmse_forces_id", "rmse_forces_ood", "rmse_energy_id", "rmse_energy_ood", "rmse_energy_id_composition",
         "rmse_energy_ood_composition", "coverage_train", "vendi_train", "cknna_ref_id", "cknna_ref_ood",
@@ -70,6 +71,30 @@ class Convergence:
 
 
 @dataclass(frozen=True)
+class Law:
+    """The linear-regression collapse law read off a run: per seed, the excess ID energy MSE of
+    each generation over the reference model's; ``replace``'s growth per fit (least-squares slope
+    against n, then over seeds) and ``accumulate``'s largest excess against pi^2/6 times the
+    first fit's. ``table`` "excess" (per generation) or "verdict"."""
+
+    name: str
+    run: str
+    table: str
+
+
+@dataclass(frozen=True)
+class Ecosystem:
+    """From a labs run's ``ecosystem.json``: ``table`` "monoculture" (the index per generation, commons
+    on and off, and on − off paired by seed over ``window``) or "grouping" (tree silhouette and
+    within-minus-between CKNNA by architecture and by data source, per probe set, over seeds)."""
+
+    name: str
+    run: str
+    table: str
+    window: tuple[int, int] = (1, 1)
+
+
+@dataclass(frozen=True)
 class Figure:
     """Mean ± s.e. over seeds of ``columns`` per policy against generation, one panel each."""
 
@@ -84,35 +109,32 @@ class Study:
     figures: list = field(default_factory=list)
 
 
+HEADLINE = ("rmse_forces_id", "rmse_forces_ood", "rmse_energy_id_composition", "coverage_train", "cknna_ref_id")
+
+
+def policy_study(run: str, generations: tuple[int, ...], window: tuple[int, int]) -> Study:
+    """A policies study's page: its convergence curves, the headline columns per generation (forces
+    at every generation in ``generations``, the rest at a few), the paired contrasts over ``window``."""
+    few = tuple(g for g in generations if g in (0, 1, generations[len(generations) // 2], generations[-1]))
+    tables = [Convergence(), Trajectory("forces-id", run, "rmse_forces_id", generations),
+              Trajectory("forces-ood", run, "rmse_forces_ood", generations)]
+    tables += [Trajectory(name, run, column, few) for name, column in
+               (("energy-id", "rmse_energy_id_composition"), ("coverage", "coverage_train"),
+                ("cknna-ref-id", "cknna_ref_id"))]
+    tables.append(Contrast(f"contrasts-gen{window[0]}-{window[1]}", run, HEADLINE, window))
+    return Study(tables, [Figure("accuracy", run, ("rmse_forces_id", "rmse_forces_ood", "coverage_train",
+                                                   "cknna_ref_id"))])
+
+
 STUDIES = {
-    "study-cu": Study([
-        Convergence(),
-        Trajectory("forces-id", "study-cu-compute", "rmse_forces_id", (0, 1, 2, 3, 4, 5, 6)),
-        Trajectory("forces-ood", "study-cu-compute", "rmse_forces_ood", (0, 1, 2, 3, 4, 5, 6)),
-        Trajectory("energy-id", "study-cu-compute", "rmse_energy_id_composition", (0, 1, 3, 6)),
-        Trajectory("coverage", "study-cu-compute", "coverage_train", (0, 1, 3, 6)),
-        Trajectory("cknna-ref-id", "study-cu-compute", "cknna_ref_id", (0, 1, 3, 6)),
-        Contrast("contrasts-gen4-6", "study-cu-compute", ("rmse_forces_id", "rmse_forces_ood",
-                                                          "rmse_energy_id_composition", "coverage_train",
-                                                          "cknna_ref_id"), (4, 6)),
-    ], [
-        Figure("accuracy", "study-cu-compute", ("rmse_forces_id", "rmse_forces_ood", "coverage_train",
-                                                "cknna_ref_id")),
-    ]),
-    "molecules": Study([
-        Convergence(),
-        Trajectory("forces-id", "molecules-strong", "rmse_forces_id", (0, 1, 2, 3)),
-        Trajectory("forces-ood", "molecules-strong", "rmse_forces_ood", (0, 1, 2, 3)),
-        Trajectory("energy-id", "molecules-strong", "rmse_energy_id_composition", (0, 1, 2, 3)),
-        Trajectory("coverage", "molecules-strong", "coverage_train", (0, 1, 2, 3)),
-        Trajectory("cknna-ref-id", "molecules-strong", "cknna_ref_id", (0, 1, 2, 3)),
-        Contrast("contrasts-gen2-3", "molecules-strong", ("rmse_forces_id", "rmse_forces_ood",
-                                                          "rmse_energy_id_composition", "coverage_train",
-                                                          "cknna_ref_id"), (2, 3)),
-    ], [
-        Figure("accuracy", "molecules-strong", ("rmse_forces_id", "rmse_forces_ood", "coverage_train",
-                                                "cknna_ref_id")),
-    ]),
+    "study-cu": policy_study("study-cu-compute", (0, 1, 2, 3, 4, 5, 6), (4, 6)),
+    "molecules": policy_study("molecules-strong", (0, 1, 2, 3), (2, 3)),
+    "law-linear-md": Study([
+        Law("excess", "law-linear-md", "excess"),
+        Law("verdict", "law-linear-md", "verdict"),
+        Trajectory("forces-id", "law-linear-md", "rmse_forces_id", (0, 1, 2, 5, 10)),
+        Trajectory("coverage", "law-linear-md", "coverage_train", (0, 1, 2, 5, 10)),
+    ], [Figure("errors", "law-linear-md", ("rmse_energy_id", "rmse_forces_id", "coverage_train"))]),
 }
 
 
@@ -132,6 +154,13 @@ def extract(run_dir: Path, study: str) -> Path:
             row = json.loads(line)
             lines.append(json.dumps({k: row[k] for k in KEEP if k in row}, sort_keys=True))
     (out / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    if (run_dir / "ecosystem.json").is_file():  # a labs run: the matrices and trees its page reads
+        shutil.copyfile(run_dir / "ecosystem.json", out / "ecosystem.json")
+    info = store.reference_dir / "info.json"
+    if info.is_file():  # the reference model's probe errors: the floor some tables subtract
+        record = json.loads(info.read_text())
+        (out / "reference.json").write_text(json.dumps({k: v for k, v in record.items() if k.startswith("rmse_")},
+                                                       indent=1, sort_keys=True) + "\n")
     if store.environment() is not None:
         machine = store.environment().get("machine", {})
         (out / "environment.json").write_text(json.dumps({"machine": machine}, indent=1, sort_keys=True) + "\n")
@@ -268,7 +297,95 @@ def figure(study: str, f: Figure) -> Path:
     return path
 
 
-RENDER = {Trajectory: trajectory, Contrast: contrast, Convergence: convergence}
+def _excess(study: str, run_name: str) -> dict[str, dict[int, dict[int, float]]]:
+    """policy -> generation -> seed -> ID energy MSE minus the reference model's, (meV/atom)^2."""
+    run = _run(study, run_name)
+    floor = json.loads((RESULTS / study / "data" / run_name / "reference.json").read_text())["rmse_energy_id"] ** 2
+    out: dict = {}
+    for r in run.rows:
+        out.setdefault(r["policy"], {}).setdefault(r["generation"], {})[r["seed"]] = r["rmse_energy_id"] ** 2 - floor
+    return out
+
+
+def law(study: str, x: Law) -> str:
+    import numpy as np
+
+    from collapse_sim.report.statistics import summarise
+
+    excess = _excess(study, x.run)
+    gens = sorted(excess["replace"])
+    first = summarise(excess["accumulate"][0].values())
+    bound = math.pi ** 2 / 6 * first.mean
+    cell = lambda s: f"{_fmt(s.mean)} ± {_fmt(s.sem, 2)}"  # noqa: E731
+    if x.table == "excess":
+        rows = [[str(g + 1), str(g), cell(summarise(excess["replace"][g].values())),
+                 cell(summarise(excess["accumulate"][g].values()))] for g in gens]
+        return _csv(["fits n", "generation", "replace: excess MSE", "accumulate: excess MSE"], rows)
+    seeds = sorted(set.intersection(*(set(excess["replace"][g]) for g in gens)))
+    n = np.array(gens, dtype=float) + 1.0
+    slopes = [float(np.polyfit(n, [excess["replace"][g][s] for g in gens], 1)[0]) for s in seeds]
+    slope = summarise(slopes)
+    grows = "grows: interval excludes 0" if slope.low > 0 else (
+        "falls: interval excludes 0" if slope.high < 0 else "not separated from 0")
+    late = summarise(excess["replace"][gens[-1]].values())
+    peak_gen = max(gens[1:], key=lambda g: summarise(excess["accumulate"][g].values()).mean)
+    peak = summarise(excess["accumulate"][peak_gen].values())
+    held = "below the bound" if peak.high < bound else ("above the bound" if peak.low > bound else
+                                                        "the bound lies inside its interval")
+    rows = [
+        ["replace: excess growth per fit (slope against n)", f"{cell(slope)} (95 % CI {_fmt(slope.low, 2)} … "
+         f"{_fmt(slope.high, 2)})", "> 0, linear", grows],
+        [f"replace: excess at n = {gens[-1] + 1} over n = 1", _fmt(late.mean / first.mean),
+         f"{gens[-1] + 1} (equal noise on real and self-labels)", ""],
+        [f"accumulate: largest mean excess (generation {peak_gen})", f"{cell(peak)} (95 % CI {_fmt(peak.low, 2)} … "
+         f"{_fmt(peak.high, 2)})", f"≤ π²/6 × first fit's = {_fmt(bound)}", held],
+    ]
+    return _csv(["law", f"measured ({len(seeds)} seeds)", "closed form in its own setting", "reading"], rows)
+
+
+def ecosystem(study: str, e: Ecosystem) -> str:
+    from collapse_sim.report.statistics import paired, summarise
+
+    data = json.loads((RESULTS / study / "data" / e.run / "ecosystem.json").read_text())
+    cell = lambda s: f"{_fmt(s.mean)} ± {_fmt(s.sem, 2)}" if s.n > 1 else _fmt(s.mean)  # noqa: E731
+    interval = lambda d: f"{_fmt(d.diff.mean, 2)} (95 % CI {_fmt(d.diff.low, 2)} … {_fmt(d.diff.high, 2)})"  # noqa: E731
+    rows = []
+    if e.table == "monoculture":
+        index: dict = {}  # (probe, commons) -> generation -> seed -> index
+        for eco in data["ecosystems"].values():
+            for g, probes in eco["generations"].items():
+                for probe, numbers in probes.items():
+                    index.setdefault((probe, eco["commons"]), {}).setdefault(int(g), {})[eco["seed"]] = \
+                        numbers["monoculture"]
+        for probe in sorted({p for p, _ in index}):
+            on, off = index.get((probe, "on"), {}), index.get((probe, "off"), {})
+            gens = sorted(set(on) | set(off))
+            window = [g for g in gens if e.window[0] <= g <= e.window[1]]
+            mean = lambda by_gen: {s: sum(by_gen[g][s] for g in window) / len(window)  # noqa: E731
+                                   for s in set.intersection(*(set(by_gen.get(g, {})) for g in window))}
+            d = paired(mean(on), mean(off))
+            rows.append([probe.upper(), cell(summarise(off.get(0, {}).values())),
+                         " → ".join(_fmt(summarise(on[g].values()).mean) for g in gens if g in on and g > 0),
+                         " → ".join(_fmt(summarise(off[g].values()).mean) for g in gens if g in off and g > 0),
+                         interval(d), str(d.n), verdict(d, None)])
+        return _csv(["probe set", "generation 0", "commons on, generation 1 →", "commons off, generation 1 →",
+                     f"on − off, each seed's mean over generations {e.window[0]}–{e.window[1]}", "seeds", "reading"],
+                    rows)
+    for probe in ("id", "ood"):
+        by = {(grouping, measure): {int(seed): tree[probe]["separation"][grouping][measure]
+                                    for seed, tree in data["trees"].items()
+                                    if tree[probe]["separation"][grouping][measure] is not None}
+              for grouping in ("architecture", "data_source") for measure in ("silhouette", "similarity_gap")}
+        for measure in ("silhouette", "similarity_gap"):
+            arch, source = by["architecture", measure], by["data_source", measure]
+            d = paired(arch, source)
+            rows.append([probe.upper(), measure.replace("_", " "), cell(summarise(arch.values())),
+                         cell(summarise(source.values())), interval(d), str(d.n), verdict(d, None)])
+    return _csv(["probe set", "measure", "by architecture", "by data source", "architecture − data source",
+                 "seeds", "reading"], rows)
+
+
+RENDER = {Trajectory: trajectory, Contrast: contrast, Convergence: convergence, Law: law, Ecosystem: ecosystem}
 
 
 def expected_tables() -> dict[Path, str]:
