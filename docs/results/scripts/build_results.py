@@ -128,7 +128,7 @@ def policy_study(run: str, generations: tuple[int, ...], window: tuple[int, int]
 
 STUDIES = {
     "study-cu": policy_study("study-cu-compute", (0, 1, 2, 3, 4, 5, 6), (4, 6)),
-    "molecules": policy_study("molecules-strong", (0, 1, 2, 3), (2, 3)),
+    "molecules": policy_study("molecules-strong", (0, 1, 2), (1, 2)),
     "law-linear-md": Study([
         Law("excess", "law-linear-md", "excess"),
         Law("verdict", "law-linear-md", "verdict"),
@@ -332,7 +332,13 @@ def law(study: str, x: Law) -> str:
     peak = summarise(excess["accumulate"][peak_gen].values())
     held = "below the bound" if peak.high < bound else ("above the bound" if peak.low > bound else
                                                         "the bound lies inside its interval")
+    ended = sorted((max(by_seed for by_seed in gens if s in excess["replace"][by_seed]) + 1, s)
+                   for s in set(excess["replace"][0]) - set(seeds))
     rows = [
+        ["replace: lineages that ended early (their MD produced no structure)",
+         f"{len(ended)} of {len(excess['replace'][0])}" + (
+             f", at generation{'s' if len(ended) > 1 else ''} {', '.join(str(g) for g, _ in ended)}; left out of the "
+             "rows below, which so understate the growth" if ended else ""), "none", ""],
         ["replace: excess growth per fit (slope against n)", f"{cell(slope)} (95 % CI {_fmt(slope.low, 2)} … "
          f"{_fmt(slope.high, 2)})", "> 0, linear", grows],
         [f"replace: excess at n = {gens[-1] + 1} over n = 1", _fmt(late.mean / first.mean),
