@@ -15,9 +15,18 @@ E‖ŵ_n − w*‖² given X is exactly
 
     replace:    T·(σ_r² + (n−1)·σ_s²)                 (= σ²·n·T when σ_r = σ_s = σ)
     accumulate: T·(σ_r² + σ_s²·Σ_{j=2..n} 1/j²)       (= σ²·T·Σ_{j=1..n} 1/j²)
+    corrected:  T·s_n, s_1 = σ_r², s_n = (1−t)²·s_{n−1} + t²σ_r² + (1−t)²σ_s²
 
 (accumulate: ŵ_n − w* = Σ_j Aε_j / j with A = (XᵀX)⁻¹Xᵀ). T depends on the seed's design, so
 the closed form shown is the mean over seeds of each seed's exact value.
+
+Self-correction (Gillman et al. 2024, arXiv 2402.07087), the ``corrected`` policy with
+``fraction`` 1: every self-label becomes t·(oracle label) + (1 − t)·(model label), t = γ/(1 + γ),
+each with its own fresh noise, so ŵ_n − w* = (1 − t)(ŵ_{n−1} − w*) + Aε_n with Var ε_n =
+t²σ_r² + (1 − t)²σ_s². The error contracts by (1 − t)² per generation towards the fixed point
+T·(t²σ_r² + (1 − t)²σ_s²)/(t(2 − t)): γ = 0 is ``replace`` (no fixed point); with equal noise
+on oracle and self-labels the fixed point is lowest at t = 1/2 (γ = 1), and more correction
+beyond that adds back the oracle's own noise.
 
 Gaussian refitting (Shumailov et al., Nature 631, 2024), replace policy. Truth N(μ₀, σ₀²) =
 the ``gaussian`` system's (mean, std²); fit 1 uses M₁ = ``real_data.n_structures`` real
@@ -59,7 +68,7 @@ from collapse_sim.scenario import Scenario
 REL_TOL = 0.10
 N_SE = 3.0
 LINEAR_ORACLE = "collapse_sim.oracles.linear.LinearTruth"
-LINEAR_LAWS = ("replace", "accumulate")
+LINEAR_LAWS = ("replace", "accumulate", "corrected")
 GAUSSIAN_QUANTITIES = {"var": "σ²_n", "mean_sq": "(μ_n − μ₀)²", "log_var": "log σ²_n"}
 
 
@@ -252,18 +261,30 @@ def analyse(sc: Scenario, root: Path, laws: dict[str, str] | None = None, estima
 
 
 # --- linear regression -----------------------------------------------------------------------
-def noise_scale(law: str, n: int, var_real: float, var_synthetic: float) -> float:
-    """s_n: ŵ_n − w* ~ N(0, s_n (XᵀX)⁻¹) after n fits."""
+def noise_scale(law: str, n: int, var_real: float, var_synthetic: float, t: float = 0.0) -> float:
+    """s_n: ŵ_n − w* ~ N(0, s_n (XᵀX)⁻¹) after n fits (``t``: the corrected policy's t = γ/(1 + γ))."""
     if law == "replace":
         return var_real + (n - 1) * var_synthetic
     if law == "accumulate":
         return var_real + var_synthetic * sum(1.0 / j**2 for j in range(2, n + 1))
+    if law == "corrected":
+        s = var_real
+        for _ in range(n - 1):
+            s = (1.0 - t) ** 2 * s + t**2 * var_real + (1.0 - t) ** 2 * var_synthetic
+        return s
     raise KeyError(f"no linear law {law!r}")
 
 
-def linear_law(law: str, n: int, trace: float, var_real: float, var_synthetic: float) -> float:
+def corrected_fixed_point(t: float, var_real: float, var_synthetic: float) -> float:
+    """lim s_n of the corrected law (infinite for t = 0: replace grows without bound)."""
+    if t <= 0:
+        return math.inf
+    return (t**2 * var_real + (1.0 - t) ** 2 * var_synthetic) / (t * (2.0 - t))
+
+
+def linear_law(law: str, n: int, trace: float, var_real: float, var_synthetic: float, t: float = 0.0) -> float:
     """E‖ŵ_n − w*‖² given the design (n = generation + 1), trace = tr((XᵀX)⁻¹)."""
-    return noise_scale(law, n, var_real, var_synthetic) * trace
+    return noise_scale(law, n, var_real, var_synthetic, t) * trace
 
 
 def design_spectrum(X: np.ndarray) -> np.ndarray:
@@ -293,6 +314,9 @@ def _analyse_linear(sc: Scenario, root: Path, laws: dict[str, str]) -> TheoryRep
     comparisons = []
     for policy in sc.policies:
         law = laws.get(policy.label) if laws.get(policy.label) in LINEAR_LAWS else None
+        t = getattr(policy, "t", 0.0)
+        if law == "corrected" and getattr(policy, "fraction", 1.0) != 1.0:
+            law = None  # the law assumes every self-label corrected
         for g in range(sc.generations + 1):
             errors, closed, variance = [], [], []
             for seed in sc.seeds:
@@ -300,7 +324,7 @@ def _analyse_linear(sc: Scenario, root: Path, laws: dict[str, str]) -> TheoryRep
                 w = LinearModel.load(path, sc.model).weights
                 errors.append(float(np.sum((w - w_star) ** 2)))
                 if law:
-                    scale = noise_scale(law, g + 1, var_r, var_s)
+                    scale = noise_scale(law, g + 1, var_r, var_s, t)
                     closed.append(scale * traces[seed])
                     variance.append(2.0 * scale**2 * float(np.sum(spectra[seed] ** 2)))
             comparisons.append(Comparison(policy.label, "‖ŵ_n − w*‖²", g, np.array(errors),
@@ -316,6 +340,11 @@ def _analyse_linear(sc: Scenario, root: Path, laws: dict[str, str]) -> TheoryRep
         "  replace:    tr·(σ_real² + (n−1)·σ_synthetic²)          [= σ²·n·tr]",
         "  accumulate: tr·(σ_real² + σ_synthetic²·Σ_{j=2..n} 1/j²)  [= σ²·tr·Σ_{j≤n} 1/j²]",
     ]
+    for policy in sc.policies:
+        if policy.kind == "corrected" and getattr(policy, "fraction", 1.0) == 1.0:
+            fixed = corrected_fixed_point(policy.t, var_r, var_s) * float(t.mean())
+            header.append(f"  corrected ({policy.label}, γ = {policy.gamma:g}, t = {policy.t:.3g}): tr·s_n, "
+                          f"s_n = (1−t)²s_(n−1) + t²σ_real² + (1−t)²σ_synthetic²; fixed point {fixed:.4g}")
     overrides = {p.label: laws[p.label] for p in sc.policies if laws.get(p.label) != p.kind}
     if overrides:
         header.append(f"laws overridden (policy → law checked): {overrides}")

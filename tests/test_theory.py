@@ -15,7 +15,7 @@ import yaml
 
 from collapse_sim.runtime.executor import LocalExecutor
 from collapse_sim.scenario import ScenarioError, parse_scenario
-from collapse_sim.theory import agrees, analyse, gaussian_laws, linear_law, run_theory
+from collapse_sim.theory import agrees, analyse, corrected_fixed_point, gaussian_laws, linear_law, run_theory
 
 ROOT = Path(__file__).resolve().parents[1]
 # Seeds: ‖ŵ − w*‖² is close to a scaled χ²₁ (the atomistic designs have one dominant direction of
@@ -106,6 +106,31 @@ def test_closed_forms_reduce_to_the_published_laws():
         assert unbiased["var"][0] == pytest.approx(1.0) and unbiased["mean_sq"][0] == pytest.approx(n / m)
     logs = [gaussian_laws("unbiased", n, 1.0, 10, 10)["log_var"][0] for n in range(1, 11)]
     assert all(b < a for a, b in zip(logs, logs[1:]))  # E log σ² falls although E σ² stays put
+
+
+def test_the_corrected_law_contracts_to_its_fixed_point():
+    var_r, var_s, trace = 0.01, 0.02, 2.0
+    for n in range(1, 11):  # no correction is replace
+        assert linear_law("corrected", n, trace, var_r, var_s, t=0.0) == pytest.approx(linear_law(
+            "replace", n, trace, var_r, var_s))
+    for t in (0.2, 0.5, 0.8, 1.0):
+        fixed = corrected_fixed_point(t, var_r, var_s) * trace
+        gaps = [abs(linear_law("corrected", n, trace, var_r, var_s, t=t) - fixed) for n in range(1, 60)]
+        assert all(b <= a * (1 - t) ** 2 + 1e-15 for a, b in zip(gaps, gaps[1:]))  # contracts by (1 - t)²
+        assert gaps[-1] < 1e-6 * fixed
+    assert corrected_fixed_point(1.0, var_r, var_s) == var_r  # full correction: the oracle's own noise
+    equal = [corrected_fixed_point(t, 0.01, 0.01) for t in (0.2, 0.5, 0.8)]
+    assert equal[1] < equal[0] and equal[1] < equal[2]  # equal noise: lowest at t = 1/2
+
+
+@pytest.mark.integration  # 24 seeds x 4 policies x 10 fits through the loop (about a minute)
+def test_self_correction_law_holds_and_rejects_the_replace_law(fast_dir):
+    scenario, root, report = _run(scenario_file("theory-linear-corrected"), fast_dir)
+    assert report.ok, "\n" + report.table()
+    assert {c.policy for c in report.checked} == {"replace", "corrected-0.25", "corrected-1", "corrected-4"}
+    wrong = analyse(scenario, root, laws={"corrected-1": "replace"})
+    late = [c for c in wrong.select("corrected-1", "‖ŵ_n − w*‖²") if c.n >= 6]
+    assert late and not any(c.ok for c in late), wrong.table()
 
 
 # --- linear regression on a fixed design --------------------------------------------------------
