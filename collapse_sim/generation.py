@@ -13,7 +13,7 @@ from ase import Atoms
 from collapse_sim import models
 from collapse_sim.context import RunContext
 from collapse_sim.data.io import read_structures, write_and_reread, write_structures
-from collapse_sim.data.noise import with_synthetic_noise
+from collapse_sim.data.noise import with_label_errors, with_synthetic_noise
 from collapse_sim.data.pools import Pool, composition, flatten, group_into_pools, real_structures
 from collapse_sim.data.structures import tag
 from collapse_sim.lineage import LineageSpec
@@ -116,6 +116,7 @@ def synthetic_pool(ctx, spec: LineageSpec, g: int, history, sampler, status, key
     sample_seconds = time.perf_counter() - started
     status("self-labelling")
     labelled = with_synthetic_noise(prev_model.predict(sampled.structures), sc.synthetic.energy_noise, seed, key, g)
+    labelled = with_label_errors(labelled, sc.synthetic.label_error_rate, seed, key, g)
     lab = {"lab": spec.lab.lab} if spec.lab else {}
     structures = tag(labelled, origin="synthetic", generation=g - 1, lineage=name, producer=producer,
                      sampler=sc.synthetic.sampler.kind, seed=seed, **lab)

@@ -72,6 +72,9 @@ class SyntheticSettings(Strict):
     sampler: SamplerSettings = Field(description="how the previous generation's model makes new structures")
     energy_noise: float = Field(0.0, ge=0,
                                 description="eV per structure: std of Gaussian noise added to the model's labels")
+    label_error_rate: float = Field(0.0, ge=0, le=1,
+                                    description="share of self-labels replaced by their negative (marked label_error): "
+                                                "wrong labels of a known rate, for the verification law")
 
 
 class ReferenceModelSettings(Strict):

@@ -28,6 +28,14 @@ T·(t²σ_r² + (1 − t)²σ_s²)/(t(2 − t)): γ = 0 is ``replace`` (no fixed
 on oracle and self-labels the fixed point is lowest at t = 1/2 (γ = 1), and more correction
 beyond that adds back the oracle's own noise.
 
+Verification (Feng et al. 2024, arXiv 2406.07515): with ``synthetic.label_error_rate`` p a share
+p of the self-labels is negated; a ``verified`` policy that checks every label keeps a right one
+with probability ϕ (``keep_passed``) and a wrong one with ψ (``keep_failed``), so a share
+q = pψ/(pψ + (1 − p)ϕ) of the kept labels is wrong (``replace``: q = p). After that one round,
+E⟨Xŵ, Xw*⟩/‖Xw*‖² = 1 − 2q on the seed's design X: learning holds for p below
+p* = 1/(1 + ψ/ϕ) and breaks down (the sign flips) above it. Checked at generation 1 with the
+sample standard error (the law gives no variance).
+
 Gaussian refitting (Shumailov et al., Nature 631, 2024), replace policy. Truth N(μ₀, σ₀²) =
 the ``gaussian`` system's (mean, std²); fit 1 uses M₁ = ``real_data.n_structures`` real
 samples, each later fit M = ``synthetic.n_structures`` samples of its predecessor
@@ -179,8 +187,10 @@ class TheoryReport:
             lines.append("")
         n_checked, n_bad = len(self.checked), len(self.failures())
         verdict = "all agree" if self.ok else f"{n_bad} of {n_checked} comparisons DISAGREE"
-        lines.append(f"agreement: |simulated − closed| ≤ max({REL_TOL:.0%} of closed, {N_SE:g} s.e.), s.e. = the "
-                     f"standard error the law predicts; z = (simulated − closed)/s.e.: {verdict} ({n_checked} checked)")
+        se = ("the standard error the law predicts" if all(c.closed_var is not None for c in self.checked)
+              else "the sample standard error (this law predicts no variance)")
+        lines.append(f"agreement: |simulated − closed| ≤ max({REL_TOL:.0%} of closed, {N_SE:g} s.e.), s.e. = {se}; "
+                     f"z = (simulated − closed)/s.e.: {verdict} ({n_checked} checked)")
         return "\n".join(lines)
 
 
@@ -282,6 +292,19 @@ def corrected_fixed_point(t: float, var_real: float, var_synthetic: float) -> fl
     return (t**2 * var_real + (1.0 - t) ** 2 * var_synthetic) / (t * (2.0 - t))
 
 
+def kept_error_rate(p: float, keep_passed: float = 1.0, keep_failed: float = 1.0) -> float:
+    """q: the share of wrong labels among those a verifier keeps, when a share p is wrong and it
+    keeps a right one with probability ϕ = ``keep_passed`` and a wrong one with ψ = ``keep_failed``
+    (no verifier: ϕ = ψ = 1, q = p). Learning breaks down when q > 1/2, i.e. p > p* = 1/(1 + ψ/ϕ)."""
+    kept_wrong, kept_right = p * keep_failed, (1.0 - p) * keep_passed
+    return kept_wrong / (kept_wrong + kept_right) if kept_wrong + kept_right > 0 else math.nan
+
+
+def verification_threshold(keep_passed: float, keep_failed: float) -> float:
+    """p* = 1/(1 + ψ/ϕ) (Feng et al. 2024): the label-error rate above which learning breaks down."""
+    return 1.0 / (1.0 + keep_failed / keep_passed) if keep_passed > 0 else 0.0
+
+
 def linear_law(law: str, n: int, trace: float, var_real: float, var_synthetic: float, t: float = 0.0) -> float:
     """E‖ŵ_n − w*‖² given the design (n = generation + 1), trace = tr((XᵀX)⁻¹)."""
     return noise_scale(law, n, var_real, var_synthetic, t) * trace
@@ -312,6 +335,9 @@ def _analyse_linear(sc: Scenario, root: Path, laws: dict[str, str]) -> TheoryRep
         spectra[seed] = design_spectrum(basis.design(real0))
     traces = {seed: float(lam.sum()) for seed, lam in spectra.items()}
     comparisons = []
+    rate = sc.synthetic.label_error_rate
+    if rate > 0:  # wrong self-labels: the verification law replaces the noise laws
+        return _analyse_verification(sc, store, basis, w_star, rate, traces)
     for policy in sc.policies:
         law = laws.get(policy.label) if laws.get(policy.label) in LINEAR_LAWS else None
         t = getattr(policy, "t", 0.0)
@@ -348,6 +374,67 @@ def _analyse_linear(sc: Scenario, root: Path, laws: dict[str, str]) -> TheoryRep
     overrides = {p.label: laws[p.label] for p in sc.policies if laws.get(p.label) != p.kind}
     if overrides:
         header.append(f"laws overridden (policy → law checked): {overrides}")
+    return TheoryReport("linear", f"validate-theory: {sc.name}", header, comparisons, {"traces": traces})
+
+
+def _verification_q(policy, rate: float) -> float | None:
+    """The kept wrong-label share of ``policy`` at label-error rate ``rate``; None without a closed form."""
+    if policy.kind == "replace":
+        return rate
+    if policy.kind == "verified" and policy.check_fraction == 1.0 and policy.unchecked == "drop" \
+            and not policy.add_oracle_labelled:
+        return kept_error_rate(rate, policy.keep_passed, policy.keep_failed)
+    return None
+
+
+def _analyse_verification(sc: Scenario, store, basis, w_star: np.ndarray, rate: float, traces) -> TheoryReport:
+    """The fit's energies on the seed's design projected on the truth's, ⟨Xŵ_n, Xw*⟩/‖Xw*‖², per
+    generation: 1 in expectation for the real fit, and after one round of self-labels of which a
+    share q of the kept ones is negated, 1 − 2q (OLS is linear in the labels, and which rows are
+    kept does not depend on which labels are wrong beyond q). On the fitted energies rather than
+    the weights: a negated label moves the weights along the design's weak directions, which the
+    energies on the design do not feel."""
+    from collapse_sim.data.io import read_structures
+    from collapse_sim.lineage import lineage_name
+    from collapse_sim.models.linear import LinearModel
+
+    quantity = "⟨Xŵ_n, Xw*⟩/‖Xw*‖²"
+    truth = {}
+    for seed in sc.seeds:
+        real0 = [a for a in read_structures(store.generation(lineage_name(sc.policies[0].label, seed), 0).train)
+                 if a.info.get("origin") == "real" and int(a.info.get("generation", -1)) == 0]
+        X = basis.design(real0)
+        truth[seed] = (X, X @ w_star)
+    comparisons = []
+    for policy in sc.policies:
+        q = _verification_q(policy, rate)
+        for g in range(sc.generations + 1):
+            values = []
+            for seed in sc.seeds:
+                path = store.model_path(lineage_name(policy.label, seed), g)
+                if path.exists():  # a lineage left with nothing to train on ends early
+                    X, target = truth[seed]
+                    fitted = X @ LinearModel.load(path, sc.model).weights
+                    values.append(float(fitted @ target) / float(target @ target))
+            closed = None
+            if q is not None and g <= 1:
+                closed = np.full(len(values), 1.0 if g == 0 else 1.0 - 2.0 * q)
+            comparisons.append(Comparison(policy.label, quantity, g, np.array(values), closed))
+    header = [
+        f"verification on a fixed design through the collapse_sim loop: a share p = {rate:g} of the self-labels is "
+        f"negated (synthetic.label_error_rate); {len(sc.seeds)} seeds",
+        "closed form (Feng et al. 2024): after one round of self-labels, E⟨Xŵ, Xw*⟩/‖Xw*‖² = 1 − 2q, "
+        "q = pψ/(pψ + (1−p)ϕ) the wrong share among the kept labels; learning breaks down (the sign flips) "
+        "above p* = 1/(1 + ψ/ϕ)",
+    ]
+    for policy in sc.policies:
+        q = _verification_q(policy, rate)
+        if q is None:
+            continue
+        phi, psi = (1.0, 1.0) if policy.kind == "replace" else (policy.keep_passed, policy.keep_failed)
+        p_star = verification_threshold(phi, psi)
+        header.append(f"  {policy.label}: ϕ = {phi:g}, ψ = {psi:g}: q = {q:.3g}, 1 − 2q = {1 - 2 * q:+.3g}, "
+                      f"p* = {p_star:.3g} ({'learning holds' if rate < p_star else 'learning breaks down'})")
     return TheoryReport("linear", f"validate-theory: {sc.name}", header, comparisons, {"traces": traces})
 
 

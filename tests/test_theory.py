@@ -15,7 +15,16 @@ import yaml
 
 from collapse_sim.runtime.executor import LocalExecutor
 from collapse_sim.scenario import ScenarioError, parse_scenario
-from collapse_sim.theory import agrees, analyse, corrected_fixed_point, gaussian_laws, linear_law, run_theory
+from collapse_sim.theory import (
+    agrees,
+    analyse,
+    corrected_fixed_point,
+    gaussian_laws,
+    kept_error_rate,
+    linear_law,
+    run_theory,
+    verification_threshold,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # Seeds: ‖ŵ − w*‖² is close to a scaled χ²₁ (the atomistic designs have one dominant direction of
@@ -121,6 +130,27 @@ def test_the_corrected_law_contracts_to_its_fixed_point():
     assert corrected_fixed_point(1.0, var_r, var_s) == var_r  # full correction: the oracle's own noise
     equal = [corrected_fixed_point(t, 0.01, 0.01) for t in (0.2, 0.5, 0.8)]
     assert equal[1] < equal[0] and equal[1] < equal[2]  # equal noise: lowest at t = 1/2
+
+
+def test_verification_threshold_is_where_the_kept_labels_turn_wrong():
+    assert kept_error_rate(0.3) == pytest.approx(0.3) and verification_threshold(1.0, 1.0) == 0.5  # no verifier
+    assert kept_error_rate(0.9, 1.0, 0.0) == 0.0 and verification_threshold(1.0, 0.0) == 1.0  # an oracle verifier
+    for phi, psi in ((0.9, 0.45), (0.4, 0.9), (0.7, 0.2)):
+        p_star = verification_threshold(phi, psi)
+        assert kept_error_rate(p_star, phi, psi) == pytest.approx(0.5)
+        assert kept_error_rate(p_star - 0.01, phi, psi) < 0.5 < kept_error_rate(p_star + 0.01, phi, psi)
+
+
+@pytest.mark.integration  # 64 seeds x 4 policies x one round through the loop (about 45 s)
+def test_verification_law_holds_and_learning_breaks_down_above_p_star(fast_dir):
+    scenario, _, report = _run(scenario_file("theory-linear-verified"), fast_dir)
+    assert report.ok, "\n" + report.table()
+    after = {c.policy: c for c in report.checked if c.generation == 1}
+    assert set(after) == {"replace", "oracle-verifier", "weak-verifier", "misled-verifier"}
+    # p = 0.4 lies below the weak verifier's p* = 2/3 and above the misled one's 0.31: the sign says which
+    assert after["weak-verifier"].sim_mean - 3 * after["weak-verifier"].sim_se > 0
+    assert after["misled-verifier"].sim_mean + 3 * after["misled-verifier"].sim_se < 0
+    assert after["oracle-verifier"].sim_mean == pytest.approx(1.0, abs=1e-3)
 
 
 @pytest.mark.integration  # 24 seeds x 4 policies x 10 fits through the loop (about a minute)

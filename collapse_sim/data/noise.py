@@ -9,6 +9,12 @@
   ``stream(seed, lineage, "synthetic-energy-noise", g)``.
 
 Forces and stress are left as they are (the collapse laws are about energies).
+
+* Label errors (``synthetic.label_error_rate`` p): each self-label of that pool is, with
+  probability p, replaced by its negative (energy, forces and stress), drawn from
+  ``stream(seed, lineage, "synthetic-label-errors", g)`` and marked ``label_error`` in the
+  structure's info. A wrong label of known rate, the premise of the verification law (Feng et
+  al. 2024) that ``validate-theory`` checks; a sign flip keeps the label a valid potential's.
 """
 from __future__ import annotations
 
@@ -19,6 +25,23 @@ from ase import Atoms
 
 from collapse_sim.data.structures import attach_labels, energy_of, forces_of
 from collapse_sim.runtime.rng import stream
+
+LABEL_ERROR = "label_error"
+
+
+def with_label_errors(structures: list[Atoms], rate: float, seed: int, lineage: str, generation: int) -> list[Atoms]:
+    """``structures`` unchanged if ``rate`` is 0, else copies with a keyed share of labels negated."""
+    if not rate:
+        return structures
+    wrong = stream(seed, lineage, "synthetic-label-errors", generation).random(len(structures)) < rate
+    out = []
+    for atoms, flip in zip(structures, wrong):
+        if flip:
+            stress = atoms.calc.results.get("stress")
+            atoms = attach_labels(atoms, -energy_of(atoms), -forces_of(atoms), None if stress is None else -stress)
+            atoms.info[LABEL_ERROR] = True
+        out.append(atoms)
+    return out
 
 
 def shift_energies(structures: Sequence[Atoms], deltas: Sequence[float]) -> list[Atoms]:

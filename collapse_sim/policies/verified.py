@@ -7,7 +7,10 @@ error rate. Here the oracle labels a random ``check_fraction`` of each generatio
 pool (one oracle call per structure); a checked structure's error is the largest per-atom
 force deviation, max_i |F_model,i − F_oracle,i| (Euclidean norm of the 3-vector, eV/Å), and
 the structure is kept, with its model label, only if that error is strictly below
-``max_force_error`` (an error equal to it is a failure). Unchecked structures are kept or
+``max_force_error`` (an error equal to it is a failure), and, with ``max_energy_error``, its
+energy error per atom below that too. An imperfect verifier keeps a passing
+structure with probability ``keep_passed`` (ϕ) and a failing one with ``keep_failed`` (ψ):
+Feng et al.'s learning breaks down above the label-error rate p* = 1/(1 + ψ/ϕ). Unchecked structures are kept or
 dropped according to ``unchecked``; ``add_oracle_labelled`` also trains on the oracle-labelled
 copies of every checked structure (their ``origin`` stays "synthetic"). When nothing is left
 the lineage ends there (``collapse_sim.generation.LineageEnded``).
@@ -20,7 +23,7 @@ import numpy as np
 from ase import Atoms
 from pydantic import Field
 
-from collapse_sim.data.structures import forces_of
+from collapse_sim.data.structures import energy_of, forces_of
 from collapse_sim.policies.base import (
     KINDS,
     OracleRequest,
@@ -39,9 +42,20 @@ class VerifiedSettings(PolicySettingsBase):
     check_fraction: float = Field(1.0, ge=0.0, le=1.0, description="share of each synthetic pool the oracle checks")
     max_force_error: float = Field(gt=0.0, description="eV/Å: a checked structure is kept if its largest per-atom "
                                    "force error is strictly below this")
+    max_energy_error: float | None = Field(None, gt=0.0, description="eV/atom: if set, a checked structure must "
+                                           "also have |E_model - E_oracle| / atoms strictly below this")
     unchecked: Literal["keep", "drop"] = Field("drop", description="what becomes of the structures not checked")
     add_oracle_labelled: bool = Field(False, description="also train on the oracle-labelled copies of the checked "
                                       "structures")
+    keep_passed: float = Field(1.0, ge=0.0, le=1.0, description="probability that a checked structure that passes "
+                               "is kept (the verifier's phi; 1: an oracle verifier)")
+    keep_failed: float = Field(0.0, ge=0.0, le=1.0, description="probability that a checked structure that fails "
+                               "is kept anyway (the verifier's psi; 0: an oracle verifier)")
+
+
+def energy_error(model_labelled: Atoms, oracle_labelled: Atoms) -> float:
+    """|E_model − E_oracle| per atom (eV/atom)."""
+    return abs(energy_of(model_labelled) - energy_of(oracle_labelled)) / len(oracle_labelled)
 
 
 def force_error(model_labelled: Atoms, oracle_labelled: Atoms) -> float:
@@ -57,6 +71,11 @@ class Verified(Policy):
         s, fresh_synthetic, checked = self.settings, offered.synthetic, offered.checked
         errors = {i: force_error(fresh_synthetic.structures[i], oracle) for i, oracle in checked.items()}
         passed = {i for i, error in errors.items() if error < s.max_force_error}
+        if s.max_energy_error is not None:
+            passed = {i for i in passed if energy_error(fresh_synthetic.structures[i], checked[i]) < s.max_energy_error}
+        if s.keep_passed < 1.0 or s.keep_failed > 0.0:  # an imperfect verifier: keeps by chance
+            draws = dict(zip(sorted(errors), rng.random(len(errors))))
+            passed = {i for i in errors if draws[i] < (s.keep_passed if i in passed else s.keep_failed)}
         kept = [i for i in range(len(fresh_synthetic)) if i in passed or (i not in checked and s.unchecked == "keep")]
         pools = [fresh_synthetic.subset(kept)] if kept else []
         if s.add_oracle_labelled and checked:
