@@ -3,6 +3,7 @@
     python docs/results/scripts/build_results.py extract RUN_DIR STUDY   # a finished run -> committed data
     python docs/results/scripts/build_results.py                         # data -> every table and figure
     python docs/results/scripts/build_results.py --check                 # list what is stale, write nothing
+    python docs/results/scripts/build_results.py --study study-cu        # one study's tables and figures
 
 A study's data lives in ``docs/results/STUDY/data/``: per run, its ``scenario.yaml`` and its
 ``metrics.jsonl`` reduced to the columns the pages use (together a run directory that
@@ -285,7 +286,7 @@ def figure(study: str, f: Figure) -> Path:
             line, = ax.plot(gens, mean, "o-", markersize=3, label=policy)
             ax.fill_between(gens, mean - sem, mean + sem, color=line.get_color(), alpha=0.2)
         metric = describe(column)
-        ax.set_title(metric.label, fontsize=9)
+        ax.set_title(f"{metric.label} ({column})", fontsize=9)
         ax.set_xlabel("generation")
         ax.set_ylabel(metric.unit or "")
         ax.grid(alpha=0.3)
@@ -394,19 +395,21 @@ def ecosystem(study: str, e: Ecosystem) -> str:
 RENDER = {Trajectory: trajectory, Contrast: contrast, Convergence: convergence, Law: law, Ecosystem: ecosystem}
 
 
-def expected_tables() -> dict[Path, str]:
-    """Every table CSV -> the text its committed data gives."""
+def expected_tables(studies: list[str]) -> dict[Path, str]:
+    """Every table CSV of ``studies`` -> the text its committed data gives."""
     return {RESULTS / study / "tables" / f"{t.name}.csv": RENDER[type(t)](study, t)
-            for study, spec in STUDIES.items() for t in spec.tables}
+            for study in studies for t in STUDIES[study].tables}
 
 
-def stale_files() -> dict[Path, str]:
-    """Tables, and the study pages showing them, whose file differs from what the data gives."""
+def stale_files(studies: list[str] | None = None) -> dict[Path, str]:
+    """Tables, and the study pages showing them, whose file differs from what the data gives
+    (``studies``: these only; default all)."""
     from doc_tables import DOCS, render_tables, stale
 
-    tables = expected_tables()
+    studies = list(STUDIES) if studies is None else studies
+    tables = expected_tables(studies)
     pages = {RESULTS / f"{study}.md": render_tables((RESULTS / f"{study}.md").read_text(encoding="utf-8"), DOCS,
-                                                     pending=tables) for study in STUDIES}
+                                                     pending=tables) for study in studies}
     return stale(tables) | stale(pages)
 
 
@@ -417,14 +420,16 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("run_dir", type=Path)
     ex.add_argument("study")
     parser.add_argument("--check", action="store_true", help="list stale tables and pages, exit 1 if any")
+    parser.add_argument("--study", action="append", choices=sorted(STUDIES), help="only this study (repeatable)")
     args = parser.parse_args(argv)
     if args.command == "extract":
         print(f"wrote {extract(args.run_dir, args.study)}")
         return 0
-    files = stale_files()
+    studies = args.study or list(STUDIES)
+    files = stale_files(studies)
     if not args.check:
-        for study, spec in STUDIES.items():
-            for f in spec.figures:
+        for study in studies:
+            for f in STUDIES[study].figures:
                 print(f"drew: {figure(study, f).relative_to(RESULTS.parents[1])}")
             converged = RESULTS / study / "data" / "convergence" / "curves.png"
             if converged.is_file():
