@@ -76,6 +76,21 @@ def deterministic() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def model_call(dtype: torch.dtype, threads: int | None) -> Iterator[None]:
+    """One model call's torch state (fit, predict, embed, a batched force call): ``dtype`` as the
+    default, ``threads`` intra-op threads and deterministic kernels, all restored afterwards."""
+    with default_dtype(dtype), num_threads(threads), deterministic():
+        yield
+
+
+def check_threads(threads: int | None) -> int | None:
+    """``threads`` as a model kind's constructor takes it: None (as they are) or positive."""
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be positive, got {threads}")
+    return threads
+
+
+@contextlib.contextmanager
 def frozen(model: torch.nn.Module) -> Iterator[None]:
     """Parameters without requires_grad (forces still come from autograd on positions)."""
     backup = [(p, p.requires_grad) for p in model.parameters()]

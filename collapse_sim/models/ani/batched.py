@@ -18,7 +18,7 @@ from ase import Atoms
 from collapse_sim.models.ani.network import Batch, evaluate, half_pairs, species_indices
 from collapse_sim.models.skin import refresh_candidates
 from collapse_sim.runtime.allocator import keep_heap
-from collapse_sim.runtime.torch_state import default_dtype, deterministic, num_threads
+from collapse_sim.runtime.torch_state import model_call
 
 #: Å: as MACE's (``collapse_sim.models.mace.batched.DEFAULT_SKIN``)
 DEFAULT_SKIN = 1.0
@@ -55,7 +55,7 @@ class _ANIReplicas:
 
     def __call__(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = self.potential
-        with default_dtype(p.dtype), num_threads(p.threads), deterministic():
+        with model_call(p.dtype, p.threads):
             self._refresh_candidates(positions)
             pos = torch.as_tensor(positions, dtype=p.dtype, device=p.device)
             i, j = self.pairs

@@ -7,7 +7,6 @@ dict (E0s included) and the fit summary; written atomically.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import time
@@ -32,10 +31,10 @@ from collapse_sim.runtime.allocator import keep_heap
 from collapse_sim.runtime.atomic import replacing
 from collapse_sim.runtime.torch_state import (
     DTYPES,
+    check_threads,
     default_dtype,
-    deterministic,
     frozen,
-    num_threads,
+    model_call,
     state_dict_fingerprint,
     torch_device,
 )
@@ -108,10 +107,8 @@ class ANIModel:
     capabilities = frozenset({TRAINABLE, FEATURES, BATCHED_FORCES})
 
     def __init__(self, settings: ANISettings, threads: int | None = None):
-        if threads is not None and threads < 1:
-            raise ValueError(f"threads must be positive, got {threads}")
         self.settings = settings
-        self.threads = threads
+        self.threads = check_threads(threads)
         self.network: ANINetwork | None = None
         self.fit_info: dict = {}
         self.history: list[dict] = []
@@ -135,11 +132,7 @@ class ANIModel:
 
     def _scope(self):
         """Torch state for one call: the model's dtype, ``threads`` and deterministic kernels."""
-        stack = contextlib.ExitStack()
-        stack.enter_context(default_dtype(self._dtype))
-        stack.enter_context(num_threads(self.threads))
-        stack.enter_context(deterministic())
-        return stack
+        return model_call(self._dtype, self.threads)
 
     # ---------------------------------------------------------------- protocol
     def fit(self, train: Sequence[Atoms], seed: int, log_path: Path | None = None,

@@ -39,10 +39,10 @@ from collapse_sim.models.epoch_log import EpochLog
 from collapse_sim.models.split import train_valid_split
 from collapse_sim.runtime.atomic import replacing
 from collapse_sim.runtime.torch_state import (
+    check_threads,
     default_dtype,
-    deterministic,
     frozen,
-    num_threads,
+    model_call,
     state_dict_fingerprint,
     torch_device,
 )
@@ -109,10 +109,8 @@ class CHGNetModel:
     capabilities: ClassVar[frozenset[str]] = frozenset({TRAINABLE, PRETRAINED, FEATURES})
 
     def __init__(self, settings: CHGNetSettings, threads: int | None = None):
-        if threads is not None and threads < 1:
-            raise ValueError(f"threads must be positive, got {threads}")
         self.settings = settings
-        self.threads = threads
+        self.threads = check_threads(threads)
         self.network: CHGNet | None = None
         self.fit_info: dict = {}
         self.history: list[dict] = []
@@ -131,9 +129,7 @@ class CHGNetModel:
     def _scope(self):
         """Torch state for one call: float32 (CHGNet's dtype), ``threads`` and deterministic kernels."""
         stack = contextlib.ExitStack()
-        stack.enter_context(default_dtype(torch.float32))
-        stack.enter_context(num_threads(self.threads))
-        stack.enter_context(deterministic())
+        stack.enter_context(model_call(torch.float32, self.threads))
         stack.enter_context(warnings.catch_warnings())
         # CHGNet reads cell volumes from tensors that carry gradients (harmless, once per batch)
         warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad", category=UserWarning)

@@ -9,7 +9,7 @@ and neighbour lists with a skin."""
 from __future__ import annotations
 
 # first: it imports mace before e3nn and silences e3nn's import warnings
-from collapse_sim.models.mace.preamble import default_dtype, deterministic, num_threads  # isort: skip
+from collapse_sim.models.mace.preamble import default_dtype, model_call, num_threads  # isort: skip
 
 import copy
 from collections.abc import Sequence
@@ -72,7 +72,7 @@ class _MACEReplicas:
     def __call__(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = self.potential
         if len(self.parts) == 1:
-            with default_dtype(p.dtype), num_threads(p.threads), deterministic():
+            with model_call(p.dtype, p.threads):
                 return self.parts[0](positions)
         with default_dtype(p.dtype), num_threads(1):
             if self._workers is None:  # made in the one-thread scope: its thread's torch ops are serial too

@@ -21,8 +21,8 @@ The saved file is the pickled ``torch.nn.Module`` (exactly what ``mace_run_train
 from __future__ import annotations
 
 # first: it imports mace before e3nn and silences e3nn's import warnings
-from collapse_sim.models.mace.preamble import (DTYPES, default_dtype, deterministic, frozen,  # isort: skip
-                                               num_threads, torch_device)
+from collapse_sim.models.mace.preamble import (DTYPES, check_threads, deterministic, frozen,  # isort: skip
+                                               model_call, num_threads, torch_device)
 
 import contextlib
 import copy
@@ -70,10 +70,8 @@ class MACEModel:
     capabilities = frozenset({TRAINABLE, FEATURES, BATCHED_FORCES})
 
     def __init__(self, settings: MACESettings, threads: int | None = None):
-        if threads is not None and threads < 1:
-            raise ValueError(f"threads must be positive, got {threads}")
         self.settings = settings
-        self.threads = threads
+        self.threads = check_threads(threads)
         self.model: modules.ScaleShiftMACE | None = None
         self.z_table: AtomicNumberTable | None = None
         self.fit_info: dict = {}
@@ -148,7 +146,7 @@ class MACEModel:
         device = self._device
         need_stress = [has_stress(a) for a in structures]
         out_atoms: list[Atoms] = []
-        with default_dtype(self._dtype), num_threads(self.threads), deterministic():
+        with model_call(self._dtype, self.threads):
             graphs = to_graphs(structures, self.z_table, self.r_max, self._heads(), labels=False)
             loader = torch_geometric.DataLoader(graphs, batch_size=PREDICT_BATCH, shuffle=False, drop_last=False)
             offset = 0
@@ -194,7 +192,7 @@ class MACEModel:
             return np.zeros((0, cols.numel()))
         device = self._device
         chunks = []
-        with default_dtype(self._dtype), num_threads(self.threads), deterministic():
+        with model_call(self._dtype, self.threads):
             graphs = to_graphs(structures, self.z_table, self.r_max, self._heads(), labels=False)
             loader = torch_geometric.DataLoader(graphs, batch_size=PREDICT_BATCH, shuffle=False, drop_last=False)
             with frozen(self.model), torch.no_grad():

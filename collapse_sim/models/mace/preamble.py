@@ -24,4 +24,13 @@ with contextlib.redirect_stdout(io.StringIO()):
     import mace.tools.cg  # noqa: F401  isort: skip
 
 # torch's global state scoped to one call: shared with the other torch model kinds
-from collapse_sim.runtime.torch_state import DTYPES, default_dtype, deterministic, frozen, num_threads, torch_device  # noqa: F401
+from collapse_sim.runtime.torch_state import (  # noqa: F401
+    DTYPES,
+    check_threads,
+    default_dtype,
+    deterministic,
+    frozen,
+    model_call,
+    num_threads,
+    torch_device,
+)
