@@ -328,16 +328,17 @@ def _analyse_linear(sc: Scenario, root: Path, laws: dict[str, str]) -> TheoryRep
     basis = PairBasis.from_settings(sc.model)
     w_star = np.asarray(sc.oracle.kwargs["weights"], dtype=float)
     var_r, var_s = sc.oracle.energy_noise**2, sc.synthetic.energy_noise**2
-    spectra = {}
+    designs = {}  # seed -> its fixed design X, generation 0's real structures
     for seed in sc.seeds:
         real0 = [a for a in read_structures(store.generation(lineage_name(sc.policies[0].label, seed), 0).train)
                  if a.info.get("origin") == "real" and int(a.info.get("generation", -1)) == 0]
-        spectra[seed] = design_spectrum(basis.design(real0))
+        designs[seed] = basis.design(real0)
+    spectra = {seed: design_spectrum(X) for seed, X in designs.items()}
     traces = {seed: float(lam.sum()) for seed, lam in spectra.items()}
     comparisons = []
     rate = sc.synthetic.label_error_rate
     if rate > 0:  # wrong self-labels: the verification law replaces the noise laws
-        return _analyse_verification(sc, store, basis, w_star, rate, traces)
+        return _analyse_verification(sc, store, designs, w_star, rate, traces)
     for policy in sc.policies:
         law = laws.get(policy.label) if laws.get(policy.label) in LINEAR_LAWS else None
         t = getattr(policy, "t", 0.0)
@@ -387,24 +388,19 @@ def _verification_q(policy, rate: float) -> float | None:
     return None
 
 
-def _analyse_verification(sc: Scenario, store, basis, w_star: np.ndarray, rate: float, traces) -> TheoryReport:
+def _analyse_verification(sc: Scenario, store, designs: dict[int, np.ndarray], w_star: np.ndarray, rate: float,
+                          traces) -> TheoryReport:
     """The fit's energies on the seed's design projected on the truth's, ⟨Xŵ_n, Xw*⟩/‖Xw*‖², per
     generation: 1 in expectation for the real fit, and after one round of self-labels of which a
     share q of the kept ones is negated, 1 − 2q (OLS is linear in the labels, and which rows are
     kept does not depend on which labels are wrong beyond q). On the fitted energies rather than
     the weights: a negated label moves the weights along the design's weak directions, which the
     energies on the design do not feel."""
-    from collapse_sim.data.io import read_structures
     from collapse_sim.lineage import lineage_name
     from collapse_sim.models.linear import LinearModel
 
     quantity = "⟨Xŵ_n, Xw*⟩/‖Xw*‖²"
-    truth = {}
-    for seed in sc.seeds:
-        real0 = [a for a in read_structures(store.generation(lineage_name(sc.policies[0].label, seed), 0).train)
-                 if a.info.get("origin") == "real" and int(a.info.get("generation", -1)) == 0]
-        X = basis.design(real0)
-        truth[seed] = (X, X @ w_star)
+    truth = {seed: (X, X @ w_star) for seed, X in designs.items()}
     comparisons = []
     for policy in sc.policies:
         q = _verification_q(policy, rate)

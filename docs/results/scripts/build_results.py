@@ -193,6 +193,17 @@ def _run(study: str, run: str):
     return load_run(RESULTS / study / "data" / run)
 
 
+def _seed_values(run, policy: str, generation: int, column: str) -> dict[int, float]:
+    """seed -> ``column`` of ``policy``'s rows at ``generation`` (rows without the column left out)."""
+    return {r["seed"]: r[column] for r in run.rows
+            if r.get("policy") == policy and r["generation"] == generation and r.get(column) is not None}
+
+
+def _cell(s) -> str:
+    """A Summary as the tables print it: mean ± standard error (the mean alone for one seed)."""
+    return f"{_fmt(s.mean)} ± {_fmt(s.sem, 2)}" if s.n > 1 else _fmt(s.mean)
+
+
 def trajectory(study: str, t: Trajectory) -> str:
     from collapse_sim.report.statistics import summarise
 
@@ -202,11 +213,9 @@ def trajectory(study: str, t: Trajectory) -> str:
     for policy in run.policies:
         cells, seeds = [], set()
         for g in t.generations:
-            values = {r["seed"]: r[t.column] for r in run.rows
-                      if r.get("policy") == policy and r["generation"] == g and r.get(t.column) is not None}
+            values = _seed_values(run, policy, g, t.column)
             seeds |= set(values)
-            s = summarise(values.values())
-            cells.append(f"{_fmt(s.mean)} ± {_fmt(s.sem, 2)}" if s.n > 1 else _fmt(s.mean))
+            cells.append(_cell(summarise(values.values())))
         rows.append([policy, str(len(seeds))] + cells)
     return _csv(header, rows)
 
@@ -250,14 +259,13 @@ def convergence(study: str, c: Convergence) -> str:
     with open(RESULTS / study / "data" / c.folder / "curves.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     keys = sorted({(int(r["n_structures"]), int(r["steps"]), int(r["own"])) for r in rows})
+    generation_0 = min(n for n, _, own in keys if own)  # the reference model is the larger own-settings point
     out = []
     for n, steps, own in keys:
         group = [r for r in rows if (int(r["n_structures"]), int(r["steps"]), int(r["own"])) == (n, steps, own)]
-        cells = []
-        for column in ("rmse_forces_id", "rmse_forces_ood", "rmse_energy_id_composition"):
-            s = summarise(float(r[column]) for r in group)
-            cells.append(f"{_fmt(s.mean)} ± {_fmt(s.sem, 2)}" if s.n > 1 else _fmt(s.mean))
-        role = {1: "generation 0" if n == min(k[0] for k in keys if k[2]) else "reference model"}.get(own, "")
+        cells = [_cell(summarise(float(r[column]) for r in group))
+                 for column in ("rmse_forces_id", "rmse_forces_ood", "rmse_energy_id_composition")]
+        role = ("generation 0" if n == generation_0 else "reference model") if own else ""
         out.append([str(n), str(steps), role, str(len(group)), *cells])
     return _csv(["structures", "optimiser steps", "as", "seeds", "ID force RMSE (meV/Å)", "OOD force RMSE (meV/Å)",
                  "ID energy RMSE, composition-fitted (meV/atom)"], out)
@@ -279,8 +287,7 @@ def figure(study: str, f: Figure) -> Path:
     for ax, column in zip(np.atleast_1d(axes), f.columns):
         for policy in run.policies:
             gens = sorted({r["generation"] for r in run.rows if r.get("policy") == policy})
-            stats = [summarise(r[column] for r in run.rows if r.get("policy") == policy and r["generation"] == g
-                               and r.get(column) is not None) for g in gens]
+            stats = [summarise(_seed_values(run, policy, g, column).values()) for g in gens]
             mean = np.array([s.mean for s in stats])
             sem = np.nan_to_num(np.array([s.sem for s in stats]))
             line, = ax.plot(gens, mean, "o-", markersize=3, label=policy)
@@ -317,10 +324,9 @@ def law(study: str, x: Law) -> str:
     gens = sorted(excess["replace"])
     first = summarise(excess["accumulate"][0].values())
     bound = math.pi ** 2 / 6 * first.mean
-    cell = lambda s: f"{_fmt(s.mean)} ± {_fmt(s.sem, 2)}"  # noqa: E731
     if x.table == "excess":
-        rows = [[str(g + 1), str(g), cell(summarise(excess["replace"][g].values())),
-                 cell(summarise(excess["accumulate"][g].values()))] for g in gens]
+        rows = [[str(g + 1), str(g), _cell(summarise(excess["replace"][g].values())),
+                 _cell(summarise(excess["accumulate"][g].values()))] for g in gens]
         return _csv(["fits n", "generation", "replace: excess MSE", "accumulate: excess MSE"], rows)
     seeds = sorted(set.intersection(*(set(excess["replace"][g]) for g in gens)))
     n = np.array(gens, dtype=float) + 1.0
@@ -340,11 +346,11 @@ def law(study: str, x: Law) -> str:
          f"{len(ended)} of {len(excess['replace'][0])}" + (
              f", at generation{'s' if len(ended) > 1 else ''} {', '.join(str(g) for g, _ in ended)}; left out of the "
              "rows below, which so understate the growth" if ended else ""), "none", ""],
-        ["replace: excess growth per fit (slope against n)", f"{cell(slope)} (95 % CI {_fmt(slope.low, 2)} … "
+        ["replace: excess growth per fit (slope against n)", f"{_cell(slope)} (95 % CI {_fmt(slope.low, 2)} … "
          f"{_fmt(slope.high, 2)})", "> 0, linear", grows],
         [f"replace: excess at n = {gens[-1] + 1} over n = 1", _fmt(late.mean / first.mean),
          f"{gens[-1] + 1} (equal noise on real and self-labels)", ""],
-        [f"accumulate: largest mean excess (generation {peak_gen})", f"{cell(peak)} (95 % CI {_fmt(peak.low, 2)} … "
+        [f"accumulate: largest mean excess (generation {peak_gen})", f"{_cell(peak)} (95 % CI {_fmt(peak.low, 2)} … "
          f"{_fmt(peak.high, 2)})", f"≤ π²/6 × first fit's = {_fmt(bound)}", held],
     ]
     return _csv(["law", f"measured ({len(seeds)} seeds)", "closed form in its own setting", "reading"], rows)
@@ -354,7 +360,6 @@ def ecosystem(study: str, e: Ecosystem) -> str:
     from collapse_sim.report.statistics import paired, summarise
 
     data = json.loads((RESULTS / study / "data" / e.run / "ecosystem.json").read_text())
-    cell = lambda s: f"{_fmt(s.mean)} ± {_fmt(s.sem, 2)}" if s.n > 1 else _fmt(s.mean)  # noqa: E731
     interval = lambda d: f"{_fmt(d.diff.mean, 2)} (95 % CI {_fmt(d.diff.low, 2)} … {_fmt(d.diff.high, 2)})"  # noqa: E731
     rows = []
     if e.table == "monoculture":
@@ -371,7 +376,7 @@ def ecosystem(study: str, e: Ecosystem) -> str:
             mean = lambda by_gen: {s: sum(by_gen[g][s] for g in window) / len(window)  # noqa: E731
                                    for s in set.intersection(*(set(by_gen.get(g, {})) for g in window))}
             d = paired(mean(on), mean(off))
-            rows.append([probe.upper(), cell(summarise(off.get(0, {}).values())),
+            rows.append([probe.upper(), _cell(summarise(off.get(0, {}).values())),
                          " → ".join(_fmt(summarise(on[g].values()).mean) for g in gens if g in on and g > 0),
                          " → ".join(_fmt(summarise(off[g].values()).mean) for g in gens if g in off and g > 0),
                          interval(d), str(d.n), verdict(d, None)])
@@ -386,8 +391,8 @@ def ecosystem(study: str, e: Ecosystem) -> str:
         for measure in ("silhouette", "similarity_gap"):
             arch, source = by["architecture", measure], by["data_source", measure]
             d = paired(arch, source)
-            rows.append([probe.upper(), measure.replace("_", " "), cell(summarise(arch.values())),
-                         cell(summarise(source.values())), interval(d), str(d.n), verdict(d, None)])
+            rows.append([probe.upper(), measure.replace("_", " "), _cell(summarise(arch.values())),
+                         _cell(summarise(source.values())), interval(d), str(d.n), verdict(d, None)])
     return _csv(["probe set", "measure", "by architecture", "by data source", "architecture − data source",
                  "seeds", "reading"], rows)
 
