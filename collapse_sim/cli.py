@@ -113,7 +113,32 @@ def _parser() -> argparse.ArgumentParser:
                                "(default: 0.5,1,2)")
     converge.add_argument("--seeds", type=int, default=2, help="the scenario's first N seeds (default: 2)")
     _ray_options(converge, progress=False)
+
+    zoo = sub.add_parser("zoo", help="compare every saved model of finished runs on their shared probe sets: "
+                                     "alignment against accuracy, ID against OOD collapse")
+    zoo.add_argument("run_dirs", type=Path, nargs="+", help="run directories made on the same probe sets")
+    zoo.add_argument("--out", type=Path, default=Path("zoo"),
+                     help="new folder for models.csv, matrices.npz, summary.json, zoo.png (default: zoo)")
+    zoo.add_argument("--generations", type=_integers, default=None, metavar="G,G,...",
+                     help="only these generations of each lineage (default: all); the reference models always")
+    zoo.add_argument("--k", type=int, default=None, help="CKNNA neighbours (default: the first run's metrics.k)")
+    zoo.add_argument("--bootstrap", type=int, default=2000,
+                     help="resamples of whole lineages for the intervals (default: %(default)s)")
+    zoo.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default: %(default)s)")
+    zoo.add_argument("--no-information-imbalance", action="store_true",
+                     help="skip the model x model information imbalance (the slowest part on large zoos)")
     return parser
+
+
+def _integers(text: str) -> list[int]:
+    """Comma-separated non-negative integers (else argparse's one-line usage error)."""
+    try:
+        values = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"generations are >= 0, got {text!r}")
+    return values
 
 
 def _numbers(text: str) -> list[float]:
@@ -249,6 +274,16 @@ def _cmd_converge(args) -> int:
     return 0
 
 
+def _cmd_zoo(args) -> int:
+    from collapse_sim import api
+
+    result = api.zoo(args.run_dirs, args.out, generations=args.generations, k=args.k, bootstrap=args.bootstrap,
+                     seed=args.seed, information_imbalance=not args.no_information_imbalance)
+    print(result.table())
+    print(f"wrote {result.root}/models.csv, matrices.npz, summary.json, zoo.png")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     import os
 
@@ -259,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"run": _cmd_run, "sweep": _cmd_sweep, "resume": _cmd_resume, "validate": _cmd_validate,
                     "report": _cmd_report, "compare": _cmd_compare, "validate-theory": _cmd_validate_theory,
-                    "converge": _cmd_converge}
+                    "converge": _cmd_converge, "zoo": _cmd_zoo}
         return commands[args.command](args)
     except UsageError as exc:
         print(f"collapse-sim: error: {exc}", file=sys.stderr)

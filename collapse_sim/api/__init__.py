@@ -9,7 +9,8 @@ objects a notebook can use (rows, DataFrames, paths). ``collapse-sim`` is a thin
 Modules: ``runs`` (``run``, ``resume``, ``load``, ``validate``, ``Run``: the run set-up, under the run
 directory's lock), ``reports`` (``write_report``, ``compare`` and their results) and ``theory``
 (``validate_theory``: closed-form scenarios against their exact laws) and ``convergence``
-(``converge``: learning curves of a scenario's generation 0). Each is imported on first
+(``converge``: learning curves of a scenario's generation 0) and ``model_zoo`` (``zoo``: the saved
+models of finished runs compared as the paper compares its model zoo). Each is imported on first
 use of one of its names. Every problem with the input raises ``UsageError`` (one line)."""
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ _RUNS = ("run", "resume", "load", "validate", "Run")
 _REPORTS = ("write_report", "compare", "ReportResult", "CompareResult")
 _THEORY = ("validate_theory", "TheoryResult")
 _CONVERGENCE = ("converge", "ConvergenceResult")
-__all__ = [*_RUNS, *_REPORTS, *_THEORY, *_CONVERGENCE, "UsageError"]
+_ZOO = ("zoo", "ZooResult")
+__all__ = [*_RUNS, *_REPORTS, *_THEORY, *_CONVERGENCE, *_ZOO, "UsageError"]
 
 
 def __getattr__(name: str):
@@ -31,6 +33,8 @@ def __getattr__(name: str):
         from collapse_sim.api import theory as module
     elif name in _CONVERGENCE:
         from collapse_sim.api import convergence as module
+    elif name in _ZOO:
+        from collapse_sim.api import model_zoo as module
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(module, name)

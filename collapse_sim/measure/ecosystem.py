@@ -31,12 +31,12 @@ TREE_ALPHA = 0.5
 GROUPINGS = ("architecture", "data_source")
 
 
-def _finite(value):
+def json_finite(value):
     """JSON without NaN: undefined numbers are null."""
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [json_finite(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -87,7 +87,7 @@ def ecosystem_summary(store, plan) -> dict:
             out["trees"][str(seed)][probe] = {
                 "newick": neighbor_joining(distances, names) if len(names) >= 3 else None,
                 "separation": {g: group_separation(cknna, labels, distances=distances) for g, labels in groups.items()}}
-    return _finite(out)
+    return json_finite(out)
 
 
 def write_ecosystem(store, plan) -> dict:

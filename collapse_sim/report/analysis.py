@@ -17,7 +17,7 @@ from collapse_sim.measure.catalogue import (
     is_curve_column,
 )
 from collapse_sim.report.rundata import RunData, finite
-from collapse_sim.report.statistics import degraded, summarise
+from collapse_sim.report.statistics import Summary, degraded, pareto_front, summarise
 from collapse_sim.runtime.environment import machine_info  # noqa: F401  (re-exported for the header)
 
 
@@ -54,6 +54,43 @@ def values_by_seed(run: RunData, column: str) -> dict[str, dict[int, dict[object
             seed = row.get("seed") if row.get("seed") is not None else row.get("lineage")
             out.setdefault(str(row.get("policy")), {}).setdefault(row["generation"], {})[seed] = v
     return out
+
+
+# --- accuracy against oracle cost ---------------------------------------------------------
+#: cumulative oracle calls of a lineage: generation 0's real data included, probes and reference model not
+ORACLE_COST = "oracle_calls_total"
+
+
+@dataclass(frozen=True)
+class CostPoint:
+    """What a policy pays and what it buys: its seeds' cumulative oracle calls at the window's last
+    generation and their mean ``column`` over the window, each summarised over seeds."""
+
+    policy: str
+    calls: Summary
+    error: Summary
+    front: bool  # on the Pareto front of the run's policies (means): none cheaper and better at once
+
+
+def cost_points(run: RunData, column: str, window: tuple[int, int] | None = None) -> list[CostPoint]:
+    """Each policy's oracle price against its error over ``window`` (default: the run's last
+    generation); a seed counts where it has both numbers at every generation of the window."""
+    cost, error = values_by_seed(run, ORACLE_COST), values_by_seed(run, column)
+    last = max((g for by_gen in error.values() for g in by_gen), default=None)
+    if last is None:
+        return []
+    first, end = window or (last, last)
+    out = []
+    for policy in sorted(set(cost) & set(error)):
+        gens = range(first, end + 1)
+        seeds = set(cost[policy].get(end, {}))
+        for g in gens:
+            seeds &= set(error[policy].get(g, {}))
+        if seeds:
+            out.append((policy, summarise(cost[policy][end][s] for s in seeds),
+                        summarise(float(np.mean([error[policy][g][s] for g in gens])) for s in seeds)))
+    front = pareto_front([(calls.mean, err.mean) for _, calls, err in out])
+    return [CostPoint(policy, calls, err, on) for (policy, calls, err), on in zip(out, front)]
 
 
 def series(run: RunData, column: str) -> list[Series]:

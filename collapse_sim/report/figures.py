@@ -165,15 +165,12 @@ def collapse_curves(figure_key: str, columns: list[str], style: Style, present: 
 
 
 # --- accuracy against oracle cost ---------------------------------------------------------
-ORACLE_COST = "oracle_calls_total"
-
-
 def accuracy_vs_oracle_calls(style: Style) -> Plot | None:
     """Force RMSE on the ID and OOD probes against the lineage's cumulative oracle calls: one
     line per run × policy (means over seeds), one point per generation. None if no run records
     both."""
     columns = [f"rmse_forces_{p}" for p in PROBE_SETS.values]
-    cost = {run.label: analysis.values_by_seed(run, ORACLE_COST) for run in style.runs}
+    cost = {run.label: analysis.values_by_seed(run, analysis.ORACLE_COST) for run in style.runs}
     panels = [c for c in columns if any(set(analysis.values_by_seed(run, c)) & set(cost[run.label])
                                         for run in style.runs)]
     if not panels:
@@ -198,14 +195,23 @@ def accuracy_vs_oracle_calls(style: Style) -> Plot | None:
                 ax.annotate(f"g{gens[-1]}", (x[-1], y[-1]), xytext=(4, 4), textcoords="offset points", fontsize=9,
                             color=colour)
                 handles.setdefault((run.label, policy), style.handle(run.label, policy))
+            for p in analysis.cost_points(run, column):  # the last generation: 95 % intervals, the front ringed
+                if p.calls.n > 1:
+                    spread = [[[s.mean - s.low], [s.high - s.mean]] for s in (p.calls, p.error)]
+                    ax.errorbar(p.calls.mean, p.error.mean, xerr=spread[0], yerr=spread[1], fmt="none",
+                                ecolor=style.colour(p.policy), elinewidth=1, capsize=3, zorder=4)
+                if p.front:
+                    ax.plot(p.calls.mean, p.error.mean, "o", ms=13, mfc="none", mec="black", mew=1.2, zorder=5)
         ax.set_title(f"{m.label} — {COL_TITLES.get(m.col, m.col)}")
         ax.set_ylabel(m.axis_label)
         ax.set_xlabel("cumulative oracle calls [–]")
     _legend(fig, list(handles.values()))
     caption = ("Force RMSE on the fixed probe sets against the lineage's cumulative oracle calls "
                "(`oracle_calls_total`: generation 0's real data included, probes and reference model not); each "
-               "point a generation (gN marks the last), means over seeds. Lower and further left is better: the "
-               "accuracy a policy buys per oracle call.")
+               "point a generation (gN marks the last), means over seeds; at the last generation, bars give the 95 % "
+               "t intervals over seeds and black rings mark the Pareto front (no policy both cheaper and more "
+               "accurate, by the means). Lower and further left is better: the accuracy a policy buys per oracle "
+               "call.")
     return Plot("fig-oracle-cost", "Accuracy against oracle calls", caption, to_data_uri(fig),
                 "Force RMSE on ID and OOD probes versus cumulative oracle calls")
 

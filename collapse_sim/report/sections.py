@@ -86,6 +86,14 @@ def oracle_cost(data: ReportData) -> Section:
     plot = data.guarded("accuracy against oracle calls", lambda: figures.accuracy_vs_oracle_calls(data.style), section)
     if plot:
         section.plots.append(plot)
+        for run in data.runs:
+            for column in ("rmse_forces_id", "rmse_forces_ood"):
+                front = [p for p in analysis.cost_points(run, column) if p.front]
+                if front:
+                    section.notes.append(f"{run.label}, {column} at the last generation — Pareto front: " + "; ".join(
+                        f"{p.policy} ({p.calls.mean:.0f} oracle calls, {p.error.mean:.4g}"
+                        + (f" ± {p.error.sem:.2g} s.e., {p.error.n} seeds)" if p.error.n > 1 else ")")
+                        for p in sorted(front, key=lambda p: p.calls.mean)))
     elif not section.notes:
         section.notes.append("No run records both force RMSE and oracle_calls_total; the figure is not drawn.")
     return section

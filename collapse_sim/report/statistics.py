@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,3 +118,11 @@ def past_threshold(baseline: Mapping[Hashable, float], values: Mapping[Hashable,
     """(seeds degraded beyond ``threshold`` vs their own generation-0 value, seeds that have both)."""
     keys = set(baseline) & set(values)
     return sum(degraded(direction, baseline[k], values[k], threshold) for k in keys), len(keys)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
+    """For points (cost, error), both to be minimised: whether each is on the Pareto front, i.e.
+    no other point is at most as costly and at most as wrong, and better in one of the two."""
+    return [not any(c <= cost and e <= error and (c < cost or e < error) for c, e in points)
+            for cost, error in points]
+

@@ -27,6 +27,7 @@ def test_accuracy_vs_oracle_calls_renders_and_says_when_absent(tmp_path):
     assert '<section id="oracle-cost"' in text and 'id="fig-oracle-cost"' in text
     assert not any("oracle calls" in w for w in result.warnings), result.warnings
     assert "Accuracy against oracle calls" in result.markdown.read_text()
+    assert "rmse_forces_id at the last generation — Pareto front: " in text  # the front, named with its price
     # a run that records no oracle calls: the section stays, with a note instead of the figure
     path = root / "metrics.jsonl"
     path.write_text("".join(json.dumps(json.loads(line) | {"oracle_calls_total": None}) + "\n"

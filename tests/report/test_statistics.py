@@ -82,3 +82,13 @@ def test_threshold_counts_follow_the_direction_of_degradation():
     assert past_threshold(gen0, later, "down", 0.2) == (1, 3)  # diversity: only -30 %
     assert past_threshold(gen0, later, None, 0.2) == (0, 3)
     assert degraded("up", 10.0, 12.5, 0.2) and not degraded("up", 10.0, 12.5, 0.3)
+
+
+def test_pareto_front_keeps_only_points_nothing_beats_on_both_axes():
+    from collapse_sim.report.statistics import pareto_front
+
+    points = [(60, 20.0), (60, 15.0), (90, 15.0), (90, 10.0), (200, 12.0), (30, 40.0)]
+    # (60, 20) loses to (60, 15); (90, 15) to (60, 15) and (90, 10); (200, 12) to (90, 10)
+    assert pareto_front(points) == [False, True, False, True, False, True]
+    assert pareto_front([(1.0, 1.0), (1.0, 1.0)]) == [True, True]  # ties dominate neither
+    assert pareto_front([]) == []

@@ -96,6 +96,18 @@ class Ecosystem:
 
 
 @dataclass(frozen=True)
+class Pareto:
+    """Accuracy against oracle cost: per policy, the seeds' cumulative oracle calls at the window's
+    end and their force RMSE averaged over the window (mean with its 95 % interval), and whether
+    the policy is on the Pareto front by the means. As a table, or as a figure (``figure``)."""
+
+    name: str
+    run: str
+    window: tuple[int, int]
+    columns: tuple[str, ...] = ("rmse_forces_id", "rmse_forces_ood")
+
+
+@dataclass(frozen=True)
 class Figure:
     """Mean ± s.e. over seeds of ``columns`` per policy against generation, one panel each."""
 
@@ -397,7 +409,68 @@ def ecosystem(study: str, e: Ecosystem) -> str:
                  "seeds", "reading"], rows)
 
 
-RENDER = {Trajectory: trajectory, Contrast: contrast, Convergence: convergence, Law: law, Ecosystem: ecosystem}
+def _points(study: str, p: Pareto) -> dict[str, list]:
+    from collapse_sim.report.analysis import cost_points
+
+    run = _run(study, p.run)
+    return {column: cost_points(run, column, p.window) for column in p.columns}
+
+
+def pareto(study: str, p: Pareto) -> str:
+    from collapse_sim.measure.catalogue import describe
+
+    points = _points(study, p)
+    by_policy = {column: {x.policy: x for x in xs} for column, xs in points.items()}
+    first = points[p.columns[0]]
+    header = ["policy", "seeds", f"oracle calls by generation {p.window[1]}"]
+    for column in p.columns:
+        label = f"{describe(column).label} ({column})"
+        header += [f"{label}, mean over generations {p.window[0]}–{p.window[1]} (95 % CI)", "on the front"]
+    rows = []
+    for x in sorted(first, key=lambda x: (x.calls.mean, x.policy)):
+        row = [x.policy, str(x.error.n), _cell(x.calls)]
+        for column in p.columns:
+            y = by_policy[column].get(x.policy)
+            row += ["—", ""] if y is None else [f"{_fmt(y.error.mean)} ({_fmt(y.error.low)} … {_fmt(y.error.high)})",
+                                               "yes" if y.front else ""]
+        rows.append(row)
+    return _csv(header, rows)
+
+
+def pareto_figure(study: str, p: Pareto) -> Path:
+    """The table's numbers drawn: error against oracle calls, 95 % intervals, the front joined."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from collapse_sim.measure.catalogue import describe
+
+    points = _points(study, p)
+    fig, axes = plt.subplots(1, len(p.columns), figsize=(4.6 * len(p.columns), 3.8), squeeze=False)
+    for ax, column in zip(axes[0], p.columns):
+        for x in points[column]:
+            arms = [[[s.mean - s.low], [s.high - s.mean]] for s in (x.calls, x.error)]
+            ax.errorbar(x.calls.mean, x.error.mean, xerr=arms[0], yerr=arms[1], fmt="o", ms=5, capsize=3,
+                        label=x.policy, mfc=None if x.front else "white")
+        front = sorted((x.calls.mean, x.error.mean) for x in points[column] if x.front)
+        ax.plot(*zip(*front), "k--", lw=1, zorder=0)
+        metric = describe(column)
+        ax.set_title(f"{metric.label} ({column}), generations {p.window[0]}–{p.window[1]}", fontsize=9)
+        ax.set_xlabel(f"cumulative oracle calls by generation {p.window[1]}")
+        ax.set_ylabel(metric.unit or "")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path = RESULTS / study / f"{p.name}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+RENDER = {Trajectory: trajectory, Contrast: contrast, Convergence: convergence, Law: law, Ecosystem: ecosystem,
+          Pareto: pareto}
+DRAW = {Figure: figure, Pareto: pareto_figure}
 
 
 def expected_tables(studies: list[str]) -> dict[Path, str]:
@@ -435,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.check:
         for study in studies:
             for f in STUDIES[study].figures:
-                print(f"drew: {figure(study, f).relative_to(RESULTS.parents[1])}")
+                print(f"drew: {DRAW[type(f)](study, f).relative_to(RESULTS.parents[1])}")
             converged = RESULTS / study / "data" / "convergence" / "curves.png"
             if converged.is_file():
                 shutil.copyfile(converged, RESULTS / study / "convergence.png")

@@ -1,0 +1,284 @@
+"""A model zoo measured as arXiv 2512.03750 measures its 59 models: every saved model of one or
+more finished runs that share their probe sets (each lineage's generations and the reference
+model), compared pairwise on the same ID and OOD probes.
+
+Two of the paper's findings are questions about such a zoo. *In distribution, strong models
+align and weak ones scatter*: the CKNNA of each model to the most accurate one should rise as
+its force error falls (a negative Spearman correlation), and models in the most accurate bin
+should agree more among themselves than those in the least accurate one. *Out of distribution,
+models collapse onto near-identical, information-poor representations*: mean pairwise CKNNA
+should be higher on the OOD probes than on the ID ones, the intrinsic dimension of each
+model's OOD representation lower, and the information imbalance between models smaller.
+
+Everything is read from what the runs saved (each generation's probe embeddings and metrics
+rows); nothing is retrained or re-embedded. Models of one lineage share their history, so they
+are not independent: intervals come from a bootstrap that resamples whole lineages (a
+"cluster"), not single models. Generation 0 shared by several lineages of a seed, and any other
+model saved twice, enters once (by its content hash).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from collapse_sim.measure.catalogue import PROBES
+
+CONFIDENCE = 0.95
+#: accuracy bins for "strong models align, weak ones scatter": quartiles of the ID force error
+BINS = 4
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    name: str  # RUN/LINEAGE/gN, or RUN/reference
+    cluster: str  # the unit the bootstrap resamples: a lineage (its generations share their history)
+    run: str
+    policy: str | None
+    seed: int | None
+    generation: int | None
+    errors: dict  # probe -> force RMSE (the runs' unit, meV/Å)
+    embeddings: dict  # probe -> Path of the saved (n_probe, p) embeddings
+
+
+def probe_fingerprint(store) -> dict[str, str]:
+    """sha256 of each probe set's file: runs are comparable only on the very same structures."""
+    return {p: hashlib.sha256(store.probe_path(p).read_bytes()).hexdigest() for p in PROBES}
+
+
+def collect(runs: Sequence, generations: Sequence[int] | None = None) -> list[ZooModel]:
+    """Every model of ``runs`` (``collapse_sim.report.rundata.RunData``) with saved embeddings on
+    every probe set and a force error on each, at ``generations`` (default all), plus each run's
+    reference model; a model saved twice (same content hash) enters once."""
+    models, seen = [], set()
+    for run in runs:
+        store = run.store
+        ref = run.reference or {}
+        paths = {p: store.reference_dir / f"embeddings_{p}.npy" for p in PROBES}
+        if all(path.is_file() for path in paths.values()) and all(_error(ref, p) is not None for p in PROBES):
+            seen.add(ref.get("model_hash"))
+            models.append(ZooModel(f"{run.label or run.name}/reference", f"{run.label or run.name}/reference",
+                                   run.label or run.name, "reference", None, None,
+                                   {p: _error(ref, p) for p in PROBES}, paths))
+        for row in sorted(run.rows, key=lambda r: (str(r["lineage"]), r["generation"])):
+            g = row["generation"]
+            if generations is not None and g not in generations:
+                continue
+            key = row.get("model_hash") or f"{run.path}/{row['lineage']}/{g}"
+            paths = {p: store.embeddings_path(row["lineage"], g, p) for p in PROBES}
+            if key in seen or any(_error(row, p) is None for p in PROBES) or \
+                    not all(path.is_file() for path in paths.values()):
+                continue
+            seen.add(key)
+            name = f"{run.label or run.name}/{row['lineage']}"
+            models.append(ZooModel(f"{name}/g{g}", name, run.label or run.name, row.get("policy"), row.get("seed"),
+                                   g, {p: _error(row, p) for p in PROBES}, paths))
+    return models
+
+
+def _error(record: dict, probe: str) -> float | None:
+    value = record.get(f"rmse_forces_{probe}")
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+# --- the numbers --------------------------------------------------------------------------
+def matrices(models: Sequence[ZooModel], k: int, with_ii: bool = True) -> dict[str, dict[str, np.ndarray]]:
+    """probe -> {"cknna": (m, m), "ii": (m, m) Δ(i→j) or absent, "twonn": (m,)} on the saved embeddings."""
+    from collapse_sim.metrics.ecosystem import alignment_matrix, information_imbalance_pairs, unit_max_rows
+    from collapse_sim.metrics.intrinsic_dimension import id_twonn
+
+    out = {}
+    for probe in PROBES:
+        Z = [np.load(m.embeddings[probe]) for m in models]
+        out[probe] = {"cknna": alignment_matrix(Z, k=k),
+                      "twonn": np.array([id_twonn(unit_max_rows(z)) for z in Z])}
+        if with_ii:
+            out[probe]["ii"] = information_imbalance_pairs(Z)
+    return out
+
+
+def _mean_off_diagonal(A: np.ndarray, idx: np.ndarray) -> float:
+    """Mean of A over pairs of distinct entries of ``idx`` (a resample may repeat a model: those
+    pairs, a model with itself, are left out)."""
+    sub = A[np.ix_(idx, idx)]
+    distinct = idx[:, None] != idx[None, :]
+    return float(sub[distinct].mean()) if distinct.any() else math.nan
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan
+    return float(spearmanr(x, y).statistic)
+
+
+def cluster_bootstrap(statistic: Callable[[np.ndarray], float], clusters: Sequence[str], n_boot: int,
+                      seed: int) -> dict:
+    """``statistic`` of every model, and its percentile interval over resamples of whole clusters
+    (models of a resampled cluster all enter, as often as it is drawn)."""
+    names = sorted(set(clusters))
+    members = {c: np.flatnonzero(np.asarray(clusters) == c) for c in names}
+    value = statistic(np.arange(len(clusters)))
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        pick = rng.integers(len(names), size=len(names))
+        draws.append(statistic(np.concatenate([members[names[i]] for i in pick])))
+    draws = np.asarray(draws, dtype=float)
+    draws = draws[np.isfinite(draws)]
+    alpha = (1 - CONFIDENCE) / 2
+    low, high = (np.quantile(draws, [alpha, 1 - alpha]) if len(draws) else (math.nan, math.nan))
+    return {"value": value, "low": float(low), "high": float(high), "resamples": int(len(draws)),
+            "clusters": len(names), "models": len(clusters)}
+
+
+def _reading(interval: dict, below: str, above: str) -> str:
+    if not (math.isfinite(interval["low"]) and math.isfinite(interval["high"])):
+        return "undefined"
+    if interval["high"] < 0:
+        return below
+    if interval["low"] > 0:
+        return above
+    return "not separated from 0"
+
+
+def analyse(models: Sequence[ZooModel], mats: dict, n_boot: int = 2000, seed: int = 0) -> dict:
+    """The two findings' numbers with cluster-bootstrap intervals (see the module docstring)."""
+    clusters = [m.cluster for m in models]
+    error = {p: np.array([m.errors[p] for m in models]) for p in PROBES}
+    best = int(np.argmin(error["id"]))
+    out: dict = {"models": len(models), "clusters": len(set(clusters)), "best": models[best].name,
+                 "confidence": CONFIDENCE, "bootstrap": n_boot, "alignment_vs_accuracy": {}, "ood_collapse": {}}
+    for probe in PROBES:
+        C = mats[probe]["cknna"]
+
+        def rho(idx, C=C, probe=probe):
+            idx = idx[idx != best]
+            return _spearman(C[best, idx], error[probe][idx])
+
+        interval = cluster_bootstrap(rho, clusters, n_boot, seed)
+        edges = np.quantile(error["id"], np.linspace(0, 1, BINS + 1))
+        bins = np.clip(np.searchsorted(edges, error["id"], side="right") - 1, 0, BINS - 1)
+        within = [{"bin": b + 1, "id_force_rmse_low": float(edges[b]), "id_force_rmse_high": float(edges[b + 1]),
+                   "models": int((bins == b).sum()),
+                   "mean_pairwise_cknna": _mean_off_diagonal(C, np.flatnonzero(bins == b))} for b in range(BINS)]
+
+        def strong_minus_weak(idx, C=C, bins=bins):
+            return (_mean_off_diagonal(C, idx[bins[idx] == 0]) - _mean_off_diagonal(C, idx[bins[idx] == BINS - 1]))
+
+        gap = cluster_bootstrap(strong_minus_weak, clusters, n_boot, seed)
+        out["alignment_vs_accuracy"][probe] = {
+            "spearman_cknna_to_best_vs_force_rmse": interval,
+            "reading": _reading(interval, "aligns more as it grows more accurate",
+                                "aligns less as it grows more accurate"),
+            "bins": within, "strongest_minus_weakest_bin_cknna": gap,
+            "bins_reading": _reading(gap, "the weakest bin agrees more", "the strongest bin agrees more")}
+    measures = {"mean_pairwise_cknna": lambda p, idx: _mean_off_diagonal(mats[p]["cknna"], idx),
+                "mean_twonn": lambda p, idx: float(np.mean(mats[p]["twonn"][idx]))}
+    if all("ii" in mats[p] for p in PROBES):
+        measures["mean_information_imbalance"] = lambda p, idx: _mean_off_diagonal(mats[p]["ii"], idx)
+    for name, measure in measures.items():
+        every = np.arange(len(models))
+        diff = cluster_bootstrap(lambda idx, f=measure: f("ood", idx) - f("id", idx), clusters, n_boot, seed)
+        out["ood_collapse"][name] = {"id": measure("id", every), "ood": measure("ood", every),
+                                     "ood_minus_id": diff,
+                                     "reading": _reading(diff, "lower out of distribution",
+                                                         "higher out of distribution")}
+    return out
+
+
+# --- output ---------------------------------------------------------------------------------
+def write_outputs(root: Path, models: Sequence[ZooModel], mats: dict, summary: dict) -> None:
+    """models.csv (one row per model), matrices.npz, summary.json and zoo.png, each written whole."""
+    from collapse_sim.measure.ecosystem import json_finite
+    from collapse_sim.runtime.atomic import atomic_write_text
+
+    best = [m.name for m in models].index(summary["best"])
+    header = ["name", "run", "policy", "seed", "generation", "cluster"]
+    header += [f"{c}_{p}" for p in PROBES for c in ("rmse_forces", "cknna_to_best", "twonn")]
+    lines = []
+    for i, m in enumerate(models):
+        cells = [m.name, m.run, m.policy, m.seed, m.generation, m.cluster]
+        for p in PROBES:
+            cells += [m.errors[p], mats[p]["cknna"][best, i], mats[p]["twonn"][i]]
+        lines.append(cells)
+    buffer = _csv_text(header, lines)
+    atomic_write_text(root / "models.csv", buffer)
+    arrays = {f"{name}_{p}": mats[p][name] for p in PROBES for name in mats[p]}
+    tmp = root / ".matrices.npz"
+    np.savez_compressed(tmp, names=np.array([m.name for m in models]), **arrays)
+    tmp.replace(root / "matrices.npz")
+    atomic_write_text(root / "summary.json", json.dumps(json_finite(summary), indent=1) + "\n")
+    _figure(root / "zoo.png", models, mats, best)
+
+
+def _csv_text(header, rows) -> str:
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(["" if v is None else v for v in row] for row in rows)
+    return buffer.getvalue()
+
+
+def _figure(path: Path, models, mats: dict, best: int) -> None:
+    """CKNNA to the most accurate model against force error, ID and OOD; then the information-
+    imbalance plane of every pair, ID and OOD, coloured by their CKNNA."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with_ii = all("ii" in mats[p] for p in PROBES)
+    fig, axes = plt.subplots(1, 4 if with_ii else 2, figsize=(16 if with_ii else 8, 3.8), squeeze=False)
+    others = [i for i in range(len(models)) if i != best]
+    for ax, p in zip(axes[0], PROBES):
+        ax.scatter([models[i].errors[p] for i in others], mats[p]["cknna"][best, others], s=10, alpha=0.7)
+        ax.set_xlabel(f"force RMSE, {p.upper()} probes")
+        ax.set_ylabel("CKNNA to the most accurate model")
+        ax.set_title(f"{p.upper()}: alignment against accuracy", fontsize=9)
+        ax.grid(alpha=0.3)
+    if with_ii:
+        iu = np.triu_indices(len(models), 1)
+        for ax, p in zip(axes[0][2:], PROBES):
+            D, C = mats[p]["ii"], mats[p]["cknna"]
+            points = ax.scatter(D[iu], D.T[iu], c=C[iu], s=4, cmap="viridis", vmin=0, vmax=1)
+            ax.plot([0, 1], [0, 1], color="#999999", lw=1, ls="--")
+            ax.set_xlim(0, 1.05)
+            ax.set_ylim(0, 1.05)
+            ax.set_xlabel("Δ(i → j)")
+            ax.set_ylabel("Δ(j → i)")
+            ax.set_title(f"{p.upper()}: information-imbalance plane", fontsize=9)
+        fig.colorbar(points, ax=axes[0][-1], label="CKNNA")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}")
+    fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def table(summary: dict) -> str:
+    """The findings as the CLI prints them: each number with its interval and its reading."""
+    def iv(x):
+        return f"{x['value']:+.3f} (95 % CI {x['low']:+.3f} … {x['high']:+.3f})"
+
+    lines = [f"{summary['models']} models in {summary['clusters']} lineages; most accurate (ID force RMSE): "
+             f"{summary['best']}; intervals: bootstrap over lineages ({summary['bootstrap']} resamples)"]
+    for p, a in summary["alignment_vs_accuracy"].items():
+        lines.append(f"{p.upper()}: Spearman(CKNNA to the most accurate, force RMSE) "
+                     f"{iv(a['spearman_cknna_to_best_vs_force_rmse'])}: {a['reading']}")
+        bins = ", ".join(f"{b['mean_pairwise_cknna']:.3f}" for b in a["bins"])
+        lines.append(f"{p.upper()}: mean pairwise CKNNA by ID-accuracy quartile (most accurate first) {bins}; "
+                     f"strongest − weakest {iv(a['strongest_minus_weakest_bin_cknna'])}: {a['bins_reading']}")
+    for name, x in summary["ood_collapse"].items():
+        lines.append(f"{name.replace('_', ' ')}: ID {x['id']:.3f}, OOD {x['ood']:.3f}, OOD − ID "
+                     f"{iv(x['ood_minus_id'])}: {x['reading']}")
+    return "\n".join(lines)

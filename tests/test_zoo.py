@@ -1,0 +1,98 @@
+"""The model zoo: every saved model of finished runs on their shared probe sets, the paper's
+alignment-against-accuracy and OOD-collapse numbers with lineage-bootstrap intervals, and the
+refusals that keep a zoo honest (different probe sets, too few probes for k, an existing --out)."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from collapse_sim import api
+from collapse_sim.cli import main
+from collapse_sim.errors import UsageError
+from collapse_sim.metrics.alignment import cknna
+from collapse_sim.zoo import _mean_off_diagonal, cluster_bootstrap
+
+
+@pytest.fixture(scope="module")
+def zoo(tiny_run, tmp_path_factory):
+    _, root, rows = tiny_run
+    return api.zoo([root], tmp_path_factory.mktemp("zoo") / "out", bootstrap=200), root, rows
+
+
+def test_every_model_once_with_its_numbers(zoo):
+    result, root, rows = zoo
+    names = [m.name for m in result.models]
+    # the reference model, the shared generation 0 once, then each lineage's later generations
+    assert names[0] == "tiny/reference"
+    assert len(names) == len(set(names)) == 1 + len({r["model_hash"] for r in rows})
+    assert sum(m.generation == 0 for m in result.models) == 1
+    written = list(csv.DictReader((result.root / "models.csv").open()))
+    assert [w["name"] for w in written] == names
+    mats = np.load(result.root / "matrices.npz")
+    for probe in ("id", "ood"):
+        C = mats[f"cknna_{probe}"]
+        assert np.allclose(C, C.T) and np.allclose(np.diag(C), 1.0)
+        assert mats[f"ii_{probe}"].shape == C.shape and mats[f"twonn_{probe}"].shape == (len(names),)
+    # the column a reader plots equals CKNNA computed directly on the saved embeddings
+    best = names.index(result.summary["best"])
+    errors = [m.errors["id"] for m in result.models]
+    assert best == int(np.argmin(errors))
+    Z = [np.load(m.embeddings["id"]) for m in result.models]
+    assert float(written[3]["cknna_to_best_id"]) == pytest.approx(cknna(Z[best], Z[3], k=2), abs=1e-12)
+    others = [i for i in range(len(names)) if i != best]
+    rho = result.summary["alignment_vs_accuracy"]["id"]["spearman_cknna_to_best_vs_force_rmse"]
+    assert rho["value"] == pytest.approx(spearmanr(mats["cknna_id"][best, others],
+                                                   np.asarray(errors)[others]).statistic)
+    assert rho["clusters"] == result.summary["clusters"] == len({m.cluster for m in result.models})
+    saved = json.loads((result.root / "summary.json").read_text())
+    assert saved["k"] == 2 and saved["models"] == len(names)
+    assert (result.root / "zoo.png").stat().st_size > 0
+    assert "Spearman(CKNNA to the most accurate, force RMSE)" in result.table()
+
+
+def test_refuses_what_would_not_compare(zoo, tmp_path):
+    result, root, _ = zoo
+    with pytest.raises(UsageError, match="already exists"):
+        api.zoo([root], result.root)
+    with pytest.raises(UsageError, match="at least 4 k probe structures"):
+        api.zoo([root], tmp_path / "k", k=3)
+    with pytest.raises(UsageError, match="a zoo needs at least 4"):
+        api.zoo([root], tmp_path / "few", generations=[7])
+    other = tmp_path / "other" / "tiny"
+    shutil.copytree(root, other)
+    probe = other / "probes" / "ood.extxyz"
+    probe.write_text(probe.read_text() + "\n")  # one byte more: another probe set
+    with pytest.raises(UsageError, match="probe sets differ"):
+        api.zoo([root, other], tmp_path / "mixed")
+    assert not (tmp_path / "mixed").exists() and not (tmp_path / "k").exists()
+
+
+def test_cli_bad_input_is_one_line_and_exit_2(zoo, tmp_path, capsys):
+    _, root, _ = zoo
+    assert main(["zoo", str(root), "--out", str(tmp_path / "z"), "--k", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--k 3" in err[0]
+    assert not (tmp_path / "z").exists()
+
+
+def test_bootstrap_resamples_whole_lineages():
+    values = np.array([0.0, 0.0, 1.0, 1.0])
+    clusters = ["a", "a", "b", "b"]
+    out = cluster_bootstrap(lambda idx: float(values[idx].mean()), clusters, 400, seed=1)
+    assert out["value"] == 0.5 and out["clusters"] == 2 and out["models"] == 4
+    # whole clusters drawn: every resample's mean is 0, 0.5 or 1, never 0.25 or 0.75
+    assert out["low"] == 0.0 and out["high"] == 1.0
+    same = cluster_bootstrap(lambda idx: float(values[idx].mean()), ["a", "b", "c", "d"], 400, seed=1)
+    assert same["clusters"] == 4
+
+
+def test_pairs_of_a_resampled_model_with_itself_are_left_out():
+    A = np.array([[1.0, 0.2, 0.4], [0.2, 1.0, 0.6], [0.4, 0.6, 1.0]])
+    assert _mean_off_diagonal(A, np.array([0, 1, 2])) == pytest.approx(0.4)
+    assert _mean_off_diagonal(A, np.array([0, 0, 1])) == pytest.approx(0.2)
+    assert np.isnan(_mean_off_diagonal(A, np.array([2, 2])))
