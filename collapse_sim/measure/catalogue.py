@@ -107,6 +107,10 @@ FIELDS = (
           "`max_oracle`) + rejected (above `hi` or over the budget) = offered; `verified`: kept + rejected = offered, "
           "and with `add_oracle_labelled` every checked structure also enters as an oracle-labelled copy",
           "composition"),
+    Field(("policy_deviation_p10", "policy_deviation_p50", "policy_deviation_p90"), "`active` (eV/Å; from "
+          "generation 2, when the committee has two models): the 10th, 50th and 90th percentiles of the committee's "
+          "max force deviation over the synthetic pool offered — where the trust window `lo`–`hi` sits against "
+          "what the committee produces, the distribution to calibrate it from", "composition"),
     Field(("train_steps",), "optimiser steps this generation's model was trained for (torch model kinds): "
           "passes × batches per pass, so with `model.epochs` it grows with the training set; `model.steps` "
           "fixes it, to compare policies at equal compute", "composition"),

@@ -35,6 +35,9 @@ from collapse_sim.data.structures import forces_of
 from collapse_sim.policies.base import KINDS, OracleRequest, Policy, PolicySettingsBase, Selection, checked_pool
 
 TRUSTED, CANDIDATE, DISCARDED = "trusted", "candidate", "discarded"
+#: percentiles of the committee deviations recorded in the row (``policy_deviation_p10`` ...): the
+#: distribution a trust window is calibrated from
+DEVIATION_QUANTILES = (10, 50, 90)
 
 
 class ActiveSettings(PolicySettingsBase):
@@ -125,8 +128,14 @@ class Active(Policy):
             pools.append(synthetic.subset(trusted))
         if checked:
             pools.append(checked_pool(synthetic, checked))
-        return Selection(pools, dict(policy_kept=len(trusted), policy_oracle_labelled=len(checked),
-                                     policy_rejected=w.size - len(trusted) - len(checked)))
+        counts = dict(policy_kept=len(trusted), policy_oracle_labelled=len(checked),
+                      policy_rejected=w.size - len(trusted) - len(checked))
+        measured = np.asarray(w.deviations, dtype=float)
+        measured = measured[np.isfinite(measured)]
+        if len(measured):  # where the window should sit: the deviations this committee produces
+            for q in DEVIATION_QUANTILES:
+                counts[f"policy_deviation_p{q}"] = float(np.percentile(measured, q))
+        return Selection(pools, counts)
 
 
 KINDS.register(ActiveSettings, Active)

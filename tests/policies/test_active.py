@@ -99,7 +99,12 @@ def test_active_asks_the_window_and_carries_everything_forward():
     assert not any(ORACLE_CHECKED in a.info for a in out[1].structures)
     assert [a.info["i"] for a in out[2].structures] == [2, 3, 5]
     assert all(a.calc.results["energy"] == 100.0 + a.info["i"] for a in out[2].structures)
-    assert selection.counts == dict(policy_kept=1, policy_oracle_labelled=3, policy_rejected=2)
+    expected = dict(policy_kept=1, policy_oracle_labelled=3, policy_rejected=2)
+    assert {k: selection.counts[k] for k in expected} == expected
+    # the committee's deviations, summarised for calibrating the window: numpy's linear percentiles
+    for q in (10, 50, 90):
+        assert selection.counts[f"policy_deviation_p{q}"] == pytest.approx(np.percentile(deviations, q))
+    assert selection.counts["policy_deviation_p50"] == pytest.approx((0.1 + 0.13) / 2)
 
 
 def test_one_model_committee_asks_a_random_budget():
@@ -111,7 +116,7 @@ def test_one_model_committee_asks_a_random_budget():
     assert all(math.isnan(d) for d in request.note.deviations)
     selection = policy.select(HISTORY, Offered(pool, None, {i: pool.structures[i] for i in asked}), request, rng())
     assert len(selection.pools) == 2
-    assert selection.counts == dict(policy_kept=0, policy_oracle_labelled=4, policy_rejected=2)
+    assert selection.counts == dict(policy_kept=0, policy_oracle_labelled=4, policy_rejected=2)  # no deviations
     unlimited = make_policy(ActiveSettings(kind="active", lo=0.05, hi=0.15))
     assert unlimited.request(HISTORY, pool, rng()).indices == list(range(len(pool)))
 

@@ -44,12 +44,14 @@ SEEDS_FOR_A_CLAIM = 5
 
 @dataclass(frozen=True)
 class Trajectory:
-    """Mean ± s.e. over seeds of ``column`` per policy at ``generations``."""
+    """Mean ± s.e. over seeds of ``column`` per policy (``by`` "lab": per lab and commons
+    condition) at ``generations``."""
 
     name: str
     run: str
     column: str
     generations: tuple[int, ...]
+    by: str = "policy"
 
 
 @dataclass(frozen=True)
@@ -205,10 +207,21 @@ def _run(study: str, run: str):
     return load_run(RESULTS / study / "data" / run)
 
 
-def _seed_values(run, policy: str, generation: int, column: str) -> dict[int, float]:
-    """seed -> ``column`` of ``policy``'s rows at ``generation`` (rows without the column left out)."""
+def _group(row: dict, by: str) -> str:
+    """The row's line in a table: its policy, or for ``by`` "lab" its lab and commons condition
+    (generation 0, which both conditions share, counts under each)."""
+    return row.get("policy") if by == "policy" else f"{row.get('lab')}, commons {row.get('commons')}"
+
+
+def _groups(run, by: str) -> list[str]:
+    return run.policies if by == "policy" else sorted({_group(r, by) for r in run.rows})
+
+
+def _seed_values(run, policy: str, generation: int, column: str, by: str = "policy") -> dict[int, float]:
+    """seed -> ``column`` of ``policy``'s rows (``by``: see ``_group``) at ``generation`` (rows
+    without the column left out)."""
     return {r["seed"]: r[column] for r in run.rows
-            if r.get("policy") == policy and r["generation"] == generation and r.get(column) is not None}
+            if _group(r, by) == policy and r["generation"] == generation and r.get(column) is not None}
 
 
 def _cell(s) -> str:
@@ -220,12 +233,12 @@ def trajectory(study: str, t: Trajectory) -> str:
     from collapse_sim.report.statistics import summarise
 
     run = _run(study, t.run)
-    header = ["policy", "seeds"] + [f"gen {g}" for g in t.generations]
+    header = [t.by, "seeds"] + [f"gen {g}" for g in t.generations]
     rows = []
-    for policy in run.policies:
+    for policy in _groups(run, t.by):
         cells, seeds = [], set()
         for g in t.generations:
-            values = _seed_values(run, policy, g, t.column)
+            values = _seed_values(run, policy, g, t.column, t.by)
             seeds |= set(values)
             cells.append(_cell(summarise(values.values())))
         rows.append([policy, str(len(seeds))] + cells)
