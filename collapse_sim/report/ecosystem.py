@@ -45,7 +45,7 @@ def _plot(key: str, fig, run_label: str, extra: str = "") -> Plot:
     return Plot(anchor, f"{spec.title}{extra and f' ({extra})'}", spec.caption, to_data_uri(fig), spec.title)
 
 
-def _by_condition(summary: dict, probe: str, value) -> dict[str, dict[int, list[float]]]:
+def by_condition(summary: dict, probe: str, value) -> dict[str, dict[int, list[float]]]:
     """condition -> generation -> one value per seed (``value(entry)``)."""
     out: dict[str, dict[int, list[float]]] = {}
     for eco in summary["ecosystems"].values():
@@ -62,8 +62,8 @@ def headline(summary: dict) -> list[dict]:
     over seeds, n seeds)."""
     rows = []
     for probe in PROBE_TITLES:
-        mono = _by_condition(summary, probe, lambda e: e["monoculture"])
-        seps = {grouping: _by_condition(summary, probe, lambda e, g=grouping: e["separation"][g]["similarity_gap"])
+        mono = by_condition(summary, probe, lambda e: e["monoculture"])
+        seps = {grouping: by_condition(summary, probe, lambda e, g=grouping: e["separation"][g]["similarity_gap"])
                 for grouping in ("architecture", "data_source")}
         for condition, by_gen in mono.items():
             first, last = min(by_gen), max(by_gen)
@@ -104,7 +104,7 @@ def section_content(run) -> tuple[list[Plot], list[str]]:
                        f"ID, seed {seed}"))
     for probe, title in PROBE_TITLES.items():
         plots.append(_plot("eco_monoculture", monoculture_curves(
-            _by_condition(summary, probe, lambda e: e["monoculture"])), run.label, title))
+            by_condition(summary, probe, lambda e: e["monoculture"])), run.label, title))
     panels = {title: (np.array(on["generations"][last][probe]["information_imbalance"]),
                       np.array(on["generations"][last][probe]["cknna"])) for probe, title in PROBE_TITLES.items()}
     plots.append(_plot("eco_ii_plane", information_imbalance_plane(panels, on["labs"], k=summary["k"]), run.label,

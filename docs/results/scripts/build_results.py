@@ -98,6 +98,19 @@ class Ecosystem:
 
 
 @dataclass(frozen=True)
+class EcosystemFigure:
+    """From a labs run's ``ecosystem.json``, the report's own figure: ``kind`` "monoculture" (the
+    index per generation, commons on and off, mean ± s.e. over seeds) or "tree" (the tree of
+    every model of seed ``seed``), on probe set ``probe``."""
+
+    name: str
+    run: str
+    kind: str
+    probe: str = "id"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Pareto:
     """Accuracy against oracle cost: per policy, the seeds' cumulative oracle calls at the window's
     end and their force RMSE averaged over the window (mean with its 95 % interval), and whether
@@ -481,9 +494,24 @@ def pareto_figure(study: str, p: Pareto) -> Path:
     return path
 
 
+def ecosystem_figure(study: str, f: EcosystemFigure) -> Path:
+    from collapse_sim.report.ecosystem import by_condition
+    from collapse_sim.report.ecosystem_figures import monoculture_curves, tree_figure, write_png
+
+    data = json.loads((RESULTS / study / "data" / f.run / "ecosystem.json").read_text())
+    if f.kind == "monoculture":
+        fig = monoculture_curves(by_condition(data, f.probe, lambda e: e["monoculture"]))
+    else:
+        tree = data["trees"][str(f.seed)]
+        labs = [data["labs"][lab] for lab in tree["lab"]]
+        fig = tree_figure(tree[f.probe]["newick"], {m: lab["architecture"] for m, lab in zip(tree["models"], labs)},
+                          {m: lab["data_source"] for m, lab in zip(tree["models"], labs)})
+    return write_png(fig, RESULTS / study / f"{f.name}.png")
+
+
 RENDER = {Trajectory: trajectory, Contrast: contrast, Convergence: convergence, Law: law, Ecosystem: ecosystem,
           Pareto: pareto}
-DRAW = {Figure: figure, Pareto: pareto_figure}
+DRAW = {Figure: figure, Pareto: pareto_figure, EcosystemFigure: ecosystem_figure}
 
 
 def expected_tables(studies: list[str]) -> dict[Path, str]:
