@@ -98,6 +98,17 @@ class Ecosystem:
 
 
 @dataclass(frozen=True)
+class Zoo:
+    """From ``collapse-sim zoo`` output in data/FOLDER (its summary.json): ``table`` "alignment"
+    (alignment against accuracy per probe set), "bins" (mean pairwise CKNNA per ID-accuracy
+    quartile) or "collapse" (OOD against ID)."""
+
+    name: str
+    table: str
+    folder: str = "zoo"
+
+
+@dataclass(frozen=True)
 class EcosystemFigure:
     """From a labs run's ``ecosystem.json``, the report's own figure: ``kind`` "monoculture" (the
     index per generation, commons on and off, mean ± s.e. over seeds) or "tree" (the tree of
@@ -494,6 +505,33 @@ def pareto_figure(study: str, p: Pareto) -> Path:
     return path
 
 
+def zoo(study: str, z: Zoo) -> str:
+    data = json.loads((RESULTS / study / "data" / z.folder / "summary.json").read_text())
+
+    def iv(x: dict) -> list[str]:
+        return [_fmt(x["value"], 2), f"{_fmt(x['low'], 2)} … {_fmt(x['high'], 2)}"]
+
+    if z.table == "alignment":
+        rows = []
+        for probe, a in data["alignment_vs_accuracy"].items():
+            rows.append([probe.upper(), "Spearman ρ(CKNNA to the most accurate model, force RMSE)",
+                         *iv(a["spearman_cknna_to_best_vs_force_rmse"]), a["reading"]])
+            rows.append([probe.upper(), "mean pairwise CKNNA, most accurate quartile − least accurate",
+                         *iv(a["strongest_minus_weakest_bin_cknna"]), a["bins_reading"]])
+        return _csv(["probe set", "measure", "value", "95 % CI (bootstrap over lineages)", "reading"], rows)
+    if z.table == "bins":
+        rows, bins = [], data["alignment_vs_accuracy"]
+        for a_id, a_ood in zip(bins["id"]["bins"], bins["ood"]["bins"]):
+            rows.append([str(a_id["bin"]), f"{_fmt(a_id['id_force_rmse_low'])}–{_fmt(a_id['id_force_rmse_high'])}",
+                         str(a_id["models"]), _fmt(a_id["mean_pairwise_cknna"]), _fmt(a_ood["mean_pairwise_cknna"])])
+        return _csv(["quartile (1: most accurate)", "ID force RMSE range (meV/Å)", "models",
+                     "mean pairwise CKNNA, ID probes", "mean pairwise CKNNA, OOD probes"], rows)
+    rows = [[name.replace("_", " "), _fmt(x["id"]), _fmt(x["ood"]), *iv(x["ood_minus_id"]), x["reading"]]
+            for name, x in data["ood_collapse"].items()]
+    return _csv(["measure (over every model or pair)", "ID probes", "OOD probes", "OOD − ID",
+                 "95 % CI (bootstrap over lineages)", "reading"], rows)
+
+
 def ecosystem_figure(study: str, f: EcosystemFigure) -> Path:
     from collapse_sim.report.ecosystem import by_condition
     from collapse_sim.report.ecosystem_figures import monoculture_curves, tree_figure, write_png
@@ -510,7 +548,7 @@ def ecosystem_figure(study: str, f: EcosystemFigure) -> Path:
 
 
 RENDER = {Trajectory: trajectory, Contrast: contrast, Convergence: convergence, Law: law, Ecosystem: ecosystem,
-          Pareto: pareto}
+          Pareto: pareto, Zoo: zoo}
 DRAW = {Figure: figure, Pareto: pareto_figure, EcosystemFigure: ecosystem_figure}
 
 
@@ -550,9 +588,11 @@ def main(argv: list[str] | None = None) -> int:
         for study in studies:
             for f in STUDIES[study].figures:
                 print(f"drew: {DRAW[type(f)](study, f).relative_to(RESULTS.parents[1])}")
-            converged = RESULTS / study / "data" / "convergence" / "curves.png"
-            if converged.is_file():
-                shutil.copyfile(converged, RESULTS / study / "convergence.png")
+            for folder, figure_file, page_file in (("convergence", "curves.png", "convergence.png"),
+                                                   ("zoo", "zoo.png", "zoo.png")):
+                drawn = RESULTS / study / "data" / folder / figure_file
+                if drawn.is_file():
+                    shutil.copyfile(drawn, RESULTS / study / page_file)
     for path, text in files.items():
         print(f"{'stale' if args.check else 'wrote'}: {path.relative_to(RESULTS.parents[1])}")
         if not args.check:
