@@ -3,6 +3,7 @@ docs/results/STUDY/data and compared with the committed table and page; a claim'
 follows its interval and its number of seeds."""
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -39,3 +40,40 @@ def test_a_generated_page_shows_every_table_of_its_study(study):
 ])
 def test_wording_follows_the_interval_and_the_seeds(a, b, expected):
     assert build_results.verdict(paired(a, b), higher_is_worse=True) == expected
+
+
+def test_extract_keeps_a_run_that_compare_reads(tiny_run, tmp_path, monkeypatch):
+    """``extract`` copies a finished run's scenario, its rows cut to the pages' columns and the
+    reference model's errors; the copy is a run directory ``compare`` reads to the same numbers."""
+    from collapse_sim.report.compare import compare
+    from collapse_sim.report.rundata import load_run
+
+    _, root, rows = tiny_run
+    monkeypatch.setattr(build_results, "RESULTS", tmp_path)
+    out = build_results.extract(root, "study")
+    assert out == tmp_path / "study" / "data" / root.name
+    assert (out / "scenario.yaml").read_text() == (root / "scenario.yaml").read_text()
+    kept = [line for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    assert len(kept) == len(rows)
+    assert all(set(json.loads(line)) <= set(build_results.KEEP) for line in kept)
+    reference = json.loads((out / "reference.json").read_text())
+    assert reference and all(key.startswith("rmse_") for key in reference)
+    column = ["rmse_forces_id"]
+    original, copied = (compare([load_run(p)], 0.1, column, None, None, None) for p in (root, out))
+    assert [s.summary.mean for m in copied.metrics for s in m.policies] == \
+        [s.summary.mean for m in original.metrics for s in m.policies]
+
+
+def test_check_names_a_stale_table_and_writes_nothing(monkeypatch, capsys):
+    table = ROOT / "docs" / "results" / "study-cu" / "tables" / "forces-id.csv"
+    before = table.read_text()
+    real = build_results.expected_tables
+
+    def changed(studies):
+        return {path: text + ("x\n" if path == table else "") for path, text in real(studies).items()}
+
+    monkeypatch.setattr(build_results, "expected_tables", changed)
+    assert build_results.main(["--check", "--study", "study-cu"]) == 1
+    out = capsys.readouterr().out
+    assert "stale: docs/results/study-cu/tables/forces-id.csv" in out
+    assert table.read_text() == before
