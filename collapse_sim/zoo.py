@@ -8,7 +8,9 @@ its force error falls (a negative Spearman correlation), and models in the most 
 should agree more among themselves than those in the least accurate one. *Out of distribution,
 models collapse onto near-identical, information-poor representations*: mean pairwise CKNNA
 should be higher on the OOD probes than on the ID ones, the intrinsic dimension of each
-model's OOD representation lower, and the information imbalance between models smaller.
+model's OOD representation lower, and the information imbalance between models smaller. Since
+CKNNA on few structures is noisy, the OOD-against-ID comparison is repeated on nested subsets of
+the probes, to show whether its direction depends on how many there are.
 
 Everything is read from what the runs saved (each generation's probe embeddings and metrics
 rows); nothing is retrained or re-embedded. Models of one lineage share their history, so they
@@ -194,6 +196,33 @@ def analyse(models: Sequence[ZooModel], mats: dict, n_boot: int = 2000, seed: in
     return out
 
 
+def by_probe_count(models: Sequence[ZooModel], k: int, seed: int = 0, max_models: int = 60,
+                   counts: Sequence[int] | None = None) -> list[dict]:
+    """Is the OOD-against-ID difference an effect of how many probes there are? Mean pairwise CKNNA
+    on nested random subsets of each probe set (the same structures for every model, at least
+    4 k of them), over a random sample of at most ``max_models`` models."""
+    from collapse_sim.metrics.alignment import CKNNA_ROWS_PER_K
+    from collapse_sim.metrics.ecosystem import alignment_matrix
+
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(len(models), size=min(max_models, len(models)), replace=False).tolist())
+    Z = {p: [np.load(models[i].embeddings[p]) for i in chosen] for p in PROBES}
+    n = min(len(z) for zs in Z.values() for z in zs)
+    smallest = CKNNA_ROWS_PER_K * k
+    counts = sorted({c for c in (counts or np.linspace(smallest, n, 4).round().astype(int).tolist())
+                     if smallest <= c <= n})
+    order = {p: rng.permutation(len(Z[p][0])) for p in PROBES}
+    every = np.arange(len(chosen))
+    out = []
+    for count in counts:
+        means = {p: _mean_off_diagonal(alignment_matrix([z[order[p][:count]] for z in Z[p]], k=k), every)
+                 for p in PROBES}
+        out.append({"probes": int(count), "models": len(chosen), **{f"mean_pairwise_cknna_{p}": v
+                                                                    for p, v in means.items()},
+                    "ood_minus_id": means["ood"] - means["id"]})
+    return out
+
+
 # --- output ---------------------------------------------------------------------------------
 def write_outputs(root: Path, models: Sequence[ZooModel], mats: dict, summary: dict) -> None:
     """models.csv (one row per model), matrices.npz, summary.json and zoo.png, each written whole."""
@@ -281,4 +310,8 @@ def table(summary: dict) -> str:
     for name, x in summary["ood_collapse"].items():
         lines.append(f"{name.replace('_', ' ')}: ID {x['id']:.3f}, OOD {x['ood']:.3f}, OOD − ID "
                      f"{iv(x['ood_minus_id'])}: {x['reading']}")
+    for x in summary.get("by_probe_count", []):
+        lines.append(f"on {x['probes']} probes ({x['models']} models): mean pairwise CKNNA ID "
+                     f"{x['mean_pairwise_cknna_id']:.3f}, OOD {x['mean_pairwise_cknna_ood']:.3f}, "
+                     f"OOD − ID {x['ood_minus_id']:+.3f}")
     return "\n".join(lines)

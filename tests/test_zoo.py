@@ -53,6 +53,12 @@ def test_every_model_once_with_its_numbers(zoo):
     assert saved["k"] == 2 and saved["models"] == len(names)
     assert (result.root / "zoo.png").stat().st_size > 0
     assert "Spearman(CKNNA to the most accurate, force RMSE)" in result.table()
+    # on every probe (8 = 4 k), the probe-count check is the whole-set mean pairwise CKNNA again
+    (full,) = result.summary["by_probe_count"]
+    assert full["probes"] == 8 and full["models"] == len(names)
+    for probe in ("id", "ood"):
+        assert full[f"mean_pairwise_cknna_{probe}"] == pytest.approx(
+            result.summary["ood_collapse"]["mean_pairwise_cknna"][probe], abs=1e-9)
 
 
 def test_refuses_what_would_not_compare(zoo, tmp_path):

@@ -32,7 +32,7 @@ def zoo(run_dirs, out: str | os.PathLike = "zoo", *, generations: Sequence[int] 
     from collapse_sim.api.reports import _paths
     from collapse_sim.metrics.alignment import CKNNA_ROWS_PER_K
     from collapse_sim.report.rundata import NotARunDirectory, assign_labels, load_run
-    from collapse_sim.zoo import analyse, collect, matrices, probe_fingerprint, write_outputs
+    from collapse_sim.zoo import analyse, by_probe_count, collect, matrices, probe_fingerprint, write_outputs
 
     paths = _paths(run_dirs)
     root = Path(out)
@@ -67,7 +67,8 @@ def zoo(run_dirs, out: str | os.PathLike = "zoo", *, generations: Sequence[int] 
         raise UsageError(f"--k {k}: CKNNA needs 1 <= k and at least {CKNNA_ROWS_PER_K} k probe structures; "
                          f"the probe sets hold {rows}")
     mats = matrices(models, k, with_ii=information_imbalance)
-    summary = analyse(models, mats, bootstrap, seed) | {"k": k, "runs": [str(p) for p in paths]}
+    summary = analyse(models, mats, bootstrap, seed) | {"k": k, "runs": [str(p) for p in paths],
+                                                        "by_probe_count": by_probe_count(models, k, seed)}
     root.mkdir(parents=True)
     write_outputs(root, models, mats, summary)
     return ZooResult(root, models, summary)
