@@ -8,7 +8,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError
 
 from collapse_sim.registry import Registry
 from collapse_sim.settings_base import KindSettings
@@ -31,6 +31,23 @@ class BatchedPotential(Protocol):
 
     def bind(self, structures: Sequence[Atoms]) -> BatchedForces:
         """Forces for these replicas (their numbers, cells and pbc; positions come with each call)."""
+
+
+def periodic(atoms: Atoms) -> bool:
+    """Stress is defined (and predicted) for fully periodic cells only."""
+    return bool(np.all(atoms.pbc)) and atoms.cell.rank == 3
+
+
+def calculate_by_predict(calc: Calculator, predict: Callable, atoms, properties, system_changes) -> None:
+    """``Calculator.calculate`` for a model whose ``predict`` labels lists of structures: the one
+    structure through it, so the calculator and the batched path give the same numbers; stress only
+    for fully periodic cells."""
+    Calculator.calculate(calc, atoms, properties, system_changes)
+    if "stress" in properties and not periodic(calc.atoms):
+        raise PropertyNotImplementedError("stress needs a fully periodic cell")
+    [labelled] = predict([calc.atoms])
+    calc.results = dict(labelled.calc.results)
+    calc.results["free_energy"] = calc.results["energy"]
 
 
 def capabilities(model) -> frozenset[str]:

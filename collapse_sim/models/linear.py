@@ -33,7 +33,7 @@ from ase.neighborlist import neighbor_list
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from collapse_sim.data.structures import attach_labels, energy_of
-from collapse_sim.models.base import FEATURES, KINDS, TRAINABLE, ModelSettingsBase
+from collapse_sim.models.base import FEATURES, KINDS, TRAINABLE, ModelSettingsBase, periodic
 
 FORMAT = "collapse_sim.linear/1"
 
@@ -200,10 +200,6 @@ def _structure_key(atoms: Atoms) -> bytes:
     return digest.digest()
 
 
-def _periodic(atoms: Atoms) -> bool:
-    return bool(np.all(atoms.pbc)) and atoms.cell.rank == 3
-
-
 class LinearCalculator(Calculator):
     """ASE calculator for E = w·φ: energy, forces and (fully periodic cells) stress."""
 
@@ -219,7 +215,7 @@ class LinearCalculator(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         want_stress = "stress" in properties
-        if want_stress and not _periodic(self.atoms):
+        if want_stress and not periodic(self.atoms):
             raise PropertyNotImplementedError("stress needs a fully periodic cell")
         energy, forces, stress = self.basis.evaluate(self.atoms, self.weights, stress=want_stress)
         self.results = {"energy": energy, "free_energy": energy, "forces": forces}
@@ -275,7 +271,7 @@ class LinearModel:
         w = self._require()
         out = []
         for atoms in structures:
-            energy, forces, stress = self.basis.evaluate(atoms, w, stress=_periodic(atoms), cached=True)
+            energy, forces, stress = self.basis.evaluate(atoms, w, stress=periodic(atoms), cached=True)
             out.append(attach_labels(atoms, energy, forces, stress))
         return out
 

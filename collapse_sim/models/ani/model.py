@@ -17,13 +17,13 @@ import ase.data
 import numpy as np
 import torch
 from ase import Atoms
-from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from collapse_sim.data.structures import attach_labels, energy_of
 from collapse_sim.models.ani import ANISettings
-from collapse_sim.models.ani.network import PREDICT_BATCH, ANINetwork, architecture, evaluate, pack, periodic
-from collapse_sim.models.base import BATCHED_FORCES, FEATURES, TRAINABLE
+from collapse_sim.models.ani.network import PREDICT_BATCH, ANINetwork, architecture, evaluate, pack
+from collapse_sim.models.base import BATCHED_FORCES, FEATURES, TRAINABLE, calculate_by_predict, periodic
 from collapse_sim.models.budget import passes
 from collapse_sim.models.epoch_log import EpochLog
 from collapse_sim.models.split import train_valid_split
@@ -90,12 +90,7 @@ class ANICalculator(Calculator):
         self.model = model
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        super().calculate(atoms, properties, system_changes)
-        if "stress" in properties and not periodic(self.atoms):
-            raise PropertyNotImplementedError("stress needs a fully periodic cell")
-        [labelled] = self.model.predict([self.atoms])
-        self.results = dict(labelled.calc.results)
-        self.results["free_energy"] = self.results["energy"]
+        calculate_by_predict(self, self.model.predict, atoms, properties, system_changes)
 
 
 class ANIModel:

@@ -29,6 +29,7 @@ from torchani.neighbors import Neighbors
 from torchani.nn import ANINetworks
 
 from collapse_sim.data.structures import energy_of, forces_of
+from collapse_sim.models.base import periodic
 
 #: structures per forward pass when predicting or embedding
 PREDICT_BATCH = 32
@@ -194,11 +195,6 @@ class Packed:
             energies=t([self.energies[k] for k in idx]) if self.energies is not None else None,
             forces=t(np.concatenate([self.forces[k] for k in idx])) if self.forces is not None else None,
         )
-
-
-def periodic(atoms: Atoms) -> bool:
-    """Stress is defined (and predicted) for fully periodic cells."""
-    return bool(np.all(atoms.pbc)) and atoms.cell.rank == 3
 
 
 def pack(network: ANINetwork, structures: Sequence[Atoms], labels: bool) -> Packed:

@@ -22,7 +22,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 from ase import Atoms, units
-from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 from chgnet.data.dataset import StructureData, collate_graphs
 from chgnet.model import CHGNet
@@ -32,7 +32,7 @@ from pymatgen.core import Lattice, Structure
 from torch.utils.data import DataLoader, SubsetRandomSampler
 
 from collapse_sim.data.structures import attach_labels, energy_of, forces_of
-from collapse_sim.models.base import FEATURES, PRETRAINED, TRAINABLE
+from collapse_sim.models.base import FEATURES, PRETRAINED, TRAINABLE, calculate_by_predict
 from collapse_sim.models.budget import passes
 from collapse_sim.models.chgnet import PUBLISHED, CHGNetSettings, refuse_uncovered
 from collapse_sim.models.epoch_log import EpochLog
@@ -94,12 +94,7 @@ class CHGNetModelCalculator(CHGNetCalculator):
         self.owner = model
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        Calculator.calculate(self, atoms, properties, system_changes)
-        if "stress" in properties and not self.atoms.pbc.all():
-            raise PropertyNotImplementedError("stress needs a fully periodic cell")
-        [labelled] = self.owner.predict([self.atoms])
-        self.results = dict(labelled.calc.results)
-        self.results["free_energy"] = self.results["energy"]
+        calculate_by_predict(self, self.owner.predict, atoms, properties, system_changes)
 
 
 class CHGNetModel:
