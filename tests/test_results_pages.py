@@ -77,3 +77,28 @@ def test_check_names_a_stale_table_and_writes_nothing(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "stale: docs/results/study-cu/tables/forces-id.csv" in out
     assert table.read_text() == before
+
+
+def test_pareto_table_and_figure_from_committed_data(tmp_path, monkeypatch):
+    """The oracle-cost table: every policy once, cheapest first, its calls and window error with
+    an interval, the front marked where no policy is both cheaper and more accurate; the figure
+    drawn from the same numbers."""
+    import csv
+    import io
+    import shutil
+
+    shutil.copytree(ROOT / "docs" / "results" / "study-cu" / "data", tmp_path / "study-cu" / "data")
+    monkeypatch.setattr(build_results, "RESULTS", tmp_path)
+    spec = build_results.Pareto("pareto", "study-cu-compute", (4, 6))
+    rows = list(csv.reader(io.StringIO(build_results.pareto("study-cu", spec))))
+    header, body = rows[0], rows[1:]
+    assert header[2] == "oracle calls by generation 6" and header[4] == header[6] == "on the front"
+    assert {r[0] for r in body} == {"replace", "accumulate", "fresh-real-0.25", "fresh-real-1.0"}
+    calls = [float(r[2].split(" ± ")[0]) for r in body]
+    assert sorted(zip(calls, (r[0] for r in body))) == list(zip(calls, (r[0] for r in body)))  # cheapest first
+    id_error = [float(r[3].split(" (")[0]) for r in body]
+    front = [r[4] == "yes" for r in body]
+    for i in range(len(body)):  # on the front exactly when nothing is cheaper-or-equal and better
+        beaten = any(calls[j] <= calls[i] and id_error[j] < id_error[i] for j in range(len(body)) if j != i)
+        assert front[i] == (not beaten), body[i]
+    assert build_results.pareto_figure("study-cu", spec).stat().st_size > 0
