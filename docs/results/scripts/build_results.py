@@ -52,6 +52,7 @@ class Trajectory:
     column: str
     generations: tuple[int, ...]
     by: str = "policy"
+    only: tuple[str, ...] = ()  # these lines only (default: every one)
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,8 @@ def trajectory(study: str, t: Trajectory) -> str:
     header = [t.by, "seeds"] + [f"gen {g}" for g in t.generations]
     rows = []
     for policy in _groups(run, t.by):
+        if t.only and policy not in t.only:
+            continue
         cells, seeds = [], set()
         for g in t.generations:
             values = _seed_values(run, policy, g, t.column, t.by)
