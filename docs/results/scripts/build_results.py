@@ -102,7 +102,7 @@ class Ecosystem:
 class Zoo:
     """From ``collapse-sim zoo`` output in data/FOLDER (its summary.json): ``table`` "alignment"
     (alignment against accuracy per probe set), "bins" (mean pairwise CKNNA per ID-accuracy
-    quartile) or "collapse" (OOD against ID)."""
+    quartile), "collapse" (OOD against ID) or "probe-count" (OOD against ID on fewer probes)."""
 
     name: str
     table: str
@@ -529,6 +529,11 @@ def zoo(study: str, z: Zoo) -> str:
                          str(a_id["models"]), _fmt(a_id["mean_pairwise_cknna"]), _fmt(a_ood["mean_pairwise_cknna"])])
         return _csv(["quartile (1: most accurate)", "ID force RMSE range (meV/Å)", "models",
                      "mean pairwise CKNNA, ID probes", "mean pairwise CKNNA, OOD probes"], rows)
+    if z.table == "probe-count":
+        rows = [[str(x["probes"]), str(x["models"]), _fmt(x["mean_pairwise_cknna_id"]),
+                 _fmt(x["mean_pairwise_cknna_ood"]), _fmt(x["ood_minus_id"], 2)] for x in data["by_probe_count"]]
+        return _csv(["probe structures (nested random subsets)", "models (random sample)",
+                     "mean pairwise CKNNA, ID", "mean pairwise CKNNA, OOD", "OOD − ID"], rows)
     rows = [[name.replace("_", " "), _fmt(x["id"]), _fmt(x["ood"]), *iv(x["ood_minus_id"]), x["reading"]]
             for name, x in data["ood_collapse"].items()]
     return _csv(["measure (over every model or pair)", "ID probes", "OOD probes", "OOD − ID",
