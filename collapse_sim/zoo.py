@@ -47,6 +47,7 @@ class ZooModel:
     generation: int | None
     errors: dict  # probe -> force RMSE (the runs' unit, meV/Å)
     embeddings: dict  # probe -> Path of the saved (n_probe, p) embeddings
+    architecture: str = ""  # the run's model kind
 
 
 def probe_fingerprint(store) -> dict[str, str]:
@@ -61,13 +62,14 @@ def collect(runs: Sequence, generations: Sequence[int] | None = None) -> list[Zo
     models, seen = [], set()
     for run in runs:
         store = run.store
+        kind = str(((run.scenario or {}).get("model") or {}).get("kind", ""))
         ref = run.reference or {}
         paths = {p: store.reference_dir / f"embeddings_{p}.npy" for p in PROBES}
         if all(path.is_file() for path in paths.values()) and all(_error(ref, p) is not None for p in PROBES):
             seen.add(ref.get("model_hash"))
             models.append(ZooModel(f"{run.label or run.name}/reference", f"{run.label or run.name}/reference",
                                    run.label or run.name, "reference", None, None,
-                                   {p: _error(ref, p) for p in PROBES}, paths))
+                                   {p: _error(ref, p) for p in PROBES}, paths, kind))
         for row in sorted(run.rows, key=lambda r: (str(r["lineage"]), r["generation"])):
             g = row["generation"]
             if generations is not None and g not in generations:
@@ -80,7 +82,7 @@ def collect(runs: Sequence, generations: Sequence[int] | None = None) -> list[Zo
             seen.add(key)
             name = f"{run.label or run.name}/{row['lineage']}"
             models.append(ZooModel(f"{name}/g{g}", name, run.label or run.name, row.get("policy"), row.get("seed"),
-                                   g, {p: _error(row, p) for p in PROBES}, paths))
+                                   g, {p: _error(row, p) for p in PROBES}, paths, kind))
     return models
 
 
@@ -182,6 +184,20 @@ def analyse(models: Sequence[ZooModel], mats: dict, n_boot: int = 2000, seed: in
                                 "aligns less as it grows more accurate"),
             "bins": within, "strongest_minus_weakest_bin_cknna": gap,
             "bins_reading": _reading(gap, "the weakest bin agrees more", "the strongest bin agrees more")}
+    kinds = sorted({m.architecture for m in models})
+    if len(kinds) > 1:  # the most accurate model may be of another architecture: each one's own ladder too
+        out["by_architecture"] = {}
+        for kind in kinds:
+            members = np.flatnonzero([m.architecture == kind for m in models])
+            if len(members) < 8:
+                continue
+            own = int(members[np.argmin(error["id"][members])])
+            sub = [clusters[i] for i in members]
+            out["by_architecture"][kind] = {"models": len(members), "best": models[own].name, **{
+                probe: cluster_bootstrap(
+                    lambda idx, C=mats[probe]["cknna"], e=error[probe]: _spearman(
+                        C[own, members[idx][members[idx] != own]], e[members[idx][members[idx] != own]]),
+                    sub, n_boot, seed) for probe in PROBES}}
     measures = {"mean_pairwise_cknna": lambda p, idx: _mean_off_diagonal(mats[p]["cknna"], idx),
                 "mean_twonn": lambda p, idx: float(np.mean(mats[p]["twonn"][idx]))}
     if all("ii" in mats[p] for p in PROBES):
@@ -310,6 +326,9 @@ def table(summary: dict) -> str:
     for name, x in summary["ood_collapse"].items():
         lines.append(f"{name.replace('_', ' ')}: ID {x['id']:.3f}, OOD {x['ood']:.3f}, OOD − ID "
                      f"{iv(x['ood_minus_id'])}: {x['reading']}")
+    for kind, x in summary.get("by_architecture", {}).items():
+        lines.append(f"{kind} only ({x['models']} models, most accurate {x['best']}): Spearman ID "
+                     f"{iv(x['id'])}, OOD {iv(x['ood'])}")
     for x in summary.get("by_probe_count", []):
         lines.append(f"on {x['probes']} probes ({x['models']} models): mean pairwise CKNNA ID "
                      f"{x['mean_pairwise_cknna_id']:.3f}, OOD {x['mean_pairwise_cknna_ood']:.3f}, "

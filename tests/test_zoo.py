@@ -102,3 +102,28 @@ def test_pairs_of_a_resampled_model_with_itself_are_left_out():
     assert _mean_off_diagonal(A, np.array([0, 1, 2])) == pytest.approx(0.4)
     assert _mean_off_diagonal(A, np.array([0, 0, 1])) == pytest.approx(0.2)
     assert np.isnan(_mean_off_diagonal(A, np.array([2, 2])))
+
+
+def test_each_architecture_gets_its_own_ladder():
+    """With two architectures the most accurate model may be of either: each architecture's models
+    are also ranked against their own most accurate one."""
+    from pathlib import Path
+
+    from collapse_sim.zoo import ZooModel, analyse
+
+    rng = np.random.default_rng(0)
+    models = [ZooModel(f"m{i}", f"lineage{i // 2}", "run", "p", i, 0, {"id": float(e), "ood": float(e) + 1},
+                       {"id": Path("-"), "ood": Path("-")}, "mace" if i < 10 else "ani")
+              for i, e in enumerate(rng.uniform(1, 10, size=20))]
+    A = rng.uniform(0.5, 1.0, size=(20, 20))
+    mats = {p: {"cknna": (A + A.T) / 2, "twonn": rng.uniform(1, 3, size=20)} for p in ("id", "ood")}
+    summary = analyse(models, mats, n_boot=100)
+    assert set(summary["by_architecture"]) == {"mace", "ani"}
+    mace = summary["by_architecture"]["mace"]
+    errors = np.array([m.errors["id"] for m in models[:10]])
+    own = int(np.argmin(errors))
+    others = [i for i in range(10) if i != own]
+    assert mace["best"] == f"m{own}" and mace["models"] == 10
+    assert mace["id"]["value"] == pytest.approx(spearmanr(mats["id"]["cknna"][own, others], errors[others]).statistic)
+    assert "by_architecture" not in analyse(models[:10], {p: {"cknna": m["cknna"][:10, :10], "twonn": m["twonn"][:10]}
+                                                          for p, m in mats.items()}, n_boot=100)

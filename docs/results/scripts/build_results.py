@@ -34,6 +34,8 @@ sys.path.insert(0, str(RESULTS.parents[1] / "docs" / "scripts"))
 KEEP = ("lineage", "policy", "policy_kind", "lab", "commons", "architecture", "data_source", "n_commons", "seed",
         "generation", "n_train", "n_real", "n_synthetic",
         "oracle_calls", "oracle_calls_total", "optimizer_steps", "train_seconds", "generation_seconds",
+        "policy_kept", "policy_oracle_labelled", "policy_rejected", "policy_deviation_p10", "policy_deviation_p50",
+        "policy_deviation_p90",
         "rmse_forces_id", "rmse_forces_ood", "rmse_energy_id", "rmse_energy_ood", "rmse_energy_id_composition",
         "rmse_energy_ood_composition", "coverage_train", "vendi_train", "cknna_ref_id", "cknna_ref_ood",
         "cknna_gen0_id", "cknna_gen0_ood", "mknn_ref_id", "dcor_ref_id", "id_twonn_model_id", "id_twonn_model_ood",
@@ -102,7 +104,8 @@ class Ecosystem:
 class Zoo:
     """From ``collapse-sim zoo`` output in data/FOLDER (its summary.json): ``table`` "alignment"
     (alignment against accuracy per probe set), "bins" (mean pairwise CKNNA per ID-accuracy
-    quartile), "collapse" (OOD against ID) or "probe-count" (OOD against ID on fewer probes)."""
+    quartile), "architectures" (the alignment-against-accuracy correlation within each
+architecture), "collapse" (OOD against ID) or "probe-count" (OOD against ID on fewer probes)."""
 
     name: str
     table: str
@@ -149,6 +152,8 @@ class Study:
     figures: list = field(default_factory=list)
 
 
+#: the policies whose rows say what became of each synthetic pool (policy_kept, ...)
+FILTERING = ("accumulate-subsample", "active", "curated", "verified")
 HEADLINE = ("rmse_forces_id", "rmse_forces_ood", "rmse_energy_id_composition", "coverage_train", "cknna_ref_id")
 
 
@@ -175,6 +180,27 @@ STUDIES = {
         Trajectory("forces-id", "law-linear-md", "rmse_forces_id", (0, 1, 2, 5, 10)),
         Trajectory("coverage", "law-linear-md", "coverage_train", (0, 1, 2, 5, 10)),
     ], [Figure("errors", "law-linear-md", ("rmse_energy_id", "rmse_forces_id", "coverage_train"))]),
+    "commons-data": Study([
+        Ecosystem("monoculture", "commons-data", "monoculture", window=(1, 5)),
+        Ecosystem("grouping", "commons-data", "grouping"),
+        Trajectory("forces-id", "commons-data", "rmse_forces_id", (0, 1, 3, 5), by="lab"),
+        Trajectory("forces-ood", "commons-data", "rmse_forces_ood", (0, 1, 3, 5), by="lab"),
+    ], [EcosystemFigure("monoculture-id", "commons-data", "monoculture", "id"),
+        EcosystemFigure("monoculture-ood", "commons-data", "monoculture", "ood"),
+        EcosystemFigure("tree-id", "commons-data", "tree", "id"),
+        EcosystemFigure("tree-ood", "commons-data", "tree", "ood")]),
+    "policies": Study([
+        Trajectory("forces-id", "policies-cu", "rmse_forces_id", (0, 1, 2, 3, 4, 5, 6)),
+        Trajectory("forces-ood", "policies-cu", "rmse_forces_ood", (0, 1, 2, 3, 4, 5, 6)),
+        Pareto("pareto", "policies-cu", (4, 6)),
+        Contrast("contrasts-gen4-6", "policies-cu", HEADLINE, (4, 6)),
+        Contrast("vs-accumulate-gen4-6", "policies-cu", ("rmse_forces_id", "rmse_forces_ood"), (4, 6),
+                 baseline="accumulate"),
+        *(Trajectory(name, "policies-cu", column, (1, 2, 3, 4, 5, 6), only=FILTERING)
+          for name, column in (("kept", "policy_kept"), ("oracle-labelled", "policy_oracle_labelled"),
+                               ("rejected", "policy_rejected"))),
+    ], [Figure("accuracy", "policies-cu", ("rmse_forces_id", "rmse_forces_ood", "coverage_train", "cknna_ref_id")),
+        Pareto("pareto", "policies-cu", (4, 6))]),
 }
 
 
@@ -487,17 +513,19 @@ def pareto_figure(study: str, p: Pareto) -> Path:
     from collapse_sim.measure.catalogue import describe
 
     points = _points(study, p)
-    fig, axes = plt.subplots(1, len(p.columns), figsize=(4.6 * len(p.columns), 3.8), squeeze=False)
+    base = min(x.calls.mean for xs in points.values() for x in xs)  # the cheapest policy's calls
+    fig, axes = plt.subplots(1, len(p.columns), figsize=(4.8 * len(p.columns), 3.9), squeeze=False)
     for ax, column in zip(axes[0], p.columns):
         for x in points[column]:
             arms = [[[s.mean - s.low], [s.high - s.mean]] for s in (x.calls, x.error)]
-            ax.errorbar(x.calls.mean, x.error.mean, xerr=arms[0], yerr=arms[1], fmt="o", ms=5, capsize=3,
+            ax.errorbar(x.calls.mean - base, x.error.mean, xerr=arms[0], yerr=arms[1], fmt="o", ms=5, capsize=3,
                         label=x.policy, mfc=None if x.front else "white")
-        front = sorted((x.calls.mean, x.error.mean) for x in points[column] if x.front)
+        front = sorted((x.calls.mean - base, x.error.mean) for x in points[column] if x.front)
         ax.plot(*zip(*front), "k--", lw=1, zorder=0)
+        ax.set_xscale("symlog", linthresh=10)  # a few extra calls and thousands on one axis
         metric = describe(column)
         ax.set_title(f"{metric.label} ({column}), generations {p.window[0]}–{p.window[1]}", fontsize=9)
-        ax.set_xlabel(f"cumulative oracle calls by generation {p.window[1]}")
+        ax.set_xlabel(f"oracle calls by generation {p.window[1]} beyond the cheapest policy's {base:.0f}")
         ax.set_ylabel(metric.unit or "")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
@@ -529,6 +557,11 @@ def zoo(study: str, z: Zoo) -> str:
                          str(a_id["models"]), _fmt(a_id["mean_pairwise_cknna"]), _fmt(a_ood["mean_pairwise_cknna"])])
         return _csv(["quartile (1: most accurate)", "ID force RMSE range (meV/Å)", "models",
                      "mean pairwise CKNNA, ID probes", "mean pairwise CKNNA, OOD probes"], rows)
+    if z.table == "architectures":
+        rows = [[kind, str(x["models"]), x["best"], probe.upper(), *iv(x[probe])]
+                for kind, x in data.get("by_architecture", {}).items() for probe in ("id", "ood")]
+        return _csv(["architecture", "models", "its most accurate model", "probe set",
+                     "Spearman ρ(CKNNA to it, force RMSE)", "95 % CI (bootstrap over lineages)"], rows)
     if z.table == "probe-count":
         rows = [[str(x["probes"]), str(x["models"]), _fmt(x["mean_pairwise_cknna_id"]),
                  _fmt(x["mean_pairwise_cknna_ood"]), _fmt(x["ood_minus_id"], 2)] for x in data["by_probe_count"]]
