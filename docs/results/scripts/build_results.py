@@ -189,6 +189,7 @@ STUDIES = {
         EcosystemFigure("monoculture-ood", "commons-data", "monoculture", "ood"),
         EcosystemFigure("tree-id", "commons-data", "tree", "id"),
         EcosystemFigure("tree-ood", "commons-data", "tree", "ood")]),
+    "zoo-cu": Study([Zoo(name, name) for name in ("alignment", "architectures", "bins", "collapse", "probe-count")]),
     "policies": Study([
         Trajectory("forces-id", "policies-cu", "rmse_forces_id", (0, 1, 2, 3, 4, 5, 6)),
         Trajectory("forces-ood", "policies-cu", "rmse_forces_ood", (0, 1, 2, 3, 4, 5, 6)),
