@@ -61,14 +61,13 @@ def collect(runs: Sequence, generations: Sequence[int] | None = None) -> list[Zo
     reference model; a model saved twice (same content hash) enters once."""
     models, seen = [], set()
     for run in runs:
-        store = run.store
+        store, label = run.store, run.label or run.name
         kind = str(((run.scenario or {}).get("model") or {}).get("kind", ""))
         ref = run.reference or {}
         paths = {p: store.reference_dir / f"embeddings_{p}.npy" for p in PROBES}
         if all(path.is_file() for path in paths.values()) and all(_error(ref, p) is not None for p in PROBES):
             seen.add(ref.get("model_hash"))
-            models.append(ZooModel(f"{run.label or run.name}/reference", f"{run.label or run.name}/reference",
-                                   run.label or run.name, "reference", None, None,
+            models.append(ZooModel(f"{label}/reference", f"{label}/reference", label, "reference", None, None,
                                    {p: _error(ref, p) for p in PROBES}, paths, kind))
         for row in sorted(run.rows, key=lambda r: (str(r["lineage"]), r["generation"])):
             g = row["generation"]
@@ -80,9 +79,9 @@ def collect(runs: Sequence, generations: Sequence[int] | None = None) -> list[Zo
                     not all(path.is_file() for path in paths.values()):
                 continue
             seen.add(key)
-            name = f"{run.label or run.name}/{row['lineage']}"
-            models.append(ZooModel(f"{name}/g{g}", name, run.label or run.name, row.get("policy"), row.get("seed"),
-                                   g, {p: _error(row, p) for p in PROBES}, paths, kind))
+            name = f"{label}/{row['lineage']}"
+            models.append(ZooModel(f"{name}/g{g}", name, label, row.get("policy"), row.get("seed"), g,
+                                   {p: _error(row, p) for p in PROBES}, paths, kind))
     return models
 
 
@@ -153,23 +152,37 @@ def _reading(interval: dict, below: str, above: str) -> str:
     return "not separated from 0"
 
 
+def most_accurate(error_id: np.ndarray, members: np.ndarray) -> int:
+    """The index, among ``members``, of the lowest ID force error."""
+    return int(members[np.argmin(error_id[members])])
+
+
+def alignment_ladder(to_best: np.ndarray, error: np.ndarray, best: int, members: np.ndarray,
+                     clusters: Sequence[str], n_boot: int, seed: int) -> dict:
+    """Spearman correlation of ``members``' CKNNA to model ``best`` (``to_best``: its row of the
+    CKNNA matrix) with their force ``error``, ``best`` itself left out, with its interval over
+    resamples of the members' clusters."""
+    def rho(idx):
+        chosen = members[idx]
+        chosen = chosen[chosen != best]
+        return _spearman(to_best[chosen], error[chosen])
+
+    return cluster_bootstrap(rho, [clusters[i] for i in members], n_boot, seed)
+
+
 def analyse(models: Sequence[ZooModel], mats: dict, n_boot: int = 2000, seed: int = 0) -> dict:
     """The two findings' numbers with cluster-bootstrap intervals (see the module docstring)."""
     clusters = [m.cluster for m in models]
     error = {p: np.array([m.errors[p] for m in models]) for p in PROBES}
-    best = int(np.argmin(error["id"]))
+    every = np.arange(len(models))
+    best = most_accurate(error["id"], every)
+    edges = np.quantile(error["id"], np.linspace(0, 1, BINS + 1))  # accuracy quartiles, by ID error
+    bins = np.clip(np.searchsorted(edges, error["id"], side="right") - 1, 0, BINS - 1)
     out: dict = {"models": len(models), "clusters": len(set(clusters)), "best": models[best].name,
                  "confidence": CONFIDENCE, "bootstrap": n_boot, "alignment_vs_accuracy": {}, "ood_collapse": {}}
     for probe in PROBES:
         C = mats[probe]["cknna"]
-
-        def rho(idx, C=C, probe=probe):
-            idx = idx[idx != best]
-            return _spearman(C[best, idx], error[probe][idx])
-
-        interval = cluster_bootstrap(rho, clusters, n_boot, seed)
-        edges = np.quantile(error["id"], np.linspace(0, 1, BINS + 1))
-        bins = np.clip(np.searchsorted(edges, error["id"], side="right") - 1, 0, BINS - 1)
+        interval = alignment_ladder(C[best], error[probe], best, every, clusters, n_boot, seed)
         within = [{"bin": b + 1, "id_force_rmse_low": float(edges[b]), "id_force_rmse_high": float(edges[b + 1]),
                    "models": int((bins == b).sum()),
                    "mean_pairwise_cknna": _mean_off_diagonal(C, np.flatnonzero(bins == b))} for b in range(BINS)]
@@ -191,19 +204,15 @@ def analyse(models: Sequence[ZooModel], mats: dict, n_boot: int = 2000, seed: in
             members = np.flatnonzero([m.architecture == kind for m in models])
             if len(members) < 8:
                 continue
-            own = int(members[np.argmin(error["id"][members])])
-            sub = [clusters[i] for i in members]
+            own = most_accurate(error["id"], members)
             out["by_architecture"][kind] = {"models": len(members), "best": models[own].name, **{
-                probe: cluster_bootstrap(
-                    lambda idx, C=mats[probe]["cknna"], e=error[probe]: _spearman(
-                        C[own, members[idx][members[idx] != own]], e[members[idx][members[idx] != own]]),
-                    sub, n_boot, seed) for probe in PROBES}}
+                probe: alignment_ladder(mats[probe]["cknna"][own], error[probe], own, members, clusters, n_boot, seed)
+                for probe in PROBES}}
     measures = {"mean_pairwise_cknna": lambda p, idx: _mean_off_diagonal(mats[p]["cknna"], idx),
                 "mean_twonn": lambda p, idx: float(np.mean(mats[p]["twonn"][idx]))}
     if all("ii" in mats[p] for p in PROBES):
         measures["mean_information_imbalance"] = lambda p, idx: _mean_off_diagonal(mats[p]["ii"], idx)
     for name, measure in measures.items():
-        every = np.arange(len(models))
         diff = cluster_bootstrap(lambda idx, f=measure: f("ood", idx) - f("id", idx), clusters, n_boot, seed)
         out["ood_collapse"][name] = {"id": measure("id", every), "ood": measure("ood", every),
                                      "ood_minus_id": diff,
@@ -243,7 +252,7 @@ def by_probe_count(models: Sequence[ZooModel], k: int, seed: int = 0, max_models
 def write_outputs(root: Path, models: Sequence[ZooModel], mats: dict, summary: dict) -> None:
     """models.csv (one row per model), matrices.npz, summary.json and zoo.png, each written whole."""
     from collapse_sim.measure.ecosystem import json_finite
-    from collapse_sim.runtime.atomic import atomic_write_text
+    from collapse_sim.runtime.atomic import atomic_write_text, replacing
 
     best = [m.name for m in models].index(summary["best"])
     header = ["name", "run", "policy", "seed", "generation", "cluster"]
@@ -257,9 +266,8 @@ def write_outputs(root: Path, models: Sequence[ZooModel], mats: dict, summary: d
     buffer = _csv_text(header, lines)
     atomic_write_text(root / "models.csv", buffer)
     arrays = {f"{name}_{p}": mats[p][name] for p in PROBES for name in mats[p]}
-    tmp = root / ".matrices.npz"
-    np.savez_compressed(tmp, names=np.array([m.name for m in models]), **arrays)
-    tmp.replace(root / "matrices.npz")
+    with replacing(root / "matrices.npz") as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, names=np.array([m.name for m in models]), **arrays)
     atomic_write_text(root / "summary.json", json.dumps(json_finite(summary), indent=1) + "\n")
     _figure(root / "zoo.png", models, mats, best)
 
@@ -281,6 +289,8 @@ def _figure(path: Path, models, mats: dict, best: int) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from collapse_sim.runtime.atomic import replacing
 
     with_ii = all("ii" in mats[p] for p in PROBES)
     fig, axes = plt.subplots(1, 4 if with_ii else 2, figsize=(16 if with_ii else 8, 3.8), squeeze=False)
@@ -304,10 +314,9 @@ def _figure(path: Path, models, mats: dict, best: int) -> None:
             ax.set_title(f"{p.upper()}: information-imbalance plane", fontsize=9)
         fig.colorbar(points, ax=axes[0][-1], label="CKNNA")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}")
-    fig.savefig(tmp, dpi=110, format="png")
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    tmp.replace(path)
 
 
 def table(summary: dict) -> str:

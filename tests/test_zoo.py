@@ -67,6 +67,8 @@ def test_refuses_what_would_not_compare(zoo, tmp_path):
         api.zoo([root], result.root)
     with pytest.raises(UsageError, match="at least 4 k probe structures"):
         api.zoo([root], tmp_path / "k", k=3)
+    with pytest.raises(UsageError, match="given twice"):
+        api.zoo([root, root], tmp_path / "twice")
     with pytest.raises(UsageError, match="a zoo needs at least 4"):
         api.zoo([root], tmp_path / "few", generations=[7])
     other = tmp_path / "other" / "tiny"
@@ -75,7 +77,7 @@ def test_refuses_what_would_not_compare(zoo, tmp_path):
     probe.write_text(probe.read_text() + "\n")  # one byte more: another probe set
     with pytest.raises(UsageError, match="probe sets differ"):
         api.zoo([root, other], tmp_path / "mixed")
-    assert not (tmp_path / "mixed").exists() and not (tmp_path / "k").exists()
+    assert not any((tmp_path / name).exists() for name in ("mixed", "k", "twice", "few"))
 
 
 def test_cli_bad_input_is_one_line_and_exit_2(zoo, tmp_path, capsys):

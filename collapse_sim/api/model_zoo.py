@@ -29,9 +29,8 @@ def zoo(run_dirs, out: str | os.PathLike = "zoo", *, generations: Sequence[int] 
     ``generations`` (default all), plus each run's reference model; CKNNA with ``k`` neighbours
     (default: the first run's ``metrics.k``); intervals from ``bootstrap`` resamples of whole
     lineages drawn with ``seed``. Writes ``out`` (a new folder)."""
-    from collapse_sim.api.reports import _paths
+    from collapse_sim.api.reports import _paths, load_runs
     from collapse_sim.metrics.alignment import CKNNA_ROWS_PER_K
-    from collapse_sim.report.rundata import NotARunDirectory, assign_labels, load_run
     from collapse_sim.zoo import analyse, by_probe_count, collect, matrices, probe_fingerprint, write_outputs
 
     paths = _paths(run_dirs)
@@ -40,13 +39,7 @@ def zoo(run_dirs, out: str | os.PathLike = "zoo", *, generations: Sequence[int] 
         raise UsageError(f"--out {root}: already exists; choose another")
     if bootstrap < 100:
         raise UsageError(f"--bootstrap {bootstrap}: give at least 100 resamples")
-    try:
-        if len({p.resolve() for p in paths}) < len(paths):
-            raise NotARunDirectory("a run directory is given twice")
-        runs = [load_run(p) for p in paths]
-    except NotARunDirectory as exc:
-        raise UsageError(str(exc)) from None
-    assign_labels(runs)
+    runs = load_runs(paths)
     try:
         prints = [probe_fingerprint(run.store) for run in runs]
     except OSError as exc:

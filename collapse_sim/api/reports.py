@@ -23,6 +23,21 @@ def _paths(run_dirs) -> list[Path]:
     return [Path(r) if isinstance(r, (str, os.PathLike)) else Path(r.root) for r in items]
 
 
+def load_runs(paths: list[Path]) -> list:
+    """The runs at ``paths``, each read once and labelled apart (``report.rundata.RunData``); a
+    directory that is not a run, or one given twice, is a UsageError."""
+    from collapse_sim.report.rundata import assign_labels, load_run
+
+    try:
+        if len({p.resolve() for p in paths}) < len(paths):
+            raise NotARunDirectory("a run directory is given twice")
+        runs = [load_run(p) for p in paths]
+    except NotARunDirectory as exc:
+        raise UsageError(str(exc)) from None
+    assign_labels(runs)
+    return runs
+
+
 def _check_threshold(threshold: float) -> None:
     if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0):
         raise UsageError(f"--threshold {threshold}: must be a positive number (0.2 = 20%)")
@@ -122,20 +137,16 @@ def compare(run_dirs, *, metrics: list[str] | None = None, generation: int | Non
     With ``out``, the Markdown is also written there."""
     from collapse_sim.report.compare import CompareError, to_markdown
     from collapse_sim.report.compare import compare as compare_runs
-    from collapse_sim.report.rundata import assign_labels, load_run
 
     paths, window = _paths(run_dirs), _window(generations)
     _check_threshold(threshold)
     out = None if out is None else Path(out)
     if out is not None and out.is_dir():
         raise UsageError(f"--out {out}: is a directory; give the Markdown file to write")
+    runs = load_runs(paths)
     try:
-        if len({p.resolve() for p in paths}) < len(paths):
-            raise NotARunDirectory("a run directory is given twice")
-        runs = [load_run(p) for p in paths]
-        assign_labels(runs)
         result = compare_runs(runs, threshold, metrics, generation, baseline, window)
-    except (NotARunDirectory, CompareError) as exc:
+    except CompareError as exc:
         raise UsageError(str(exc)) from None
     text = to_markdown(result, runs)
     if out is not None:
