@@ -15,6 +15,7 @@ from collapse_sim.errors import UsageError
 from collapse_sim.labs.lineages import lab_variant
 from collapse_sim.labs.settings import CommonsSettings, LabSettings
 from collapse_sim.models import ModelSettings
+from collapse_sim.models.frozen import FrozenSettings
 from collapse_sim.oracles import OracleSettings
 from collapse_sim.policies import PolicySettings
 from collapse_sim.samplers import SamplerSettings
@@ -81,6 +82,10 @@ class ReferenceModelSettings(Strict):
     """The real-data reference model every generation is aligned with, trained once per run."""
 
     n_structures: int | None = Field(None, ge=1, description="real structures; default: twice real_data.n_structures")
+    labels: Literal["oracle", "reference_oracle"] = Field(
+        "oracle", description="who labels its real data: `oracle`, as the lineages' own (default), or "
+        "`reference_oracle`, the probes' labeller; in a distillation chain, where `oracle` is the teacher, the "
+        "reference is then a peer trained on the truth")
 
 
 class MetricSettings(Strict):
@@ -129,6 +134,11 @@ class Scenario(Strict):
                                                      "labels with it")
     policies: list[PolicySettings] = Field(min_length=1, description="data policies: one lineage per policy and "
                                                                       "seed; names must be distinct")
+    teacher: FrozenSettings | None = Field(
+        None, description="a fixed model every generation is also measured against: errors against its labels "
+        "of the probe structures (`rmse_*_{probe}_teacher`) and, if it has features, alignment with its "
+        "embeddings (target `teacher`); typically the foundation model behind `oracle` in a distillation chain, "
+        "given as a frozen model (`kind: frozen`)")
     reference_model: ReferenceModelSettings = Field(default_factory=ReferenceModelSettings,
                                                     description="the real-data model every generation is "
                                                                 "compared with")
@@ -184,7 +194,15 @@ class Scenario(Strict):
         if not system.atomistic and self.metrics.enabled:
             raise ValueError(f"metrics.enabled: the atomistic metric suite does not apply to the {system.kind} "
                              "system; set it to false")
-        for settings in (system, self.oracle, self.reference_oracle, model, self.synthetic.sampler, *self.policies):
+        if self.reference_model.labels == "reference_oracle" and self.reference_oracle is None:
+            raise ValueError("reference_model.labels: 'reference_oracle' needs a reference_oracle")
+        if self.teacher is not None:
+            if not self.metrics.enabled:
+                raise ValueError("teacher: the teacher is measured against on the probes; metrics.enabled is false")
+            if not system.atomistic:
+                raise ValueError(f"teacher: the {system.kind} system is not made of atoms")
+        for settings in (system, self.oracle, self.reference_oracle, model, self.teacher, self.synthetic.sampler,
+                         *self.policies):
             if settings is None:
                 continue
             settings.check(self)

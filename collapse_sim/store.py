@@ -117,6 +117,14 @@ class ReferenceFiles(GenerationFiles):
         """Standardised descriptors of the reference real data (.npy)."""
         return self.dir / "descriptors.npy"
 
+    def teacher_labels(self, probe: str) -> Path:
+        """The probe set's structures labelled by the scenario's teacher (extxyz)."""
+        return self.dir / f"teacher_{probe}.extxyz"
+
+    def teacher_embeddings(self, probe: str) -> Path:
+        """The teacher's per-structure embeddings of a probe set (.npy; a teacher with features)."""
+        return self.dir / f"teacher_embeddings_{probe}.npy"
+
 
 class RunStore:
     def __init__(self, root: Path):

@@ -45,11 +45,12 @@ def validate(scenario) -> Scenario:
             except ValueError as exc:
                 raise UsageError(f"{source}: {field}: {exc}") from None
     # settings that need a process or an environment to check (a frozen model's calculator elsewhere)
-    if (runtime_check := getattr(scenario.model, "runtime_check", None)) is not None:
-        try:
-            runtime_check(ideal)
-        except ValueError as exc:
-            raise UsageError(f"{source}: model: {exc}") from None
+    for field in ("model", "teacher"):
+        if (runtime_check := getattr(getattr(scenario, field), "runtime_check", None)) is not None:
+            try:
+                runtime_check(ideal)
+            except ValueError as exc:
+                raise UsageError(f"{source}: {field}: {exc}") from None
     return scenario
 
 

@@ -34,17 +34,29 @@ def label_rmse(predicted: Sequence[Atoms], reference: Sequence[Atoms]) -> tuple[
     return _rmse(*label_errors(predicted, reference), reference)
 
 
-def probe_rmse(model, probes: dict[str, list[Atoms]]) -> dict[str, float]:
+def probe_rmse(model, probes: dict[str, list[Atoms]], teacher: dict[str, list[Atoms]] | None = None) -> dict[str, float]:
+    """``prediction_rmse`` of the model's predictions of every probe set."""
+    return prediction_rmse({p: model.predict(structures) for p, structures in probes.items()}, probes, teacher)
+
+
+def prediction_rmse(predicted: dict[str, list[Atoms]], probes: dict[str, list[Atoms]],
+                    teacher: dict[str, list[Atoms]] | None = None) -> dict[str, float]:
     """On every probe set: ``rmse_energy_<probe>``, ``rmse_forces_<probe>``,
-    ``rmse_energy_<probe>_composition`` and ``rmse_forces_<probe>_<element>``."""
+    ``rmse_energy_<probe>_composition`` and ``rmse_forces_<probe>_<element>``; with ``teacher`` (the
+    same structures labelled by the scenario's teacher), also ``rmse_energy_<probe>_teacher``,
+    ``rmse_forces_<probe>_teacher`` and ``rmse_energy_<probe>_teacher_composition``."""
     from collapse_sim.metrics import composition_fit_rmse, force_rmse_per_element
 
     row = {}
     for p, structures in probes.items():
-        de, df = label_errors(model.predict(structures), structures)
+        de, df = label_errors(predicted[p], structures)
         row[f"rmse_energy_{p}"], row[f"rmse_forces_{p}"] = _rmse(de, df, structures)
         numbers = [a.numbers for a in structures]
         row[f"rmse_energy_{p}_composition"] = composition_fit_rmse(de, numbers) * 1000.0
         per_element = force_rmse_per_element(df, np.concatenate(numbers))
         row |= {f"rmse_forces_{p}_{element}": value * 1000.0 for element, value in per_element.items()}
+        if teacher:
+            de, df = label_errors(predicted[p], teacher[p])
+            row[f"rmse_energy_{p}_teacher"], row[f"rmse_forces_{p}_teacher"] = _rmse(de, df, structures)
+            row[f"rmse_energy_{p}_teacher_composition"] = composition_fit_rmse(de, numbers) * 1000.0
     return row

@@ -35,10 +35,13 @@ PROBE_SETS = Placeholder("probe", {"id": "in-distribution probes", "ood": "out-o
                          "(by `reference_oracle` if the scenario sets one)")
 DATA_SETS = Placeholder("set", {"train": "training set", "sampled": "sampled (synthetic) pool"},
                         "the generation's training set, or the synthetic pool offered to it (absent at generation 0)")
-TARGETS = Placeholder("target", {"gen0": "generation 0", "prev": "previous generation", "ref": "reference model"},
+TARGETS = Placeholder("target", {"gen0": "generation 0", "prev": "previous generation", "ref": "reference model",
+                                 "teacher": "teacher"},
                       "the model a generation is compared with: generation 0 of the same seed (at generation 0 the "
-                      "model itself, so alignment reads 1), generation g−1 (absent at generation 0), or the reference "
-                      "model, trained once per run on `reference_model.n_structures` real structures")
+                      "model itself, so alignment reads 1), generation g−1 (absent at generation 0), the reference "
+                      "model, trained once per run on `reference_model.n_structures` real structures (labelled by the oracle "
+                      "`reference_model.labels` names), or the "
+                      "scenario's `teacher` (only when it sets one and the teacher has features)")
 ELEMENTS = Placeholder("element", {}, "chemical symbol present in the probe set: its values are not fixed, a "
                        "column per element the probe set holds (e.g. `rmse_forces_ood_N`)")
 PLACEHOLDERS = (PROBE_SETS, DATA_SETS, TARGETS, ELEMENTS)
@@ -148,6 +151,16 @@ def _build_metrics() -> dict[str, Metric]:
                     "per atom left after a least-squares fit of the energy errors on the element counts (one "
                     "coefficient per element, no intercept; arXiv 2512.03750), so a per-element offset does not "
                     "dominate", "accuracy", "rmse_energy_composition", P, probe=probe),
+            _expand("rmse_energy_{probe}_teacher", "energy RMSE to teacher", "meV/atom", UP, "energy RMSE per "
+                    "atom against the scenario's `teacher`'s labels of the probe structures (only with a teacher; a "
+                    "student of the teacher shares its energy zero)", "teacher", "rmse_energy", P, probe=probe),
+            _expand("rmse_energy_{probe}_teacher_composition", "energy RMSE to teacher after E0 fit", "meV/atom",
+                    UP, "energy RMSE per atom against the scenario's `teacher`'s labels of the probe structures, "
+                    "after the E0 fit (only with a teacher)", "teacher", "rmse_energy_composition", P, probe=probe),
+            _expand("rmse_forces_{probe}_teacher", "force RMSE to teacher", "meV/Å", UP, "force-component RMSE "
+                    "against the scenario's `teacher`'s labels of the probe structures (only with a teacher): how "
+                    "far a student is from its teacher, where `rmse_forces_{probe}` is how far from the truth",
+                    "teacher", "rmse_forces", P, probe=probe),
             _expand("rmse_forces_{probe}_{element}", "{element} force RMSE", "meV/Å", UP, "force-component RMSE of "
                     "the probe set's atoms of one element", "accuracy", "rmse_forces_{element}", P, probe=probe,
                     element="{element}"),

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from ase import Atoms
 
 from collapse_sim import models
 from collapse_sim.data.io import write_structures
 from collapse_sim.data.structures import forces_of
-from collapse_sim.measure.accuracy import probe_rmse
+from collapse_sim.measure.accuracy import prediction_rmse, probe_rmse
 from collapse_sim.measure.probes import embed_probes, ensure_probes, probe_oracle, probe_oracle_calls
 from collapse_sim.measure.yardsticks import descriptor_fn, standardise
 from collapse_sim.models.base import FEATURES, capabilities
@@ -24,11 +25,13 @@ def ensure_reference(ctx) -> None:
     if store.reference_dir.is_dir():
         return
     seed = sc.probes.seed
+    labeller = probe_oracle(sc) if sc.reference_model.labels == "reference_oracle" else sc.oracle
     real, calls = oracle_structures(ctx, sc.real_data, sc.reference_size, (seed, "reference"),
-                                    oracle_provenance(sc, -1, "reference", seed))
+                                    oracle_provenance(sc, -1, "reference", seed, oracle=labeller), oracle=labeller)
     probes = ensure_probes(ctx)
     probe_calls = probe_oracle_calls(store)
     with store.staging_reference() as out:
+        teacher, teacher_info = label_by_teacher(sc, probes, out)
         model, seconds = models.fit(sc, real, child_seed(seed, "train", "reference"), out.train_log)
         model.save(out.model)
         write_structures(out.train, real)
@@ -44,7 +47,28 @@ def ensure_reference(ctx) -> None:
                 # run-level oracle cost (not any lineage's): the reference's real data plus the probe sets
                 "oracle_calls_reference": calls, "oracle_calls_probes": probe_calls,
                 "oracle_calls": calls + sum(probe_calls.values()),
-                # who labelled what: the lineages' (and this model's) oracle, and the probes' (reference_oracle)
-                "oracle": oracle_name(sc.oracle), "probe_oracle": oracle_name(probe_oracle(sc))}
-        info |= probe_rmse(model, probes)
+                # who labelled what: the lineages' oracle, this model's real data, the probes (reference_oracle)
+                "oracle": oracle_name(sc.oracle), "reference_labels": oracle_name(labeller),
+                "probe_oracle": oracle_name(probe_oracle(sc))}
+        info |= probe_rmse(model, probes, teacher) | teacher_info
         out.info.write_text(json.dumps(info, indent=1, sort_keys=True))
+
+
+def label_by_teacher(sc, probes: dict[str, list[Atoms]], out) -> tuple[dict[str, list[Atoms]] | None, dict]:
+    """The scenario's teacher on the probe structures: its labels and (if it has features) its
+    embeddings, saved to the reference directory ``out``, and its own errors against the probe
+    labels (``teacher_rmse_*``: how far the teacher is from the truth the probes carry). (None, {})
+    without a teacher."""
+    if sc.teacher is None:
+        return None, {}
+    from collapse_sim.runtime.executor import torch_threads
+
+    teacher = models.make(sc.teacher, threads=torch_threads(sc.ray.cpus_per_training))
+    labels = {p: teacher.predict(structures) for p, structures in probes.items()}
+    for p, structures in labels.items():
+        write_structures(out.teacher_labels(p), structures)
+    if FEATURES in capabilities(teacher):
+        for p, structures in probes.items():
+            np.save(out.teacher_embeddings(p), teacher.embed(structures))
+    errors = {f"teacher_{column}": value for column, value in prediction_rmse(labels, probes).items()}
+    return labels, errors | {"teacher_hash": teacher.fingerprint(), "teacher": teacher.source()}

@@ -34,7 +34,7 @@ def measure_generation(model, yard: Yardsticks | None, k: int, out: GenerationFi
         return summary
     start, warnings = time.perf_counter(), []
     with compute_threads(getattr(model, "threads", None)):  # the task's threads: same bits under Ray and --local
-        row = probe_rmse(model, yard.probes)
+        row = probe_rmse(model, yard.probes, yard.teacher_labels)
         row |= representation_columns(model, yard, k, out, targets, warnings)
         for label, structures in (("train", train), ("sampled", sampled)):
             row |= data_metrics(structures, label, yard, k, warnings)
@@ -56,6 +56,8 @@ def representation_columns(model, yard: Yardsticks, k: int, out: GenerationFiles
         others["ref"] = yard.reference_embeddings
     else:
         warnings.append("alignment_ref: the reference model has no features capability: no ref alignment columns")
+    if yard.teacher_embeddings:
+        others["teacher"] = yard.teacher_embeddings
     for name, files in targets.items():
         if all(files.embeddings(p).exists() for p in PROBES):
             others[name] = {p: np.load(files.embeddings(p)) for p in PROBES}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from ase import Atoms
@@ -27,6 +27,8 @@ class Yardsticks:
     vendi_bandwidth: float
     reference_embeddings: dict[str, np.ndarray]  # empty if the reference model has no features capability
     describe: Callable[[list[Atoms]], np.ndarray]  # structures -> standardised descriptors
+    teacher_labels: dict[str, list[Atoms]] = field(default_factory=dict)  # the probes as the teacher labels them
+    teacher_embeddings: dict[str, np.ndarray] = field(default_factory=dict)  # empty without a teacher with features
 
     @classmethod
     def load(cls, store: RunStore, scenario) -> Yardsticks | None:
@@ -40,10 +42,14 @@ class Yardsticks:
             center, scale = scaling["center"], scaling["scale"]
         raw = descriptor_fn(scenario)
         embedded = all(ref.embeddings(p).exists() for p in PROBES)
+        taught = scenario.teacher is not None
+        teacher_embedded = taught and all(ref.teacher_embeddings(p).exists() for p in PROBES)
         return cls({p: read_structures(store.probe_path(p)) for p in PROBES}, np.load(ref.descriptors),
                    info["force_p99"], info["vendi_bandwidth"],
                    {p: np.load(ref.embeddings(p)) for p in PROBES} if embedded else {},
-                   lambda structures: (raw(structures) - center) / scale)
+                   lambda structures: (raw(structures) - center) / scale,
+                   {p: read_structures(ref.teacher_labels(p)) for p in PROBES} if taught else {},
+                   {p: np.load(ref.teacher_embeddings(p)) for p in PROBES} if teacher_embedded else {})
 
 
 def descriptor_fn(scenario) -> Callable[[list[Atoms]], np.ndarray]:

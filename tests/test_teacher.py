@@ -1,0 +1,106 @@
+"""A teacher measured against: the scenario's ``teacher`` labels and embeds the probe structures
+once per run, and every generation's errors against those labels and alignment with those
+embeddings are columns; the reference model can learn from ``reference_oracle`` instead."""
+import json
+
+import numpy as np
+import pytest
+from ase.calculators.emt import EMT
+from conftest import run_scenario
+from scenario_factory import tiny_scenario_dict
+
+from collapse_sim import models
+from collapse_sim.data.io import read_structures
+from collapse_sim.data.structures import energy_of
+from collapse_sim.measure.accuracy import label_rmse
+from collapse_sim.scenario import ScenarioError, parse_scenario
+from collapse_sim.store import RunStore
+
+ASAP = {"calculator": "ase.calculators.emt.EMT", "kwargs": {"asap_cutoff": True}, "chunk_size": 6}
+TRUTH = {"calculator": "ase.calculators.emt.EMT", "chunk_size": 6}
+
+
+def _scenario(**extra):
+    return parse_scenario(tiny_scenario_dict(oracle=ASAP, reference_oracle=TRUTH, model={"kind": "linear"},
+                                             policies=[{"kind": "replace"}], generations=1,
+                                             reference_model={"n_structures": 16, "labels": "reference_oracle"},
+                                             **extra))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A run, and the same run with the first run's generation 0 as its teacher."""
+    first, first_rows = run_scenario(tmp_path_factory.mktemp("a"), _scenario())
+    path = RunStore(first).model_path("replace-s0", 0)
+    taught = _scenario(teacher={"kind": "frozen", "model": {"kind": "linear"}, "path": str(path)})
+    second, second_rows = run_scenario(tmp_path_factory.mktemp("b"), taught)
+    return (first, first_rows), (second, second_rows)
+
+
+def _row(rows, generation):
+    (row,) = [r for r in rows if r["generation"] == generation]
+    return row
+
+
+def test_a_student_identical_to_its_teacher_reads_zero_error_and_full_alignment(runs):
+    (_, first_rows), (second, rows) = runs
+    gen0 = _row(rows, 0)  # the same data and seed: the same linear model as the teacher
+    for probe in ("id", "ood"):
+        assert gen0[f"rmse_forces_{probe}_teacher"] == pytest.approx(0.0, abs=1e-4)  # meV: extxyz round trip
+        assert gen0[f"rmse_energy_{probe}_teacher"] == pytest.approx(0.0, abs=1e-4)  # meV: extxyz round trip
+        assert gen0[f"cknna_teacher_{probe}"] == pytest.approx(1.0, abs=1e-9)
+        assert gen0[f"rmse_forces_{probe}"] == pytest.approx(_row(first_rows, 0)[f"rmse_forces_{probe}"])
+    store, settings = RunStore(second), parse_scenario(tiny_scenario_dict(model={"kind": "linear"})).model
+    student = models.load(settings, store.model_path("replace-s0", 1))
+    for probe in ("id", "ood"):  # a later generation: its predictions against the saved teacher labels
+        predicted = student.predict(read_structures(store.probe_path(probe)))
+        energy, forces = label_rmse(predicted, read_structures(store.reference.teacher_labels(probe)))
+        assert _row(rows, 1)[f"rmse_forces_{probe}_teacher"] == pytest.approx(forces, rel=1e-6, abs=1e-6)
+        assert _row(rows, 1)[f"rmse_energy_{probe}_teacher"] == pytest.approx(energy, rel=1e-6, abs=1e-6)
+    info = json.loads(RunStore(second).reference.info.read_text())
+    for probe in ("id", "ood"):  # the teacher's own error against the truth is the teacher model's error
+        assert info[f"teacher_rmse_forces_{probe}"] == pytest.approx(_row(first_rows, 0)[f"rmse_forces_{probe}"])
+    assert info["teacher"].startswith("linear from ")
+
+
+def test_runs_without_a_teacher_have_no_teacher_columns(runs):
+    (first, rows), _ = runs
+    assert not [c for row in rows for c in row if "teacher" in c]
+    assert not list(RunStore(first).reference_dir.glob("teacher*"))
+
+
+def test_the_reference_learns_from_the_reference_oracle(runs):
+    (first, _), _ = runs
+    store = RunStore(first)
+    plain, asap, differ = EMT(), EMT(asap_cutoff=True), 0
+    for atoms in read_structures(store.reference.train):
+        work = atoms.copy()
+        work.calc = plain
+        assert energy_of(atoms) == pytest.approx(work.get_potential_energy(), abs=1e-5)
+        work.calc = asap
+        differ += abs(work.get_potential_energy() - energy_of(atoms)) > 1e-3
+    assert differ
+    info = json.loads(store.reference.info.read_text())
+    assert info["reference_labels"] == info["probe_oracle"] == "ase.calculators.emt.EMT"
+
+
+def test_teacher_labels_are_saved_beside_the_probes(runs):
+    _, (second, _) = runs
+    store = RunStore(second)
+    for probe in ("id", "ood"):
+        probes, taught = read_structures(store.probe_path(probe)), read_structures(store.reference.teacher_labels(probe))
+        assert [a.positions.tolist() for a in probes] == [a.positions.tolist() for a in taught]
+        assert np.load(store.reference.teacher_embeddings(probe)).shape[0] == len(probes)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"reference_model": {"labels": "reference_oracle"}}, r"reference_model.labels: 'reference_oracle' needs a reference_oracle"),
+    ({"teacher": {"kind": "frozen", "calculator": "ase.calculators.emt.EMT"}, "metrics": {"enabled": False},
+      "probes": None}, r"teacher: .*metrics.enabled is false"),
+    ({"teacher": {"kind": "mace"}}, r"teacher"),
+])
+def test_bad_teacher_settings_name_the_field(change, message):
+    data = tiny_scenario_dict()
+    data.update(change)
+    with pytest.raises(ScenarioError, match=message):
+        parse_scenario(data)
