@@ -114,6 +114,20 @@ def _parser() -> argparse.ArgumentParser:
     converge.add_argument("--seeds", type=int, default=2, help="the scenario's first N seeds (default: 2)")
     _ray_options(converge, progress=False)
 
+    pre = sub.add_parser("pretrain", help="synthetic pre-training: a student pre-trained on teacher-labelled "
+                                          "structures and fine-tuned on a few truth-labelled ones, against the "
+                                          "same student trained on those alone")
+    pre.add_argument("scenario", type=Path, help="a scenario whose oracle is the teacher and reference_oracle the truth")
+    pre.add_argument("--out", type=Path, default=Path("pretraining"),
+                     help="folder for <scenario name>/rows.csv, summary.json, pretraining.png (default: pretraining)")
+    pre.add_argument("--sizes", type=_integers, default=None, metavar="N,N,...",
+                     help="truth-labelled fine-tuning set sizes (default: 25,50,100,200)")
+    pre.add_argument("--synthetic", type=int, default=400, help="teacher-labelled pre-training structures (default: 400)")
+    pre.add_argument("--pretrain-budget", type=float, default=2.0,
+                     help="pre-training optimiser steps as a multiple of model.steps (default: 2)")
+    pre.add_argument("--seeds", type=int, default=None, help="the scenario's first N seeds (default: all)")
+    _ray_options(pre, progress=False)
+
     zoo = sub.add_parser("zoo", help="compare every saved model of finished runs on their shared probe sets: "
                                      "alignment against accuracy, ID against OOD collapse")
     zoo.add_argument("run_dirs", type=Path, nargs="+", help="run directories made on the same probe sets")
@@ -147,6 +161,14 @@ def _numbers(text: str) -> list[float]:
         return [float(t) for t in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be comma-separated numbers, got {text!r}") from None
+
+
+def _integers(text: str) -> list[int]:
+    """Comma-separated integers (else argparse's one-line usage error)."""
+    try:
+        return [int(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
 
 
 def _seconds(text: str) -> float:
@@ -274,6 +296,17 @@ def _cmd_converge(args) -> int:
     return 0
 
 
+def _cmd_pretrain(args) -> int:
+    from collapse_sim import api
+
+    given = {"sizes": args.sizes} if args.sizes is not None else {}
+    result = api.pretrain(args.scenario, args.out, synthetic=args.synthetic, pretrain_budget=args.pretrain_budget,
+                          seeds=args.seeds, local=args.local, address=args.address, num_cpus=args.num_cpus, **given)
+    print(result.table())
+    print(f"wrote {result.root}/rows.csv, summary.json, pretraining.png")
+    return 0
+
+
 def _cmd_zoo(args) -> int:
     from collapse_sim import api
 
@@ -294,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"run": _cmd_run, "sweep": _cmd_sweep, "resume": _cmd_resume, "validate": _cmd_validate,
                     "report": _cmd_report, "compare": _cmd_compare, "validate-theory": _cmd_validate_theory,
-                    "converge": _cmd_converge, "zoo": _cmd_zoo}
+                    "converge": _cmd_converge, "pretrain": _cmd_pretrain,
+                    "zoo": _cmd_zoo}
         return commands[args.command](args)
     except UsageError as exc:
         print(f"collapse-sim: error: {exc}", file=sys.stderr)

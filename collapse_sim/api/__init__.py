@@ -10,7 +10,8 @@ Modules: ``runs`` (``run``, ``resume``, ``load``, ``validate``, ``Run``: the run
 directory's lock), ``reports`` (``write_report``, ``compare`` and their results) and ``theory``
 (``validate_theory``: closed-form scenarios against their exact laws) and ``convergence``
 (``converge``: learning curves of a scenario's generation 0) and ``model_zoo`` (``zoo``: the saved
-models of finished runs compared as the paper compares its model zoo). Each is imported on first
+models of finished runs compared as the paper compares its model zoo) and ``pretraining``
+(``pretrain``: synthetic pre-training against training on the truth alone). Each is imported on first
 use of one of its names. Every problem with the input raises ``UsageError`` (one line)."""
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ _REPORTS = ("write_report", "compare", "ReportResult", "CompareResult")
 _THEORY = ("validate_theory", "TheoryResult")
 _CONVERGENCE = ("converge", "ConvergenceResult")
 _ZOO = ("zoo", "ZooResult")
-__all__ = [*_RUNS, *_REPORTS, *_THEORY, *_CONVERGENCE, *_ZOO, "UsageError"]
+_PRETRAINING = ("pretrain", "PretrainingResult")
+__all__ = [*_RUNS, *_REPORTS, *_THEORY, *_CONVERGENCE, *_ZOO, *_PRETRAINING, "UsageError"]
 
 
 def __getattr__(name: str):
@@ -35,6 +37,8 @@ def __getattr__(name: str):
         from collapse_sim.api import convergence as module
     elif name in _ZOO:
         from collapse_sim.api import model_zoo as module
+    elif name in _PRETRAINING:
+        from collapse_sim.api import pretraining as module
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(module, name)

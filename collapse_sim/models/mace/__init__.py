@@ -9,6 +9,8 @@ scenario validates without importing it. The implementation is imported on first
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import re
 from typing import Literal
 
@@ -87,6 +89,19 @@ class MACESettings(ModelSettingsBase):
     ema_decay: float | None = Field(0.99, gt=0.0, lt=1.0, description="exponential moving average of the weights "
                                                                        "(None: no EMA)")
     device: Literal["cpu", "cuda"] = Field("cpu", description="where training and inference run")
+    init: str | None = Field(None, description="a MACE model file (saved by this kind, or by mace_run_train) "
+                                               "whose weights every fit starts from: fine-tuning, e.g. after "
+                                               "pre-training on synthetic data. The file's architecture is kept "
+                                               "(the architecture settings above are then ignored) and the E0s "
+                                               "are fitted anew on the training set, so pre-training labels and "
+                                               "fine-tuning labels need not share an energy zero")
+
+    @field_validator("init")
+    @classmethod
+    def _check_init(cls, v: str | None) -> str | None:
+        if v is not None and not Path(v).expanduser().is_file():
+            raise ValueError(f"init: {v!r} is not a file")
+        return v
 
     @field_validator("hidden_irreps")
     @classmethod

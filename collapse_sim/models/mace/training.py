@@ -30,6 +30,7 @@ from collapse_sim.models.split import train_valid_split
 from collapse_sim.runtime.allocator import keep_heap
 from collapse_sim.runtime.lanes import Workers, split
 from collapse_sim.runtime.lanes import count as lane_count
+from collapse_sim.runtime.torch_state import state_dict_fingerprint
 
 
 def part_loss(loss_fn: torch.nn.Module, ref: DictBatch, pred: dict, n_graphs: int, n_atoms: int) -> torch.Tensor:
@@ -116,6 +117,29 @@ def build(settings, train_pass, configs, z_table) -> tuple[modules.ScaleShiftMAC
         "scale": std,
         "shift": shift,
     }
+    return model, info
+
+
+def warm_start(settings, configs, z_table) -> tuple[modules.ScaleShiftMACE, dict]:
+    """The model saved at ``settings.init``, to be fine-tuned: its weights, architecture, average
+    neighbour count, scale and shift as they are, its E0s fitted anew on ``configs`` (the
+    fine-tuning labels may have another energy zero than the pre-training ones). ValueError if
+    the file does not represent every element of ``z_table``."""
+    path = Path(settings.init).expanduser()
+    model = torch.load(path, map_location="cpu", weights_only=False)  # a pickled module, as save() writes
+    if not isinstance(model, torch.nn.Module) or not hasattr(model, "atomic_energies_fn"):
+        raise ValueError(f"model.init: {path} does not hold a MACE model")
+    model = model.to(torch.get_default_dtype())
+    zs = [int(z) for z in model.atomic_numbers]
+    if zs != list(z_table.zs):
+        raise ValueError(f"model.init: {path} represents elements {zs}, the training set and system {z_table.zs}")
+    init_hash = state_dict_fingerprint(model)
+    atomic_energies = e0s(settings, configs, z_table)
+    old = model.atomic_energies_fn.atomic_energies
+    model.atomic_energies_fn.atomic_energies = torch.tensor(atomic_energies, dtype=old.dtype).reshape(old.shape)
+    model.train()
+    info = {"E0s": {ase.data.chemical_symbols[z]: float(e) for z, e in zip(z_table.zs, atomic_energies[0])},
+            "init": str(path), "init_hash": init_hash}
     return model, info
 
 
@@ -212,7 +236,10 @@ def fit(settings, threads: int | None, train: Sequence[Atoms], seed: int, log_pa
         def train_pass() -> list[DictBatch]:
             return [train_set.batch(idx) for idx in order]
 
-        model, info = build(s, train_pass, [configs[i] for i in train_idx], z_table)
+        if s.init is None:
+            model, info = build(s, train_pass, [configs[i] for i in train_idx], z_table)
+        else:
+            model, info = warm_start(s, [configs[i] for i in train_idx], z_table)
         model.to(device)
         use_stress = s.stress_weight > 0
         clip_grad = s.clip_grad

@@ -1,0 +1,176 @@
+"""Synthetic pre-training, measured: does pre-training a student on structures a teacher
+labelled, then fine-tuning it on a few structures the truth labelled, beat training on those
+few alone — and by how much, as the truth-labelled set grows?
+
+The protocol of Gardner, Baker & Deringer (MLST 2024, arXiv 2307.15714), on a scenario whose
+``oracle`` is the teacher and whose ``reference_oracle`` is the truth: per seed, ``synthetic``
+teacher-labelled structures (made by the real-data recipes) pre-train the scenario's model
+for ``pretrain_budget`` × its optimiser steps; then for each fine-tuning size n, the first n
+of one truth-labelled draw train two students with the same seed and steps — one from scratch,
+one starting from the pre-trained weights (its E0s fitted anew: the two oracles need not share
+an energy zero). Both are measured on the run's probe sets (labelled by the truth). Sets of
+different sizes are nested, so the curves differ by data, not by draw; the two arms of a seed
+see the same structures, so the comparison is paired.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+COLUMNS = ("seed", "n_real", "arm", "steps", "train_seconds", "rmse_forces_id", "rmse_forces_ood",
+           "rmse_energy_id_composition", "rmse_energy_ood_composition")
+ERRORS = COLUMNS[5:]
+ARMS = ("scratch", "pretrained")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training: ``arm`` 'pretrain' (on the teacher's data), 'scratch' or 'pretrained'
+    (fine-tuned from ``init``) on ``structures``."""
+
+    seed: int
+    n_real: int
+    arm: str
+    structures: list
+    steps: int | None
+    init: str | None = None
+    save: str | None = None
+
+
+def _train(job_and_context) -> dict:
+    """Train one job and measure it on the probes (one task)."""
+    from collapse_sim import models
+    from collapse_sim.measure.accuracy import probe_rmse
+    from collapse_sim.runtime.rng import child_seed
+
+    scenario, job, probes = job_and_context
+    update = ({"init": job.init} if job.init else {}) | ({"steps": job.steps} if job.steps is not None else {})
+    scenario = scenario.model_copy(update={"model": scenario.model.model_copy(update=update)})
+    with tempfile.TemporaryDirectory(prefix="collapse-sim-pretrain-") as tmp:
+        model, seconds = models.fit(scenario, job.structures, child_seed(job.seed, "train", job.arm, job.n_real),
+                                    Path(tmp) / "train.log")
+    if job.save:
+        model.save(Path(job.save))
+    errors = probe_rmse(model, probes)
+    return {"seed": job.seed, "n_real": job.n_real, "arm": job.arm, "steps": int(model.fit_info["optimizer_steps"]),
+            "train_seconds": round(seconds, 2)} | {c: errors.get(c, float("nan")) for c in ERRORS}
+
+
+def run_pretraining(ctx, sizes: list[int], synthetic: int, pretrain_budget: float, seeds: list[int]) -> list[dict]:
+    """Every training's row: the pre-trained model of each seed (arm 'pretrain', n_real 0), then
+    both arms at every size. Pre-trained weights are kept in ``ctx.root``/pretrained/."""
+    from collapse_sim.measure.probes import ensure_probes, probe_oracle
+    from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
+
+    sc, root = ctx.scenario, Path(ctx.root)
+    probes = ensure_probes(ctx)
+    truth = probe_oracle(sc)
+    base = sc.model.steps
+    pretrain_steps = None if base is None else max(1, round(pretrain_budget * base))
+    (root / "pretrained").mkdir(exist_ok=True)
+    teacher_data, truth_data = {}, {}
+    for seed in seeds:
+        teacher_data[seed] = oracle_structures(ctx, sc.real_data, synthetic, (seed, "pretrain"),
+                                               oracle_provenance(sc, -1, "pretrain", seed)).structures
+        truth_data[seed] = oracle_structures(ctx, sc.real_data, max(sizes), (seed, "finetune"),
+                                             oracle_provenance(sc, 0, "finetune", seed, oracle=truth),
+                                             oracle=truth).structures
+    paths = {seed: str(root / "pretrained" / f"seed-{seed}.model") for seed in seeds}
+    jobs = [Job(seed, 0, "pretrain", teacher_data[seed], pretrain_steps, save=paths[seed]) for seed in seeds]
+    cpus, gpus = sc.ray.cpus_per_training, sc.ray.gpus_per_training
+    rows = ctx.executor.map(_train, [(sc, j, probes) for j in jobs], cpus=cpus, gpus=gpus)
+    jobs = [Job(seed, n, arm, truth_data[seed][:n], None, paths[seed] if arm == "pretrained" else None)
+            for seed in seeds for n in sizes for arm in ARMS]
+    rows += ctx.executor.map(_train, [(sc, j, probes) for j in jobs], cpus=cpus, gpus=gpus)
+    return sorted(rows, key=lambda r: (r["seed"], r["n_real"], r["arm"]))
+
+
+def summarise(rows: list[dict], scenario, synthetic: int, pretrain_budget: float) -> dict:
+    """Per fine-tuning size and probe set: each arm's mean force RMSE, and the paired relative
+    reduction 1 − pretrained/scratch over seeds (mean, 95 % t interval, verdict)."""
+    from collapse_sim.report.statistics import SEPARATED, summarise as over_seeds
+
+    seeds = sorted({r["seed"] for r in rows})
+    sizes = sorted({r["n_real"] for r in rows if r["arm"] != "pretrain"})
+    by = {(r["seed"], r["n_real"], r["arm"]): r for r in rows}
+    out = []
+    for n in sizes:
+        entry = {"n_real": n}
+        for probe in ("id", "ood"):
+            column = f"rmse_forces_{probe}"
+            pairs = [(by[s, n, "scratch"][column], by[s, n, "pretrained"][column]) for s in seeds
+                     if (s, n, "scratch") in by and (s, n, "pretrained") in by]
+            reduction = over_seeds([1.0 - p / a for a, p in pairs])
+            separated = len(pairs) >= 5 and (reduction.low > 0 or reduction.high < 0)
+            entry[probe] = {"scratch": float(np.mean([a for a, _ in pairs])),
+                            "pretrained": float(np.mean([p for _, p in pairs])),
+                            "reduction": reduction.mean, "low": reduction.low, "high": reduction.high,
+                            "seeds": len(pairs),
+                            "verdict": SEPARATED if separated else ("preliminary" if len(pairs) < 5
+                                                                     else "not separated at 95 %")}
+        out.append(entry)
+    pre = [r for r in rows if r["arm"] == "pretrain"]
+    return {"scenario": scenario.name, "seeds": seeds, "synthetic": synthetic, "pretrain_budget": pretrain_budget,
+            "pretrain_steps": int(pre[0]["steps"]) if pre else None,
+            "pretrained_alone": {c: float(np.mean([r[c] for r in pre])) for c in ERRORS} if pre else {},
+            "sizes": out}
+
+
+def write_outputs(root: Path, rows: list[dict], summary: dict) -> None:
+    """``rows.csv`` (one row per training), ``summary.json`` and ``pretraining.png``."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "rows.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: (f"{row[c]:.5g}" if isinstance(row[c], float) else row[c]) for c in COLUMNS})
+    (root / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    plot(rows, summary, root / "pretraining.png")
+
+
+def plot(rows: list[dict], summary: dict, path: Path) -> None:
+    """Force RMSE against the truth-labelled set's size, both arms (mean over seeds, seeds'
+    range shaded), ID and OOD."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+    sizes = [entry["n_real"] for entry in summary["sizes"]]
+    for ax, probe in zip(axes, ("id", "ood")):
+        column = f"rmse_forces_{probe}"
+        for arm, style in zip(ARMS, ("s--", "o-")):
+            values = [[r[column] for r in rows if r["arm"] == arm and r["n_real"] == n] for n in sizes]
+            line, = ax.plot(sizes, [np.mean(v) for v in values], style, label=arm)
+            ax.fill_between(sizes, [min(v) for v in values], [max(v) for v in values], color=line.get_color(),
+                            alpha=0.15)
+        ax.set_xscale("log")
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.set_xlabel("truth-labelled structures")
+        ax.set_ylabel(f"{probe.upper()} force RMSE (meV/Å)")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"{summary['scenario']}: pre-trained on {summary['synthetic']} teacher-labelled structures "
+                 f"({len(summary['seeds'])} seed(s))")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def table(summary: dict) -> str:
+    """The summary as the lines the command prints."""
+    lines = [f"pre-trained on {summary['synthetic']} teacher-labelled structures "
+             f"({summary['pretrain_steps']} steps), {len(summary['seeds'])} seed(s)",
+             f"{'n':>5}  {'probe':5}  {'scratch':>9}  {'pretrained':>10}  reduction (95 % CI)"]
+    for entry in summary["sizes"]:
+        for probe in ("id", "ood"):
+            e = entry[probe]
+            lines.append(f"{entry['n_real']:>5}  {probe:5}  {e['scratch']:9.1f}  {e['pretrained']:10.1f}  "
+                         f"{e['reduction']:+.1%} ({e['low']:+.1%} … {e['high']:+.1%}) {e['verdict']}")
+    return "\n".join(lines)
