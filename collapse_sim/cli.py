@@ -117,12 +117,14 @@ def _parser() -> argparse.ArgumentParser:
     pre = sub.add_parser("pretrain", help="synthetic pre-training: a student pre-trained on teacher-labelled "
                                           "structures and fine-tuned on a few truth-labelled ones, against the "
                                           "same student trained on those alone")
-    pre.add_argument("scenario", type=Path, help="a scenario whose oracle is the teacher and reference_oracle the truth")
+    pre.add_argument("scenario", type=Path,
+                     help="a scenario whose oracle is the teacher and reference_oracle the truth")
     pre.add_argument("--out", type=Path, default=Path("pretraining"),
                      help="folder for <scenario name>/rows.csv, summary.json, pretraining.png (default: pretraining)")
     pre.add_argument("--sizes", type=_integers, default=None, metavar="N,N,...",
                      help="truth-labelled fine-tuning set sizes (default: 25,50,100,200)")
-    pre.add_argument("--synthetic", type=int, default=400, help="teacher-labelled pre-training structures (default: 400)")
+    pre.add_argument("--synthetic", type=int, default=400,
+                     help="teacher-labelled pre-training structures (default: 400)")
     pre.add_argument("--pretrain-budget", type=float, default=2.0,
                      help="pre-training optimiser steps as a multiple of model.steps (default: 2)")
     pre.add_argument("--seeds", type=int, default=None, help="the scenario's first N seeds (default: all)")

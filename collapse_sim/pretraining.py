@@ -93,7 +93,8 @@ def run_pretraining(ctx, sizes: list[int], synthetic: int, pretrain_budget: floa
 def summarise(rows: list[dict], scenario, synthetic: int, pretrain_budget: float) -> dict:
     """Per fine-tuning size and probe set: each arm's mean force RMSE, and the paired relative
     reduction 1 − pretrained/scratch over seeds (mean, 95 % t interval, verdict)."""
-    from collapse_sim.report.statistics import SEPARATED, summarise as over_seeds
+    from collapse_sim.report.statistics import SEPARATED
+    from collapse_sim.report.statistics import summarise as over_seeds
 
     seeds = sorted({r["seed"] for r in rows})
     sizes = sorted({r["n_real"] for r in rows if r["arm"] != "pretrain"})

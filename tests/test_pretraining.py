@@ -87,7 +87,8 @@ def test_pretrain_trains_both_arms_on_the_same_seeds_and_sizes(result):
     by = {(r["arm"], r["n_real"]): r for r in rows}
     for entry in result.summary["sizes"]:  # the summary's reduction is 1 - pretrained / scratch of the rows
         n, e = entry["n_real"], entry["id"]
-        assert e["reduction"] == pytest.approx(1 - by["pretrained", n]["rmse_forces_id"] / by["scratch", n]["rmse_forces_id"])
+        pretrained, scratch = by["pretrained", n]["rmse_forces_id"], by["scratch", n]["rmse_forces_id"]
+        assert e["reduction"] == pytest.approx(1 - pretrained / scratch)
         assert e["verdict"] == "preliminary" and e["seeds"] == 1
         assert by["pretrained", n]["rmse_forces_id"] != by["scratch", n]["rmse_forces_id"]
     with open(result.root / "rows.csv") as f:

@@ -88,13 +88,15 @@ def test_teacher_labels_are_saved_beside_the_probes(runs):
     _, (second, _) = runs
     store = RunStore(second)
     for probe in ("id", "ood"):
-        probes, taught = read_structures(store.probe_path(probe)), read_structures(store.reference.teacher_labels(probe))
+        probes = read_structures(store.probe_path(probe))
+        taught = read_structures(store.reference.teacher_labels(probe))
         assert [a.positions.tolist() for a in probes] == [a.positions.tolist() for a in taught]
         assert np.load(store.reference.teacher_embeddings(probe)).shape[0] == len(probes)
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"reference_model": {"labels": "reference_oracle"}}, r"reference_model.labels: 'reference_oracle' needs a reference_oracle"),
+    ({"reference_model": {"labels": "reference_oracle"}},
+     r"reference_model.labels: 'reference_oracle' needs a reference_oracle"),
     ({"teacher": {"kind": "frozen", "calculator": "ase.calculators.emt.EMT"}, "metrics": {"enabled": False},
       "probes": None}, r"teacher: .*metrics.enabled is false"),
     ({"teacher": {"kind": "mace"}}, r"teacher"),

@@ -34,7 +34,8 @@ def label_rmse(predicted: Sequence[Atoms], reference: Sequence[Atoms]) -> tuple[
     return _rmse(*label_errors(predicted, reference), reference)
 
 
-def probe_rmse(model, probes: dict[str, list[Atoms]], teacher: dict[str, list[Atoms]] | None = None) -> dict[str, float]:
+def probe_rmse(model, probes: dict[str, list[Atoms]],
+               teacher: dict[str, list[Atoms]] | None = None) -> dict[str, float]:
     """``prediction_rmse`` of the model's predictions of every probe set."""
     return prediction_rmse({p: model.predict(structures) for p, structures in probes.items()}, probes, teacher)
 

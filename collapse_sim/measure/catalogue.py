@@ -39,9 +39,9 @@ TARGETS = Placeholder("target", {"gen0": "generation 0", "prev": "previous gener
                                  "teacher": "teacher"},
                       "the model a generation is compared with: generation 0 of the same seed (at generation 0 the "
                       "model itself, so alignment reads 1), generation g−1 (absent at generation 0), the reference "
-                      "model, trained once per run on `reference_model.n_structures` real structures (labelled by the oracle "
-                      "`reference_model.labels` names), or the "
-                      "scenario's `teacher` (only when it sets one and the teacher has features)")
+                      "model, trained once per run on `reference_model.n_structures` real structures (labelled by "
+                      "the oracle `reference_model.labels` names), or the scenario's `teacher` (only when it sets "
+                      "one and the teacher has features)")
 ELEMENTS = Placeholder("element", {}, "chemical symbol present in the probe set: its values are not fixed, a "
                        "column per element the probe set holds (e.g. `rmse_forces_ood_N`)")
 PLACEHOLDERS = (PROBE_SETS, DATA_SETS, TARGETS, ELEMENTS)

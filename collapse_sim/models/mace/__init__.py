@@ -9,9 +9,8 @@ scenario validates without importing it. The implementation is imported on first
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import (
