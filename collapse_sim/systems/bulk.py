@@ -7,31 +7,56 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 from ase.calculators.calculator import Calculator
-from pydantic import Field, field_validator
+from ase.data import chemical_symbols
+from pydantic import Field, field_validator, model_validator
 
 from collapse_sim.runtime.rng import stream
 from collapse_sim.systems.base import KINDS, System, SystemSettingsBase, scenario_recipes
 from collapse_sim.systems.md import rattle_and_run
+
+_SYMBOLS = frozenset(chemical_symbols[1:])
+#: ase.build.bulk's two-element structures, whose ``element`` is a formula
+COMPOUNDS = ("rocksalt", "zincblende", "cesiumchloride", "fluorite", "wurtzite")
 
 
 class BulkSettings(SystemSettingsBase):
     """A periodic crystal: the 'real world' the oracle describes."""
 
     kind: Literal["bulk"] = "bulk"
-    element: str = Field("Cu", description="chemical symbol")
-    crystal: Literal["fcc", "bcc", "hcp", "sc", "diamond"] = Field("fcc", description="as ase.build.bulk names it")
+    element: str = Field("Cu", description="chemical symbol; for a two-element crystal (rocksalt, zincblende, "
+                                           "cesiumchloride, fluorite, wurtzite) its formula, e.g. MgO or NaCl")
+    crystal: Literal["fcc", "bcc", "hcp", "sc", "diamond", "rocksalt", "zincblende", "cesiumchloride", "fluorite",
+                     "wurtzite"] = Field("fcc", description="as ase.build.bulk names it")
     lattice_constant: float = Field(3.6, gt=0, description="Å: lattice constant")
     cubic: bool = Field(True, description="the cubic (conventional) cell rather than the primitive one")
     supercell: tuple[int, int, int] = Field((2, 2, 2), description="repeats of the cell along its three axes")
 
     @field_validator("element")
     @classmethod
-    def _known_element(cls, value: str) -> str:
+    def _known_elements(cls, value: str) -> str:
         from ase.data import atomic_numbers
+        from ase.formula import Formula
 
-        if value not in atomic_numbers:
-            raise ValueError(f"unknown chemical symbol {value!r}")
+        try:
+            symbols = list(Formula(value))
+        except ValueError:
+            raise ValueError(f"unknown chemical symbol or formula {value!r}") from None
+        if not symbols or any(s not in atomic_numbers or s == "X" for s in symbols):
+            raise ValueError(f"unknown chemical symbol or formula {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _formula_fits_crystal(self) -> BulkSettings:
+        from ase.formula import Formula
+
+        elements = len(Formula(self.element).count())
+        if self.crystal in COMPOUNDS and elements != 2:
+            raise ValueError(f"element: a {self.crystal} crystal needs a two-element formula such as MgO, "
+                             f"not {self.element!r}")
+        if self.crystal not in COMPOUNDS and self.element not in _SYMBOLS:
+            raise ValueError(f"element: a {self.crystal} crystal is one chemical symbol, not {self.element!r} "
+                             f"(two-element crystals: {', '.join(COMPOUNDS)})")
+        return self
 
     @field_validator("supercell")
     @classmethod

@@ -39,7 +39,8 @@ KEEP = ("lineage", "policy", "policy_kind", "lab", "commons", "architecture", "d
         "rmse_forces_id", "rmse_forces_ood", "rmse_energy_id", "rmse_energy_ood", "rmse_energy_id_composition",
         "rmse_energy_ood_composition", "coverage_train", "vendi_train", "cknna_ref_id", "cknna_ref_ood",
         "cknna_gen0_id", "cknna_gen0_ood", "mknn_ref_id", "dcor_ref_id", "id_twonn_model_id", "id_twonn_model_ood",
-        "model_hash")
+        "rmse_forces_id_teacher", "rmse_forces_ood_teacher", "rmse_energy_id_teacher_composition",
+        "cknna_teacher_id", "cknna_teacher_ood", "model_hash")
 #: fewer paired seeds than this: a difference is reported as preliminary, whatever its interval
 SEEDS_FOR_A_CLAIM = 5
 
@@ -138,6 +139,49 @@ class Pareto:
 
 
 @dataclass(frozen=True)
+class Chain:
+    """A chain against its floors, on ``probe``: per policy, the force RMSE against the truth at the
+    window's first and last generation, each seed's least-squares slope over the window (mean, 95 %
+    interval: does it keep growing?), and the last generation's excess over the teacher's own error
+    (the reference.json floor ``teacher_rmse_forces_{probe}``)."""
+
+    name: str
+    run: str
+    window: tuple[int, int]
+    probe: str = "id"
+
+
+@dataclass(frozen=True)
+class Floors:
+    """The fixed models of a run, from its reference.json: the teacher's and the reference
+    model's force and composition-fitted energy RMSE against the probes' labels."""
+
+    name: str
+    runs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Across:
+    """``columns`` of ``policy`` at ``generation`` in run ``a`` − the same in run ``b``, paired by seed."""
+
+    name: str
+    a: str
+    b: str
+    columns: tuple[str, ...]
+    generation: int = 0
+    policy: str = "replace"
+
+
+@dataclass(frozen=True)
+class Pretraining:
+    """``collapse-sim pretrain`` output in data/FOLDER (summary.json): per fine-tuning size and
+    probe set, both arms' force RMSE and the paired relative reduction with its interval."""
+
+    name: str = "pretraining"
+    folder: str = "pretraining"
+
+
+@dataclass(frozen=True)
 class Figure:
     """Mean ± s.e. over seeds of ``columns`` per policy against generation, one panel each."""
 
@@ -226,8 +270,8 @@ def extract(run_dir: Path, study: str) -> Path:
     info = store.reference_dir / "info.json"
     if info.is_file():  # the reference model's probe errors: the floor some tables subtract
         record = json.loads(info.read_text())
-        (out / "reference.json").write_text(json.dumps({k: v for k, v in record.items() if k.startswith("rmse_")},
-                                                       indent=1, sort_keys=True) + "\n")
+        kept = {k: v for k, v in record.items() if k.startswith(("rmse_", "teacher_rmse_"))}
+        (out / "reference.json").write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
     if store.environment() is not None:
         machine = store.environment().get("machine", {})
         (out / "environment.json").write_text(json.dumps({"machine": machine}, indent=1, sort_keys=True) + "\n")
@@ -574,6 +618,81 @@ def zoo(study: str, z: Zoo) -> str:
                  "95 % CI (bootstrap over lineages)", "reading"], rows)
 
 
+def chain(study: str, c: Chain) -> str:
+    import numpy as np
+
+    from collapse_sim.report.statistics import summarise
+
+    run = _run(study, c.run)
+    floor = json.loads((RESULTS / study / "data" / c.run / "reference.json").read_text())
+    teacher = floor[f"teacher_rmse_forces_{c.probe}"]
+    column, (first, last) = f"rmse_forces_{c.probe}", c.window
+    gens = list(range(first, last + 1))
+    rows = []
+    for policy in run.policies:
+        by_gen = {g: _seed_values(run, policy, g, column) for g in gens}
+        seeds = sorted(set.intersection(*(set(v) for v in by_gen.values())))
+        slopes = summarise(float(np.polyfit(gens, [by_gen[g][s] for g in gens], 1)[0]) for s in seeds)
+        excess = summarise(by_gen[last][s] - teacher for s in seeds)
+        if len(seeds) < SEEDS_FOR_A_CLAIM:
+            reading = f"preliminary ({len(seeds)} seeds)"
+        else:
+            reading = ("keeps growing" if slopes.low > 0 else "falls" if slopes.high < 0 else
+                       "no separated trend") + (", above the teacher's error" if excess.low > 0 else
+                                                ", below the teacher's error" if excess.high < 0 else
+                                                ", at the teacher's error (interval includes it)")
+        rows.append([policy, str(len(seeds)), _cell(summarise(by_gen[first][s] for s in seeds)),
+                     _cell(summarise(by_gen[last][s] for s in seeds)), _cell(slopes),
+                     f"{_fmt(slopes.low, 2)} … {_fmt(slopes.high, 2)}", _cell(excess),
+                     f"{_fmt(excess.low, 2)} … {_fmt(excess.high, 2)}", reading])
+    return _csv(["policy", "seeds", f"gen {first}", f"gen {last}", f"slope per generation, gens {first}–{last}",
+                 "95 % CI", f"gen {last} − teacher ({_fmt(teacher)})", "95 % CI", "reading"], rows)
+
+
+def floors(study: str, f: Floors) -> str:
+    rows = []
+    for run in f.runs:
+        info = json.loads((RESULTS / study / "data" / run / "reference.json").read_text())
+        for who, prefix in (("teacher", "teacher_"), ("reference model", "")):
+            if f"{prefix}rmse_forces_id" in info:
+                rows.append([run, who] + [_fmt(info[f"{prefix}rmse_{q}"]) for q in
+                                          ("forces_id", "forces_ood", "energy_id_composition",
+                                           "energy_ood_composition")])
+    return _csv(["run", "model", "ID force RMSE (meV/Å)", "OOD force RMSE (meV/Å)",
+                 "ID energy RMSE, composition-fitted (meV/atom)", "OOD energy RMSE, composition-fitted (meV/atom)"],
+                rows)
+
+
+def across(study: str, x: Across) -> str:
+    from collapse_sim.report.statistics import paired, summarise
+
+    a, b = _run(study, x.a), _run(study, x.b)
+    rows = []
+    for column in x.columns:
+        va = _seed_values(a, x.policy, x.generation, column)
+        vb = _seed_values(b, x.policy, x.generation, column)
+        d = paired(va, vb)
+        rows.append([column, _cell(summarise(va.values())), _cell(summarise(vb.values())), _fmt(d.diff.mean, 2),
+                     f"{_fmt(d.diff.low, 2)} … {_fmt(d.diff.high, 2)}", str(d.n), verdict(d, None)])
+    return _csv(["metric", x.a, x.b, "difference", "95 % CI", "seeds", "reading"], rows)
+
+
+def pretraining(study: str, p: Pretraining) -> str:
+    data = json.loads((RESULTS / study / "data" / p.folder / "summary.json").read_text())
+    rows = []
+    for entry in data["sizes"]:
+        for probe in ("id", "ood"):
+            e = entry[probe]
+            reading = (f"preliminary ({e['seeds']} seeds)" if e["seeds"] < SEEDS_FOR_A_CLAIM else
+                       "pre-training helps" if e["low"] > 0 else "pre-training hurts" if e["high"] < 0 else
+                       "not separated")
+            rows.append([str(entry["n_real"]), probe.upper(), _fmt(e["scratch"]), _fmt(e["pretrained"]),
+                         f"{e['reduction']:+.1%}", f"{e['low']:+.1%} … {e['high']:+.1%}", str(e["seeds"]), reading])
+    return _csv(["truth-labelled structures", "probe set", "scratch: force RMSE (meV/Å)",
+                 "pre-trained: force RMSE (meV/Å)", "reduction (1 − pre-trained/scratch)", "95 % CI", "seeds",
+                 "reading"], rows)
+
+
 def ecosystem_figure(study: str, f: EcosystemFigure) -> Path:
     from collapse_sim.report.ecosystem import by_condition
     from collapse_sim.report.ecosystem_figures import monoculture_curves, tree_figure, write_png
@@ -590,7 +709,7 @@ def ecosystem_figure(study: str, f: EcosystemFigure) -> Path:
 
 
 RENDER = {Trajectory: trajectory, Contrast: contrast, Convergence: convergence, Law: law, Ecosystem: ecosystem,
-          Pareto: pareto, Zoo: zoo}
+          Pareto: pareto, Zoo: zoo, Chain: chain, Floors: floors, Across: across, Pretraining: pretraining}
 DRAW = {Figure: figure, Pareto: pareto_figure, EcosystemFigure: ecosystem_figure}
 
 
@@ -631,7 +750,8 @@ def main(argv: list[str] | None = None) -> int:
             for f in STUDIES[study].figures:
                 print(f"drew: {DRAW[type(f)](study, f).relative_to(RESULTS.parents[1])}")
             for folder, figure_file, page_file in (("convergence", "curves.png", "convergence.png"),
-                                                   ("zoo", "zoo.png", "zoo.png")):
+                                                   ("zoo", "zoo.png", "zoo.png"),
+                                                   ("pretraining", "pretraining.png", "pretraining.png")):
                 drawn = RESULTS / study / "data" / folder / figure_file
                 if drawn.is_file():
                     shutil.copyfile(drawn, RESULTS / study / page_file)
