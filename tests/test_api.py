@@ -224,5 +224,6 @@ def test_the_python_api_page_table_shows_the_signatures():
     from collapse_sim import api
 
     shown = re.findall(r"^\| `(\w+\(.*?\))` \|", PAGE.read_text(), re.M)
-    names = ("run", "resume", "load", "validate", "write_report", "compare", "validate_theory", "converge", "pretrain", "zoo")
+    names = ("run", "resume", "load", "validate", "write_report", "compare", "validate_theory", "converge", "pretrain",
+             "zoo")
     assert shown == [_rendered(getattr(api, name)) for name in names]

@@ -215,6 +215,7 @@ def policy_study(run: str, generations: tuple[int, ...], window: tuple[int, int]
                                                    "cknna_ref_id"))])
 
 
+GENERATIONS = (0, 1, 2, 4, 6, 8)
 STUDIES = {
     "study-cu": policy_study("study-cu-compute", (0, 1, 2, 3, 4, 5, 6), (4, 6)),
     "molecules": policy_study("molecules-strong", (0, 1, 2), (1, 2)),
@@ -233,6 +234,24 @@ STUDIES = {
         EcosystemFigure("monoculture-ood", "commons-data", "monoculture", "ood"),
         EcosystemFigure("tree-id", "commons-data", "tree", "id"),
         EcosystemFigure("tree-ood", "commons-data", "tree", "ood")]),
+    "distillation": Study([
+        Floors("floors", ("distill-cu",)),
+        Trajectory("truth-id", "distill-cu", "rmse_forces_id", GENERATIONS),
+        Trajectory("teacher-id", "distill-cu", "rmse_forces_id_teacher", GENERATIONS),
+        Trajectory("truth-ood", "distill-cu", "rmse_forces_ood", GENERATIONS),
+        Trajectory("teacher-ood", "distill-cu", "rmse_forces_ood_teacher", GENERATIONS),
+        Chain("chain-id", "distill-cu", (1, 8), "id"),
+        Chain("chain-ood", "distill-cu", (1, 8), "ood"),
+        Trajectory("cknna-teacher-id", "distill-cu", "cknna_teacher_id", GENERATIONS),
+        Trajectory("cknna-ref-id", "distill-cu", "cknna_ref_id", GENERATIONS),
+        Contrast("contrasts-gen6-8", "distill-cu", ("rmse_forces_id", "rmse_forces_id_teacher", "rmse_forces_ood",
+                                                    "cknna_teacher_id", "cknna_ref_id"), (6, 8)),
+        Across("inheritance", "distill-cu", "distill-cu-peer",
+               ("cknna_teacher_id", "cknna_teacher_ood", "rmse_forces_id", "rmse_forces_ood", "rmse_forces_id_teacher",
+                "rmse_forces_ood_teacher")),
+    ], [Figure("chain", "distill-cu", ("rmse_forces_id", "rmse_forces_id_teacher", "cknna_teacher_id",
+                                       "cknna_ref_id"))]),
+    "pretraining": Study([Pretraining()]),
     "zoo-cu": Study([Zoo(name, name) for name in ("alignment", "architectures", "bins", "collapse", "probe-count")]),
     "policies": Study([
         Trajectory("forces-id", "policies-cu", "rmse_forces_id", (0, 1, 2, 3, 4, 5, 6)),
