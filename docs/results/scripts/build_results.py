@@ -40,7 +40,8 @@ KEEP = ("lineage", "policy", "policy_kind", "lab", "commons", "architecture", "d
         "rmse_energy_ood_composition", "coverage_train", "vendi_train", "cknna_ref_id", "cknna_ref_ood",
         "cknna_gen0_id", "cknna_gen0_ood", "mknn_ref_id", "dcor_ref_id", "id_twonn_model_id", "id_twonn_model_ood",
         "rmse_forces_id_teacher", "rmse_forces_ood_teacher", "rmse_energy_id_teacher_composition",
-        "cknna_teacher_id", "cknna_teacher_ood", "model_hash")
+        "cknna_teacher_id", "cknna_teacher_ood", "mknn_teacher_id", "mknn_teacher_ood", "dcor_teacher_id",
+        "ii_model_to_teacher_id", "model_hash")
 #: fewer paired seeds than this: a difference is reported as preliminary, whatever its interval
 SEEDS_FOR_A_CLAIM = 5
 
@@ -247,7 +248,8 @@ STUDIES = {
         Contrast("contrasts-gen6-8", "distill-cu", ("rmse_forces_id", "rmse_forces_id_teacher", "rmse_forces_ood",
                                                     "cknna_teacher_id", "cknna_ref_id"), (6, 8)),
         Across("inheritance", "distill-cu", "distill-cu-peer",
-               ("cknna_teacher_id", "cknna_teacher_ood", "rmse_forces_id", "rmse_forces_ood", "rmse_forces_id_teacher",
+               ("cknna_teacher_id", "cknna_teacher_ood", "mknn_teacher_id", "mknn_teacher_ood", "dcor_teacher_id",
+                "ii_model_to_teacher_id", "rmse_forces_id", "rmse_forces_ood", "rmse_forces_id_teacher",
                 "rmse_forces_ood_teacher")),
     ], [Figure("chain", "distill-cu", ("rmse_forces_id", "rmse_forces_id_teacher", "cknna_teacher_id",
                                        "cknna_ref_id"))]),
