@@ -64,7 +64,8 @@ def advance(step: Step) -> None:
     request = policy.request(history, synthetic, stream(spec.seed, name, "oracle-requests", g), predict_with)
     if request.fresh_real or request.indices:
         status("oracle labelling")  # fresh real data, the policy's checks
-    fresh_real, real_calls = fresh_real_pool(ctx, spec.seed, name, g, request.fresh_real)
+    fresh_real, real_calls = fresh_real_pool(ctx, spec.seed, name, g, request.fresh_real,
+                                             request.fresh_real_labeller)
     checked, check_calls = oracle_checks(ctx, spec.seed, name, g, synthetic, request.indices)
     seconds["oracle_seconds"], calls = time.perf_counter() - oracle_started, real_calls + check_calls
     # None: a run begun before oracle calls were counted

@@ -21,10 +21,9 @@ TRUTH = {"calculator": "ase.calculators.emt.EMT", "chunk_size": 6}
 
 
 def _scenario(**extra):
-    return parse_scenario(tiny_scenario_dict(oracle=ASAP, reference_oracle=TRUTH, model={"kind": "linear"},
-                                             policies=[{"kind": "replace"}], generations=1,
-                                             reference_model={"n_structures": 16, "labels": "reference_oracle"},
-                                             **extra))
+    settings = dict(oracle=ASAP, reference_oracle=TRUTH, model={"kind": "linear"}, policies=[{"kind": "replace"}],
+                    generations=1, reference_model={"n_structures": 16, "labels": "reference_oracle"})
+    return parse_scenario(tiny_scenario_dict(**(settings | extra)))
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +105,22 @@ def test_bad_teacher_settings_name_the_field(change, message):
     data.update(change)
     with pytest.raises(ScenarioError, match=message):
         parse_scenario(data)
+
+
+def test_fresh_data_from_the_reference_oracle(tmp_path):
+    scenario = _scenario(policies=[{"kind": "fresh-real", "name": "fresh-truth", "real_fraction": 0.5,
+                                    "labeller": "reference_oracle"}])
+    root, _ = run_scenario(tmp_path, scenario)
+    fresh = read_structures(RunStore(root).generation("fresh-truth-s0", 1).fresh_real)
+    plain, asap, differ = EMT(), EMT(asap_cutoff=True), 0
+    assert fresh
+    for atoms in fresh:  # the truth's labels, not the lineage oracle's
+        work = atoms.copy()
+        work.calc = plain
+        assert energy_of(atoms) == pytest.approx(work.get_potential_energy(), abs=1e-5)
+        work.calc = asap
+        differ += abs(work.get_potential_energy() - energy_of(atoms)) > 1e-3
+    assert differ
+    with pytest.raises(ScenarioError, match=r"labeller: 'reference_oracle' needs a reference_oracle"):
+        parse_scenario(tiny_scenario_dict(policies=[{"kind": "fresh-real", "real_fraction": 0.5,
+                                                     "labeller": "reference_oracle"}]))

@@ -99,14 +99,17 @@ def oracle_relabel(ctx, structures: Sequence[Atoms], noise_seeds: Sequence[int])
     return _merge(ctx.executor.map(_relabel_chunk, jobs, cpus=sc.ray.cpus_per_labelling))
 
 
-def fresh_real_pool(ctx, seed: int, lineage: str, generation: int, n: int) -> tuple[Pool | None, int]:
+def fresh_real_pool(ctx, seed: int, lineage: str, generation: int, n: int,
+                    labeller: str = "oracle") -> tuple[Pool | None, int]:
     """``n`` new oracle structures offered to ``generation`` of ``lineage`` (None when ``n`` is 0),
-    and the oracle calls they cost."""
+    and the oracle calls they cost; ``labeller`` "reference_oracle": made and labelled by the
+    scenario's reference oracle instead."""
     if not n:
         return None, 0
     sc = ctx.scenario
-    structures, calls = oracle_structures(ctx, sc.real_data, n, (seed, "real", generation),
-                                          oracle_provenance(sc, generation, lineage, seed))
+    oracle = sc.reference_oracle if labeller == "reference_oracle" else sc.oracle
+    provenance = oracle_provenance(sc, generation, lineage, seed, oracle=oracle)
+    structures, calls = oracle_structures(ctx, sc.real_data, n, (seed, "real", generation), provenance, oracle=oracle)
     return Pool("real", generation, tuple(structures)), calls
 
 

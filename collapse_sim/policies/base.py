@@ -33,6 +33,7 @@ class OracleRequest:
     window), handed back to ``select`` with the labels, so no state stays on the policy."""
 
     fresh_real: int = 0  # new real structures to label
+    fresh_real_labeller: str = "oracle"  # who labels them: "oracle", or "reference_oracle" (the probes' labeller)
     indices: list[int] = field(default_factory=list)  # distinct indices into the synthetic pool to label
     note: Any = None
 

@@ -13,13 +13,21 @@ class FreshRealSettings(PolicySettingsBase):
 
     kind: Literal["fresh-real"]
     real_fraction: float = Field(ge=0.0, le=1.0, description="share of each generation's set that is new oracle data")
+    labeller: Literal["oracle", "reference_oracle"] = Field(
+        "oracle", description="who makes and labels the new data: `oracle` (default), or `reference_oracle`, the "
+        "probes' labeller: in a distillation chain, where `oracle` is the teacher, fresh data from the truth")
+
+    def check(self, scenario) -> None:
+        if self.labeller == "reference_oracle" and scenario.reference_oracle is None:
+            raise ValueError("labeller: 'reference_oracle' needs a reference_oracle")
 
 
 class FreshReal(Policy):
     """Each generation's set has the synthetic pool's size; a fraction of it is new oracle data."""
 
     def request(self, history, synthetic, rng, predict_with=None):
-        return OracleRequest(fresh_real=int(round(self.settings.real_fraction * len(synthetic))))
+        return OracleRequest(fresh_real=int(round(self.settings.real_fraction * len(synthetic))),
+                             fresh_real_labeller=self.settings.labeller)
 
     def select(self, history, offered, request, rng):
         fresh_real = offered.fresh_real
