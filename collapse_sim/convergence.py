@@ -11,13 +11,14 @@ reference model's size.
 """
 from __future__ import annotations
 
-import csv
 import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from collapse_sim.runtime.atomic import write_csv
 
 #: the scenario's own point counts as converged when more steps lower its ID force error by less
 CONVERGED_WITHIN = 0.10
@@ -123,11 +124,7 @@ def summarise(rows: list[dict], scenario) -> dict:
 def write_outputs(root: Path, rows: list[dict], summary: dict) -> None:
     """``curves.csv`` (one row per training), ``summary.json`` and ``curves.png``."""
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / "curves.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({c: (f"{row[c]:.4g}" if isinstance(row[c], float) else row[c]) for c in COLUMNS})
+    write_csv(root / "curves.csv", rows, COLUMNS, digits=4)
     (root / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     plot(rows, summary, root / "curves.png")
 

@@ -14,13 +14,14 @@ see the same structures, so the comparison is paired.
 """
 from __future__ import annotations
 
-import csv
 import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from collapse_sim.runtime.atomic import write_csv
 
 COLUMNS = ("seed", "n_real", "arm", "steps", "train_seconds", "rmse_forces_id", "rmse_forces_ood",
            "rmse_energy_id_composition", "rmse_energy_ood_composition")
@@ -125,11 +126,7 @@ def summarise(rows: list[dict], scenario, synthetic: int, pretrain_budget: float
 def write_outputs(root: Path, rows: list[dict], summary: dict) -> None:
     """``rows.csv`` (one row per training), ``summary.json`` and ``pretraining.png``."""
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / "rows.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({c: (f"{row[c]:.5g}" if isinstance(row[c], float) else row[c]) for c in COLUMNS})
+    write_csv(root / "rows.csv", rows, COLUMNS, digits=5)
     (root / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     plot(rows, summary, root / "pretraining.png")
 

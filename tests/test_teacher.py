@@ -36,6 +36,20 @@ def runs(tmp_path_factory):
     return (first, first_rows), (second, second_rows)
 
 
+def _assert_truth_labels(structures):
+    """The structures carry the truth's (plain EMT's) labels, which differ from the lineages'
+    oracle's (EMT with ASAP's cutoff) on at least one of them."""
+    plain, asap, differ = EMT(), EMT(asap_cutoff=True), 0
+    assert structures
+    for atoms in structures:
+        work = atoms.copy()
+        work.calc = plain
+        assert energy_of(atoms) == pytest.approx(work.get_potential_energy(), abs=1e-5)
+        work.calc = asap
+        differ += abs(work.get_potential_energy() - energy_of(atoms)) > 1e-3
+    assert differ
+
+
 def _row(rows, generation):
     (row,) = [r for r in rows if r["generation"] == generation]
     return row
@@ -71,14 +85,7 @@ def test_runs_without_a_teacher_have_no_teacher_columns(runs):
 def test_the_reference_learns_from_the_reference_oracle(runs):
     (first, _), _ = runs
     store = RunStore(first)
-    plain, asap, differ = EMT(), EMT(asap_cutoff=True), 0
-    for atoms in read_structures(store.reference.train):
-        work = atoms.copy()
-        work.calc = plain
-        assert energy_of(atoms) == pytest.approx(work.get_potential_energy(), abs=1e-5)
-        work.calc = asap
-        differ += abs(work.get_potential_energy() - energy_of(atoms)) > 1e-3
-    assert differ
+    _assert_truth_labels(read_structures(store.reference.train))
     info = json.loads(store.reference.info.read_text())
     assert info["reference_labels"] == info["probe_oracle"] == "ase.calculators.emt.EMT"
 
@@ -112,15 +119,7 @@ def test_fresh_data_from_the_reference_oracle(tmp_path):
                                     "labeller": "reference_oracle"}])
     root, _ = run_scenario(tmp_path, scenario)
     fresh = read_structures(RunStore(root).generation("fresh-truth-s0", 1).fresh_real)
-    plain, asap, differ = EMT(), EMT(asap_cutoff=True), 0
-    assert fresh
-    for atoms in fresh:  # the truth's labels, not the lineage oracle's
-        work = atoms.copy()
-        work.calc = plain
-        assert energy_of(atoms) == pytest.approx(work.get_potential_energy(), abs=1e-5)
-        work.calc = asap
-        differ += abs(work.get_potential_energy() - energy_of(atoms)) > 1e-3
-    assert differ
+    _assert_truth_labels(fresh)
     with pytest.raises(ScenarioError, match=r"labeller: 'reference_oracle' needs a reference_oracle"):
         parse_scenario(tiny_scenario_dict(policies=[{"kind": "fresh-real", "real_fraction": 0.5,
                                                      "labeller": "reference_oracle"}]))

@@ -32,8 +32,7 @@ def converge(scenario, out: str | os.PathLike = "convergence", *, budgets: Seque
     """Train ``scenario``'s generation-0 model at ``budgets`` x its optimiser steps and ``sizes`` x
     its real data (and at the reference model's size), for its first ``seeds`` seeds, and measure
     each on its probe sets; writes ``out``/<name>/ (curves.csv, summary.json, curves.png)."""
-    from collapse_sim.api.runs import make_executor, validate
-    from collapse_sim.context import RunContext
+    from collapse_sim.api.runs import study_context, validate
     from collapse_sim.convergence import run_convergence, summarise, write_outputs
 
     source = scenario if isinstance(scenario, (str, os.PathLike)) else "scenario"
@@ -44,15 +43,8 @@ def converge(scenario, out: str | os.PathLike = "convergence", *, budgets: Seque
     for name, values in (("budgets", budgets), ("sizes", sizes)):
         if not values or any(not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0) for v in values):
             raise UsageError(f"--{name}: give positive numbers, got {list(values)}")
-    if not 1 <= seeds <= len(scenario.seeds):
-        raise UsageError(f"--seeds {seeds}: the scenario has {len(scenario.seeds)} seed(s)")
-    root = Path(out) / scenario.name
-    if root.exists():
-        raise UsageError(f"{root} already exists; choose another --out")
-    executor = make_executor(scenario, local=local, address=address, num_cpus=num_cpus)
-    root.mkdir(parents=True)
-    ctx = RunContext(scenario, root.resolve(), executor)
-    rows = run_convergence(ctx, list(budgets), list(sizes), list(scenario.seeds[:seeds]))
+    ctx, seeds = study_context(scenario, out, seeds, local=local, address=address, num_cpus=num_cpus)
+    rows = run_convergence(ctx, list(budgets), list(sizes), seeds)
     summary = summarise(rows, scenario)
-    write_outputs(root, rows, summary)
-    return ConvergenceResult(root, rows, summary)
+    write_outputs(ctx.root, rows, summary)
+    return ConvergenceResult(ctx.root, rows, summary)

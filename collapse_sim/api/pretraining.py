@@ -32,8 +32,7 @@ def pretrain(scenario, out: str | os.PathLike = "pretraining", *, sizes: Sequenc
     teacher) for ``pretrain_budget`` x its optimiser steps, fine-tune it on ``sizes`` structures
     labelled by its ``reference_oracle`` (the truth), and train the same model on those alone;
     for its first ``seeds`` seeds (default: all); writes ``out``/<name>/."""
-    from collapse_sim.api.runs import make_executor, validate
-    from collapse_sim.context import RunContext
+    from collapse_sim.api.runs import study_context, validate
     from collapse_sim.pretraining import run_pretraining, summarise, write_outputs
 
     source = scenario if isinstance(scenario, (str, os.PathLike)) else "scenario"
@@ -53,15 +52,8 @@ def pretrain(scenario, out: str | os.PathLike = "pretraining", *, sizes: Sequenc
     if not (isinstance(pretrain_budget, (int, float)) and math.isfinite(pretrain_budget) and pretrain_budget > 0):
         raise UsageError(f"--pretrain-budget: give a positive number, got {pretrain_budget}")
     seeds = len(scenario.seeds) if seeds is None else seeds
-    if not 1 <= seeds <= len(scenario.seeds):
-        raise UsageError(f"--seeds {seeds}: the scenario has {len(scenario.seeds)} seed(s)")
-    root = Path(out) / scenario.name
-    if root.exists():
-        raise UsageError(f"{root} already exists; choose another --out")
-    executor = make_executor(scenario, local=local, address=address, num_cpus=num_cpus)
-    root.mkdir(parents=True)
-    ctx = RunContext(scenario, root.resolve(), executor)
-    rows = run_pretraining(ctx, sorted(set(sizes)), synthetic, float(pretrain_budget), list(scenario.seeds[:seeds]))
+    ctx, seeds = study_context(scenario, out, seeds, local=local, address=address, num_cpus=num_cpus)
+    rows = run_pretraining(ctx, sorted(set(sizes)), synthetic, float(pretrain_budget), seeds)
     summary = summarise(rows, scenario, synthetic, float(pretrain_budget))
-    write_outputs(root, rows, summary)
-    return PretrainingResult(root, rows, summary)
+    write_outputs(ctx.root, rows, summary)
+    return PretrainingResult(ctx.root, rows, summary)

@@ -191,6 +191,23 @@ def make_executor(scenario: Scenario, *, local: bool, address: str | None, num_c
     return RayExecutor() if attempts is None else RayExecutor(attempts=attempts)
 
 
+def study_context(scenario: Scenario, out: str | os.PathLike, seeds: int, *, local: bool, address: str | None,
+                  num_cpus: int | None):
+    """For a study on a scenario's seeds outside a run (``converge``, ``pretrain``): the context of
+    a new folder ``out``/<name> and the scenario's first ``seeds`` seeds. UsageError, with nothing
+    written, for a seed count the scenario does not have or a folder that exists."""
+    from collapse_sim.context import RunContext
+
+    if not 1 <= seeds <= len(scenario.seeds):
+        raise UsageError(f"--seeds {seeds}: the scenario has {len(scenario.seeds)} seed(s)")
+    root = Path(out) / scenario.name
+    if root.exists():
+        raise UsageError(f"{root} already exists; choose another --out")
+    executor = make_executor(scenario, local=local, address=address, num_cpus=num_cpus)
+    root.mkdir(parents=True)
+    return RunContext(scenario, root.resolve(), executor), list(scenario.seeds[:seeds])
+
+
 def _execute(scenario: Scenario, root: Path, *, fresh: bool, allow_procedure_change: bool, local: bool,
              address: str | None, num_cpus: int | None, progress: float | bool | None) -> tuple[list[dict], Plan]:
     """Run under the run directory's lock: a fresh run refuses a directory that already holds

@@ -3,9 +3,11 @@ resumed run) sees the old file or the new one, never half of one."""
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
@@ -35,3 +37,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def write_csv(path: Path, rows: list[dict], columns: Sequence[str], digits: int = 4) -> None:
+    """``rows`` as a CSV of ``columns`` (floats to ``digits`` significant digits), atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: (f"{row[c]:.{digits}g}" if isinstance(row[c], float) else row[c]) for c in columns})
+    atomic_write_text(Path(path), buffer.getvalue())
