@@ -303,7 +303,8 @@ def _cmd_pretrain(args) -> int:
 
     given = {"sizes": args.sizes} if args.sizes is not None else {}
     result = api.pretrain(args.scenario, args.out, synthetic=args.synthetic, pretrain_budget=args.pretrain_budget,
-                          seeds=args.seeds, local=args.local, address=args.address, num_cpus=args.num_cpus, **given)
+                          seeds=args.seeds, local=args.local, address=args.address, num_cpus=args.num_cpus,
+                          progress=lambda message: print(message, flush=True), **given)
     print(result.table())
     print(f"wrote {result.root}/rows.csv, summary.json, pretraining.png")
     return 0

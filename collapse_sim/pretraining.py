@@ -62,9 +62,11 @@ def _train(job_and_context) -> dict:
             "train_seconds": round(seconds, 2)} | {c: errors.get(c, float("nan")) for c in ERRORS}
 
 
-def run_pretraining(ctx, sizes: list[int], synthetic: int, pretrain_budget: float, seeds: list[int]) -> list[dict]:
+def run_pretraining(ctx, sizes: list[int], synthetic: int, pretrain_budget: float, seeds: list[int],
+                    progress=lambda message: None) -> list[dict]:
     """Every training's row: the pre-trained model of each seed (arm 'pretrain', n_real 0), then
-    both arms at every size. Pre-trained weights are kept in ``ctx.root``/pretrained/."""
+    both arms at every size. Pre-trained weights are kept in ``ctx.root``/pretrained/.
+    ``progress(message)`` hears of each stage (labelling takes most of the time)."""
     from collapse_sim.measure.probes import ensure_probes, probe_oracle
     from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
 
@@ -76,6 +78,7 @@ def run_pretraining(ctx, sizes: list[int], synthetic: int, pretrain_budget: floa
     (root / "pretrained").mkdir(exist_ok=True)
     teacher_data, truth_data = {}, {}
     for seed in seeds:
+        progress(f"seed {seed}: labelling {synthetic} structures with the teacher, {max(sizes)} with the truth")
         teacher_data[seed] = oracle_structures(ctx, sc.real_data, synthetic, (seed, "pretrain"),
                                                oracle_provenance(sc, -1, "pretrain", seed)).structures
         truth_data[seed] = oracle_structures(ctx, sc.real_data, max(sizes), (seed, "finetune"),
@@ -84,9 +87,11 @@ def run_pretraining(ctx, sizes: list[int], synthetic: int, pretrain_budget: floa
     paths = {seed: str(root / "pretrained" / f"seed-{seed}.model") for seed in seeds}
     jobs = [Job(seed, 0, "pretrain", teacher_data[seed], pretrain_steps, save=paths[seed]) for seed in seeds]
     cpus, gpus = sc.ray.cpus_per_training, sc.ray.gpus_per_training
+    progress(f"pre-training {len(seeds)} model(s) for {pretrain_steps} steps")
     rows = ctx.executor.map(_train, [(sc, j, probes) for j in jobs], cpus=cpus, gpus=gpus)
     jobs = [Job(seed, n, arm, truth_data[seed][:n], None, paths[seed] if arm == "pretrained" else None)
             for seed in seeds for n in sizes for arm in ARMS]
+    progress(f"training {len(jobs)} students (scratch and pre-trained, {len(sizes)} sizes)")
     rows += ctx.executor.map(_train, [(sc, j, probes) for j in jobs], cpus=cpus, gpus=gpus)
     return sorted(rows, key=lambda r: (r["seed"], r["n_real"], r["arm"]))
 

@@ -72,10 +72,13 @@ def _pretrain_scenario(**extra):
                               **extra)
 
 
+MESSAGES: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     return api.pretrain(_pretrain_scenario(), tmp_path_factory.mktemp("pre"), sizes=[4, 8], synthetic=8,
-                        pretrain_budget=2.0, local=True)
+                        pretrain_budget=2.0, local=True, progress=MESSAGES.append)
 
 
 def test_pretrain_trains_both_arms_on_the_same_seeds_and_sizes(result):
@@ -97,6 +100,8 @@ def test_pretrain_trains_both_arms_on_the_same_seeds_and_sizes(result):
     assert (result.root / "pretraining.png").stat().st_size > 0
     assert (result.root / "pretrained" / "seed-0.model").is_file()
     assert "reduction" in result.table()
+    assert MESSAGES == ["seed 0: labelling 8 structures with the teacher, 8 with the truth",
+                        "pre-training 1 model(s) for 8 steps", "training 4 students (scratch and pre-trained, 2 sizes)"]
 
 
 @pytest.mark.parametrize(("change", "args", "message"), [

@@ -27,11 +27,12 @@ class PretrainingResult:
 
 def pretrain(scenario, out: str | os.PathLike = "pretraining", *, sizes: Sequence[int] = SIZES, synthetic: int = 400,
              pretrain_budget: float = 2.0, seeds: int | None = None, local: bool = False, address: str | None = None,
-             num_cpus: int | None = None) -> PretrainingResult:
+             num_cpus: int | None = None, progress=None) -> PretrainingResult:
     """Pre-train ``scenario``'s model on ``synthetic`` structures labelled by its ``oracle`` (the
     teacher) for ``pretrain_budget`` x its optimiser steps, fine-tune it on ``sizes`` structures
     labelled by its ``reference_oracle`` (the truth), and train the same model on those alone;
-    for its first ``seeds`` seeds (default: all); writes ``out``/<name>/."""
+    for its first ``seeds`` seeds (default: all); writes ``out``/<name>/. ``progress``: called
+    with a line per stage (default: silent)."""
     from collapse_sim.api.runs import study_context, validate
     from collapse_sim.pretraining import run_pretraining, summarise, write_outputs
 
@@ -53,7 +54,8 @@ def pretrain(scenario, out: str | os.PathLike = "pretraining", *, sizes: Sequenc
         raise UsageError(f"--pretrain-budget: give a positive number, got {pretrain_budget}")
     seeds = len(scenario.seeds) if seeds is None else seeds
     ctx, seeds = study_context(scenario, out, seeds, local=local, address=address, num_cpus=num_cpus)
-    rows = run_pretraining(ctx, sorted(set(sizes)), synthetic, float(pretrain_budget), seeds)
+    rows = run_pretraining(ctx, sorted(set(sizes)), synthetic, float(pretrain_budget), seeds,
+                           progress or (lambda message: None))
     summary = summarise(rows, scenario, synthetic, float(pretrain_budget))
     write_outputs(ctx.root, rows, summary)
     return PretrainingResult(ctx.root, rows, summary)
