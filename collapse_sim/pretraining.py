@@ -155,6 +155,7 @@ def plot(rows: list[dict], summary: dict, path: Path) -> None:
                             alpha=0.15)
         ax.set_xscale("log")
         ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.minorticks_off()
         ax.set_xlabel("truth-labelled structures")
         ax.set_ylabel(f"{probe.upper()} force RMSE (meV/Å)")
         ax.grid(alpha=0.3)
