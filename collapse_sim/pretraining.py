@@ -65,8 +65,10 @@ def _train(job_and_context) -> dict:
 def run_pretraining(ctx, sizes: list[int], synthetic: int, pretrain_budget: float, seeds: list[int],
                     progress=lambda message: None) -> list[dict]:
     """Every training's row: the pre-trained model of each seed (arm 'pretrain', n_real 0), then
-    both arms at every size. Pre-trained weights are kept in ``ctx.root``/pretrained/.
+    both arms at every size. Pre-trained weights are kept in ``ctx.root``/pretrained/, the
+    teacher- and truth-labelled sets of each seed in ``ctx.root``/data/.
     ``progress(message)`` hears of each stage (labelling takes most of the time)."""
+    from collapse_sim.data.io import write_structures
     from collapse_sim.measure.probes import ensure_probes, probe_oracle
     from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
 
@@ -84,6 +86,10 @@ def run_pretraining(ctx, sizes: list[int], synthetic: int, pretrain_budget: floa
         truth_data[seed] = oracle_structures(ctx, sc.real_data, max(sizes), (seed, "finetune"),
                                              oracle_provenance(sc, 0, "finetune", seed, oracle=truth),
                                              oracle=truth).structures
+    (root / "data").mkdir(exist_ok=True)
+    for seed in seeds:  # kept, so that further arms (another budget, another student) need no labelling
+        write_structures(root / "data" / f"seed-{seed}-teacher.extxyz", teacher_data[seed])
+        write_structures(root / "data" / f"seed-{seed}-truth.extxyz", truth_data[seed])
     paths = {seed: str(root / "pretrained" / f"seed-{seed}.model") for seed in seeds}
     jobs = [Job(seed, 0, "pretrain", teacher_data[seed], pretrain_steps, save=paths[seed]) for seed in seeds]
     cpus, gpus = sc.ray.cpus_per_training, sc.ray.gpus_per_training

@@ -99,6 +99,11 @@ def test_pretrain_trains_both_arms_on_the_same_seeds_and_sizes(result):
     assert json.loads((result.root / "summary.json").read_text())["synthetic"] == 8
     assert (result.root / "pretraining.png").stat().st_size > 0
     assert (result.root / "pretrained" / "seed-0.model").is_file()
+    from collapse_sim.data.io import read_structures
+
+    assert len(read_structures(result.root / "data" / "seed-0-teacher.extxyz")) == 8
+    truth = read_structures(result.root / "data" / "seed-0-truth.extxyz")
+    assert len(truth) == 8 and all(a.info["producer"] == "ase.calculators.emt.EMT" for a in truth)
     assert "reduction" in result.table()
     assert MESSAGES == ["seed 0: labelling 8 structures with the teacher, 8 with the truth",
                         "pre-training 1 model(s) for 8 steps", "training 4 students (scratch and pre-trained, 2 sizes)"]
