@@ -15,7 +15,7 @@ from collapse_sim.measure.accuracy import prediction_rmse, probe_rmse
 from collapse_sim.measure.probes import embed_probes, ensure_probes, probe_oracle, probe_oracle_calls
 from collapse_sim.measure.yardsticks import descriptor_fn, standardise
 from collapse_sim.models.base import FEATURES, capabilities
-from collapse_sim.oracles.labelling import oracle_name, oracle_provenance, oracle_structures
+from collapse_sim.oracles.labelling import named_oracle, oracle_name, oracle_provenance, oracle_structures
 from collapse_sim.runtime.rng import child_seed
 
 
@@ -25,7 +25,7 @@ def ensure_reference(ctx) -> None:
     if store.reference_dir.is_dir():
         return
     seed = sc.probes.seed
-    labeller = probe_oracle(sc) if sc.reference_model.labels == "reference_oracle" else sc.oracle
+    labeller = named_oracle(sc, sc.reference_model.labels)
     real, calls = oracle_structures(ctx, sc.real_data, sc.reference_size, (seed, "reference"),
                                     oracle_provenance(sc, -1, "reference", seed, oracle=labeller), oracle=labeller)
     probes = ensure_probes(ctx)

@@ -51,6 +51,12 @@ def oracle_provenance(scenario, generation: int, lineage: str, seed: int, sample
                 sampler=sampler, seed=seed)
 
 
+def named_oracle(scenario, name: str):
+    """The oracle settings a ``labels``/``labeller`` setting names: the scenario's ``oracle``, or for
+    "reference_oracle" its reference oracle (validation makes sure it has one)."""
+    return scenario.reference_oracle if name == "reference_oracle" else scenario.oracle
+
+
 def oracle_name(settings) -> str:
     """An oracle's name in provenance and records: its calculator's import path."""
     return getattr(settings, "calculator", settings.kind)
@@ -107,7 +113,7 @@ def fresh_real_pool(ctx, seed: int, lineage: str, generation: int, n: int,
     if not n:
         return None, 0
     sc = ctx.scenario
-    oracle = sc.reference_oracle if labeller == "reference_oracle" else sc.oracle
+    oracle = named_oracle(sc, labeller)
     provenance = oracle_provenance(sc, generation, lineage, seed, oracle=oracle)
     structures, calls = oracle_structures(ctx, sc.real_data, n, (seed, "real", generation), provenance, oracle=oracle)
     return Pool("real", generation, tuple(structures)), calls

@@ -34,14 +34,13 @@ class BulkSettings(SystemSettingsBase):
     @field_validator("element")
     @classmethod
     def _known_elements(cls, value: str) -> str:
-        from ase.data import atomic_numbers
         from ase.formula import Formula
 
         try:
             symbols = list(Formula(value))
         except ValueError:
             raise ValueError(f"unknown chemical symbol or formula {value!r}") from None
-        if not symbols or any(s not in atomic_numbers or s == "X" for s in symbols):
+        if not symbols or any(s not in _SYMBOLS for s in symbols):
             raise ValueError(f"unknown chemical symbol or formula {value!r}")
         return value
 

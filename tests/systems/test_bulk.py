@@ -19,6 +19,14 @@ def test_a_rocksalt_compound_has_both_elements_in_alternation():
     assert distances.min() == pytest.approx(4.21 / 2)
 
 
+def test_every_two_element_crystal_is_a_crystal_the_settings_accept():
+    from typing import get_args
+
+    from collapse_sim.systems.bulk import COMPOUNDS
+
+    assert set(COMPOUNDS) < set(get_args(BulkSettings.model_fields["crystal"].annotation))
+
+
 @pytest.mark.parametrize(("system", "message"), [
     ({"element": "MgO", "crystal": "fcc"}, r"a fcc crystal is one chemical symbol, not 'MgO'"),
     ({"element": "Mg", "crystal": "rocksalt"}, r"a rocksalt crystal needs a two-element formula"),

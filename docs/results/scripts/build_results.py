@@ -449,10 +449,24 @@ def figure(study: str, f: Figure) -> Path:
     return path
 
 
+def _reference(study: str, run: str) -> dict:
+    """The run's committed reference.json: the reference model's (and a teacher's) probe errors."""
+    return json.loads((RESULTS / study / "data" / run / "reference.json").read_text())
+
+
+def _slopes(xs: list, values: dict, seeds: list):
+    """Over seeds, each seed's least-squares slope of ``values[x][seed]`` against ``xs``."""
+    import numpy as np
+
+    from collapse_sim.report.statistics import summarise
+
+    return summarise(float(np.polyfit(xs, [values[x][s] for x in xs], 1)[0]) for s in seeds)
+
+
 def _excess(study: str, run_name: str) -> dict[str, dict[int, dict[int, float]]]:
     """policy -> generation -> seed -> ID energy MSE minus the reference model's, (meV/atom)^2."""
     run = _run(study, run_name)
-    floor = json.loads((RESULTS / study / "data" / run_name / "reference.json").read_text())["rmse_energy_id"] ** 2
+    floor = _reference(study, run_name)["rmse_energy_id"] ** 2
     out: dict = {}
     for r in run.rows:
         out.setdefault(r["policy"], {}).setdefault(r["generation"], {})[r["seed"]] = r["rmse_energy_id"] ** 2 - floor
@@ -460,7 +474,6 @@ def _excess(study: str, run_name: str) -> dict[str, dict[int, dict[int, float]]]
 
 
 def law(study: str, x: Law) -> str:
-    import numpy as np
 
     from collapse_sim.report.statistics import summarise
 
@@ -473,9 +486,7 @@ def law(study: str, x: Law) -> str:
                  _cell(summarise(excess["accumulate"][g].values()))] for g in gens]
         return _csv(["fits n", "generation", "replace: excess MSE", "accumulate: excess MSE"], rows)
     seeds = sorted(set.intersection(*(set(excess["replace"][g]) for g in gens)))
-    n = np.array(gens, dtype=float) + 1.0
-    slopes = [float(np.polyfit(n, [excess["replace"][g][s] for g in gens], 1)[0]) for s in seeds]
-    slope = summarise(slopes)
+    slope = _slopes([g + 1.0 for g in gens], {g + 1.0: excess["replace"][g] for g in gens}, seeds)
     grows = "grows: interval excludes 0" if slope.low > 0 else (
         "falls: interval excludes 0" if slope.high < 0 else "not separated from 0")
     late = summarise(excess["replace"][gens[-1]].values())
@@ -640,20 +651,18 @@ def zoo(study: str, z: Zoo) -> str:
 
 
 def chain(study: str, c: Chain) -> str:
-    import numpy as np
 
     from collapse_sim.report.statistics import summarise
 
     run = _run(study, c.run)
-    floor = json.loads((RESULTS / study / "data" / c.run / "reference.json").read_text())
-    teacher = floor[f"teacher_rmse_forces_{c.probe}"]
+    teacher = _reference(study, c.run)[f"teacher_rmse_forces_{c.probe}"]
     column, (first, last) = f"rmse_forces_{c.probe}", c.window
     gens = list(range(first, last + 1))
     rows = []
     for policy in run.policies:
         by_gen = {g: _seed_values(run, policy, g, column) for g in gens}
         seeds = sorted(set.intersection(*(set(v) for v in by_gen.values())))
-        slopes = summarise(float(np.polyfit(gens, [by_gen[g][s] for g in gens], 1)[0]) for s in seeds)
+        slopes = _slopes(gens, by_gen, seeds)
         excess = summarise(by_gen[last][s] - teacher for s in seeds)
         if len(seeds) < SEEDS_FOR_A_CLAIM:
             reading = f"preliminary ({len(seeds)} seeds)"
@@ -673,7 +682,7 @@ def chain(study: str, c: Chain) -> str:
 def floors(study: str, f: Floors) -> str:
     rows = []
     for run in f.runs:
-        info = json.loads((RESULTS / study / "data" / run / "reference.json").read_text())
+        info = _reference(study, run)
         for who, prefix in (("teacher", "teacher_"), ("reference model", "")):
             if f"{prefix}rmse_forces_id" in info:
                 rows.append([run, who] + [_fmt(info[f"{prefix}rmse_{q}"]) for q in
