@@ -11,6 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from collapse_sim import systems
 from collapse_sim.errors import UsageError
 from collapse_sim.labs.lineages import lab_variant
 from collapse_sim.labs.settings import CommonsSettings, LabSettings
@@ -60,12 +61,24 @@ class StructureSetSettings(Strict):
                                               "by weight")
 
 
+class HeldOutSettings(StructureSetSettings):
+    """A probe set of another chemistry than the system's, on which only errors are measured:
+    whether a pretrained model forgets what it knew outside the system it is fine-tuned on."""
+
+    system: SystemSettings = Field(description="the system its structures are made from (the same kind as "
+                                               "`system`, another chemistry or phase)")
+
+
 class ProbeSettings(Strict):
     """Fixed probe sets, oracle-labelled once and shared by every lineage."""
 
     seed: int = Field(0, ge=0, description="probe sets do not depend on the lineage seeds")
     id: StructureSetSettings = Field(description="the in-distribution probe set")
     ood: StructureSetSettings = Field(description="the out-of-distribution probe set")
+    held_out: HeldOutSettings | None = Field(
+        None, description="optional: a probe set of another system, made and labelled like the others, on which "
+        "every generation's errors are measured (`rmse_*_held_out`; no embeddings or alignment). Every model "
+        "measured on it must predict its elements: beyond the system's, only pretrained weights do")
 
 
 class SyntheticSettings(Strict):
@@ -206,6 +219,25 @@ class Scenario(Strict):
             if settings is None:
                 continue
             settings.check(self)
+        return self
+
+    @model_validator(mode="after")
+    def _held_out_predictable(self) -> Scenario:
+        """A held-out probe of other elements needs models that predict them before any training."""
+        held = self.probes.held_out if self.probes is not None else None
+        if held is None:
+            return self
+        if held.system.kind != self.system.kind:
+            raise ValueError(f"probes.held_out.system.kind: {held.system.kind!r}; the held-out set is of the same "
+                             f"kind as system ({self.system.kind!r})")
+        new = set(systems.make(held.system).species()) - set(systems.make(self.system).species())
+        for field in ("model", "teacher"):
+            settings = getattr(self, field)
+            known = settings.pretrained_species() if settings is not None else None
+            if known is not None and (missing := sorted(new - known)):
+                raise ValueError(f"probes.held_out.system: {field} ({settings.kind}) cannot predict "
+                                 f"{', '.join(missing)}, elements the system lacks; only pretrained weights "
+                                 "know elements beyond the training data")
         return self
 
     @model_validator(mode="after")

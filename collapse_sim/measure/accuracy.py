@@ -56,7 +56,7 @@ def prediction_rmse(predicted: dict[str, list[Atoms]], probes: dict[str, list[At
         row[f"rmse_energy_{p}_composition"] = composition_fit_rmse(de, numbers) * 1000.0
         per_element = force_rmse_per_element(df, np.concatenate(numbers))
         row |= {f"rmse_forces_{p}_{element}": value * 1000.0 for element, value in per_element.items()}
-        if teacher:
+        if teacher and p in teacher:
             de, df = label_errors(predicted[p], teacher[p])
             row[f"rmse_energy_{p}_teacher"], row[f"rmse_forces_{p}_teacher"] = _rmse(de, df, structures)
             row[f"rmse_energy_{p}_teacher_composition"] = composition_fit_rmse(de, numbers) * 1000.0

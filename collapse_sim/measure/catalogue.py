@@ -30,9 +30,11 @@ class Placeholder:
     meaning: str
 
 
-PROBE_SETS = Placeholder("probe", {"id": "in-distribution probes", "ood": "out-of-distribution probes"},
-                         "the two fixed probe sets, oracle-labelled once per run "
-                         "(by `reference_oracle` if the scenario sets one)")
+PROBE_SETS = Placeholder("probe", {"id": "in-distribution probes", "ood": "out-of-distribution probes",
+                                  "held_out": "held-out probes (another system)"},
+                         "the fixed probe sets, oracle-labelled once per run (by `reference_oracle` if the scenario "
+                         "sets one); `held_out`, only when `probes.held_out` is set, is a set of another chemistry "
+                         "(its own `system`) on which only errors are measured: what a pretrained model forgets")
 DATA_SETS = Placeholder("set", {"train": "training set", "sampled": "sampled (synthetic) pool"},
                         "the generation's training set, or the synthetic pool offered to it (absent at generation 0)")
 TARGETS = Placeholder("target", {"gen0": "generation 0", "prev": "previous generation", "ref": "reference model",
@@ -45,7 +47,10 @@ TARGETS = Placeholder("target", {"gen0": "generation 0", "prev": "previous gener
 ELEMENTS = Placeholder("element", {}, "chemical symbol present in the probe set: its values are not fixed, a "
                        "column per element the probe set holds (e.g. `rmse_forces_ood_N`)")
 PLACEHOLDERS = (PROBE_SETS, DATA_SETS, TARGETS, ELEMENTS)
-PROBES = tuple(PROBE_SETS.values)
+#: the probe sets every run has: errors, embeddings and alignment
+PROBES = ("id", "ood")
+#: the optional probe set of another system: errors only
+HELD_OUT = "held_out"
 
 
 @dataclass(frozen=True)
@@ -138,8 +143,8 @@ def _expand(pattern: str, label: str, unit: str, degrade: str | None, meaning: s
 
 def _build_metrics() -> dict[str, Metric]:
     table: list[Metric] = []
-    for probe in PROBES:
-        P = probe.upper()
+    for probe in (*PROBES, HELD_OUT):
+        P = probe.upper().replace("_", "-")
         table += [
             _expand("rmse_energy_{probe}", "energy RMSE", "meV/atom", UP, "energy RMSE per atom against the probe "
                     "set's labels (the oracle's, or `reference_oracle`'s if set)", "accuracy", "rmse_energy", P,

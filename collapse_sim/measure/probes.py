@@ -9,7 +9,7 @@ import numpy as np
 from ase import Atoms
 
 from collapse_sim.data.io import read_structures, write_structures
-from collapse_sim.measure.catalogue import PROBES
+from collapse_sim.measure.catalogue import HELD_OUT, PROBES
 from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
 from collapse_sim.store import GenerationFiles
 
@@ -21,20 +21,29 @@ def probe_oracle(scenario):
     return scenario.reference_oracle or scenario.oracle
 
 
+def probe_sets(scenario) -> dict[str, tuple]:
+    """name -> (structure-set settings, system settings) of every probe set the scenario has:
+    ``id`` and ``ood`` of its system, and ``held_out`` of its own system if set."""
+    probes = scenario.probes
+    sets = {name: (getattr(probes, name), scenario.system) for name in PROBES}
+    if probes.held_out is not None:
+        sets[HELD_OUT] = (probes.held_out, probes.held_out.system)
+    return sets
+
+
 def ensure_probes(ctx) -> dict[str, list[Atoms]]:
-    """Every probe set, made (``md`` recipes driven by it) and labelled by ``probe_oracle`` on the
-    first call and read back from the run directory (as later calls and resumed runs see them)
-    ever after. The oracle evaluations each set cost go to ``store.probe_oracle_calls_path`` (a
-    run-level cost: see ``probe_oracle_calls``)."""
+    """Every probe set (``probe_sets``), made (``md`` recipes driven by it) and labelled by
+    ``probe_oracle`` on the first call and read back from the run directory (as later calls and
+    resumed runs see them) ever after. The oracle evaluations each set cost go to
+    ``store.probe_oracle_calls_path`` (a run-level cost: see ``probe_oracle_calls``)."""
     sc, store, probes = ctx.scenario, ctx.store, {}
     oracle = probe_oracle(sc)
-    for name in PROBES:
+    for name, (settings, system) in probe_sets(sc).items():
         path = store.probe_path(name)
         if not path.exists():
-            settings = getattr(sc.probes, name)
             provenance = oracle_provenance(sc, -1, "probes", sc.probes.seed, sampler=f"probe-{name}", oracle=oracle)
             labelled = oracle_structures(ctx, settings, settings.n_structures, (sc.probes.seed, "probes", name),
-                                         provenance, oracle=oracle)
+                                         provenance, oracle=oracle, system=system)
             write_structures(path, labelled.structures)
             calls = probe_oracle_calls(store) | {name: labelled.oracle_calls}
             store.probe_oracle_calls_path.write_text(json.dumps(calls))

@@ -12,6 +12,7 @@ from collapse_sim import models
 from collapse_sim.data.io import write_structures
 from collapse_sim.data.structures import forces_of
 from collapse_sim.measure.accuracy import prediction_rmse, probe_rmse
+from collapse_sim.measure.catalogue import PROBES
 from collapse_sim.measure.probes import embed_probes, ensure_probes, probe_oracle, probe_oracle_calls
 from collapse_sim.measure.yardsticks import descriptor_fn, standardise
 from collapse_sim.models.base import FEATURES, capabilities
@@ -28,10 +29,11 @@ def ensure_reference(ctx) -> None:
     labeller = named_oracle(sc, sc.reference_model.labels)
     real, calls = oracle_structures(ctx, sc.real_data, sc.reference_size, (seed, "reference"),
                                     oracle_provenance(sc, -1, "reference", seed, oracle=labeller), oracle=labeller)
-    probes = ensure_probes(ctx)
+    measured = ensure_probes(ctx)  # with a held-out set, which only the teacher is measured on
+    probes = {p: measured[p] for p in PROBES}
     probe_calls = probe_oracle_calls(store)
     with store.staging_reference() as out:
-        teacher, teacher_info = label_by_teacher(sc, probes, out)
+        teacher, teacher_info = label_by_teacher(sc, measured, out)
         model, seconds = models.fit(sc, real, child_seed(seed, "train", "reference"), out.train_log)
         model.save(out.model)
         write_structures(out.train, real)
@@ -56,7 +58,7 @@ def ensure_reference(ctx) -> None:
 
 def label_by_teacher(sc, probes: dict[str, list[Atoms]], out) -> tuple[dict[str, list[Atoms]] | None, dict]:
     """The scenario's teacher on the probe structures: its labels and (if it has features) its
-    embeddings, saved to the reference directory ``out``, and its own errors against the probe
+    embeddings of the ``PROBES`` sets, saved to the reference directory ``out``, and its own errors against the probe
     labels (``teacher_rmse_*``: how far the teacher is from the truth the probes carry). (None, {})
     without a teacher."""
     if sc.teacher is None:
@@ -69,6 +71,8 @@ def label_by_teacher(sc, probes: dict[str, list[Atoms]], out) -> tuple[dict[str,
         write_structures(out.teacher_labels(p), structures)
     if FEATURES in capabilities(teacher):
         for p, structures in probes.items():
+            if p not in PROBES:  # a held-out set: errors only
+                continue
             np.save(out.teacher_embeddings(p), teacher.embed(structures))
     errors = {f"teacher_{column}": value for column, value in prediction_rmse(labels, probes).items()}
     return labels, errors | {"teacher_hash": teacher.fingerprint(), "teacher": teacher.source()}

@@ -34,7 +34,7 @@ def measure_generation(model, yard: Yardsticks | None, k: int, out: GenerationFi
         return summary
     start, warnings = time.perf_counter(), []
     with compute_threads(getattr(model, "threads", None)):  # the task's threads: same bits under Ray and --local
-        row = probe_rmse(model, yard.probes, yard.teacher_labels)
+        row = probe_rmse(model, yard.probes | yard.held_out, yard.teacher_labels)
         row |= representation_columns(model, yard, k, out, targets, warnings)
         for label, structures in (("train", train), ("sampled", sampled)):
             row |= data_metrics(structures, label, yard, k, warnings)

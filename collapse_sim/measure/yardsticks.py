@@ -10,7 +10,7 @@ import numpy as np
 from ase import Atoms
 
 from collapse_sim.data.io import read_structures
-from collapse_sim.measure.catalogue import PROBES
+from collapse_sim.measure.catalogue import HELD_OUT, PROBES
 from collapse_sim.store import RunStore
 
 
@@ -29,6 +29,7 @@ class Yardsticks:
     describe: Callable[[list[Atoms]], np.ndarray]  # structures -> standardised descriptors
     teacher_labels: dict[str, list[Atoms]] = field(default_factory=dict)  # the probes as the teacher labels them
     teacher_embeddings: dict[str, np.ndarray] = field(default_factory=dict)  # empty without a teacher with features
+    held_out: dict[str, list[Atoms]] = field(default_factory=dict)  # {HELD_OUT: structures} if the scenario has one
 
     @classmethod
     def load(cls, store: RunStore, scenario) -> Yardsticks | None:
@@ -44,12 +45,14 @@ class Yardsticks:
         embedded = all(ref.embeddings(p).exists() for p in PROBES)
         taught = scenario.teacher is not None
         teacher_embedded = taught and all(ref.teacher_embeddings(p).exists() for p in PROBES)
+        held_out = (HELD_OUT,) if scenario.probes.held_out is not None else ()
         return cls({p: read_structures(store.probe_path(p)) for p in PROBES}, np.load(ref.descriptors),
                    info["force_p99"], info["vendi_bandwidth"],
                    {p: np.load(ref.embeddings(p)) for p in PROBES} if embedded else {},
                    lambda structures: (raw(structures) - center) / scale,
-                   {p: read_structures(ref.teacher_labels(p)) for p in PROBES} if taught else {},
-                   {p: np.load(ref.teacher_embeddings(p)) for p in PROBES} if teacher_embedded else {})
+                   {p: read_structures(ref.teacher_labels(p)) for p in (*PROBES, *held_out)} if taught else {},
+                   {p: np.load(ref.teacher_embeddings(p)) for p in PROBES} if teacher_embedded else {},
+                   {p: read_structures(store.probe_path(p)) for p in held_out})
 
 
 def descriptor_fn(scenario) -> Callable[[list[Atoms]], np.ndarray]:

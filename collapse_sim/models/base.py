@@ -62,6 +62,12 @@ class ModelSettingsBase(KindSettings):
     #: True if the model draws its own samples, ``sample(n, rng)`` (for the model-samples sampler)
     generative: ClassVar[bool] = False
 
+    def pretrained_species(self) -> frozenset[str] | None:
+        """Elements the model predicts before any training (published weights): what a held-out
+        probe of other chemistry may hold. Empty: only what it is trained on; None: not known
+        before it runs (a calculator)."""
+        return frozenset()
+
 
 @runtime_checkable
 class Model(Protocol):

@@ -103,6 +103,11 @@ class FrozenSettings(ModelSettingsBase, WorkerSettings):
                 raise ValueError(f"path: {self.path!r} is not a file")
         return self
 
+    def pretrained_species(self) -> frozenset[str] | None:
+        """A pretrained kind's published weights know theirs; a saved model or a calculator is
+        not known before it runs (None)."""
+        return self.model.pretrained_species() if self.model is not None and self.path is None else None
+
     def check(self, scenario) -> None:
         """The wrapped kind's own needs. (Without features the metric suite leaves out the
         embedding and alignment columns and says so in ``metric_warnings``.)"""

@@ -84,15 +84,17 @@ def _merge(chunks: Sequence[Labelled]) -> Labelled:
     return Labelled([atoms for chunk in chunks for atoms in chunk.structures], sum(c.oracle_calls for c in chunks))
 
 
-def oracle_structures(ctx, set_settings, n: int, rng_key: tuple, provenance: dict, oracle=None) -> Labelled:
+def oracle_structures(ctx, set_settings, n: int, rng_key: tuple, provenance: dict, oracle=None,
+                      system=None) -> Labelled:
     """``n`` structures made by the set's recipes and labelled by the oracle (``oracle``: other
     oracle settings than the scenario's, which then also drive ``md`` recipes), in chunked tasks
-    on ``ctx.executor``; ``rng_key`` keys the recipe plan."""
+    on ``ctx.executor``; ``rng_key`` keys the recipe plan; ``system``: other system settings than
+    the scenario's (a held-out probe set)."""
     sc = ctx.scenario
     oracle = oracle or sc.oracle
     plan = plan_recipes(set_settings.recipes, n, stream(*rng_key))
-    size = oracle.chunk_size
-    jobs = [(sc.system, oracle, set_settings.recipes, plan[i : i + size], provenance) for i in range(0, n, size)]
+    size, system = oracle.chunk_size, system or sc.system
+    jobs = [(system, oracle, set_settings.recipes, plan[i : i + size], provenance) for i in range(0, n, size)]
     return _merge(ctx.executor.map(_label_chunk, jobs, cpus=sc.ray.cpus_per_labelling))
 
 

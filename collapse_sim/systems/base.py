@@ -47,6 +47,8 @@ def scenario_recipes(scenario) -> Iterator[tuple[str, object]]:
     sets = [("real_data", scenario.real_data)]
     if scenario.probes is not None:
         sets += [("probes.id", scenario.probes.id), ("probes.ood", scenario.probes.ood)]
+        if scenario.probes.held_out is not None:  # of another system of the same kind
+            sets.append(("probes.held_out", scenario.probes.held_out))
     for name, structure_set in sets:
         for i, recipe in enumerate(structure_set.recipes):
             yield f"{name}.recipes.{i}", recipe

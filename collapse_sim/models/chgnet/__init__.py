@@ -103,6 +103,12 @@ class CHGNetSettings(ModelSettingsBase):
             raise ValueError("freeze: only pretrained weights can be kept (pretrained is false)")
         return self
 
+    def pretrained_species(self) -> frozenset[str]:
+        """With pretrained weights, every element of its atom embedding."""
+        from ase.data import chemical_symbols
+
+        return frozenset(chemical_symbols[1:MAX_Z + 1]) if self.pretrained else frozenset()
+
     def check(self, scenario) -> None:
         """Every element of the system must have a row in CHGNet's atom embedding."""
         from collapse_sim import systems
