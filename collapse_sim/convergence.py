@@ -22,9 +22,11 @@ from collapse_sim.runtime.atomic import write_csv
 
 #: the scenario's own point counts as converged when more steps lower its ID force error by less
 CONVERGED_WITHIN = 0.10
-COLUMNS = ("seed", "n_structures", "own", "steps", "budget", "train_seconds", "rmse_forces_id", "rmse_forces_ood",
-           "rmse_energy_id", "rmse_energy_id_composition", "rmse_energy_ood_composition")
-ERRORS = COLUMNS[6:]
+ERRORS = ("rmse_forces_id", "rmse_forces_ood", "rmse_energy_id", "rmse_energy_id_composition",
+          "rmse_energy_ood_composition")
+#: with a scenario ``teacher``: errors against its labels and CKNNA with its embeddings (k = metrics.k)
+TEACHER_COLUMNS = ("rmse_forces_id_teacher", "rmse_forces_ood_teacher", "cknna_teacher_id", "cknna_teacher_ood")
+COLUMNS = ("seed", "n_structures", "own", "steps", "budget", "train_seconds", *ERRORS, *TEACHER_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -48,21 +50,35 @@ def ladder(scenario, base: int, budgets: list[float], sizes: list[float], seeds:
 
 
 def _train_point(job) -> dict:
-    """Train one point of the ladder and measure it on the probes (runs as one task)."""
+    """Train one point of the ladder and measure it on the probes, and against the teacher's
+    labels and embeddings if given (runs as one task)."""
     from collapse_sim import models
     from collapse_sim.measure.accuracy import probe_rmse
+    from collapse_sim.measure.representation import model_metrics
+    from collapse_sim.models.base import FEATURES, capabilities
     from collapse_sim.runtime.rng import child_seed
 
-    scenario, point, real, probes = job
+    scenario, point, real, probes, (teacher_labels, teacher_embeddings) = job
     if point.steps is not None:
         settings = scenario.model.model_copy(update={"steps": point.steps})
         scenario = scenario.model_copy(update={"model": settings})
     with tempfile.TemporaryDirectory(prefix="collapse-sim-converge-") as tmp:
         model, seconds = models.fit(scenario, real, child_seed(point.seed, "train", 0), Path(tmp) / "train.log")
-    errors = probe_rmse(model, probes)
+    errors = probe_rmse(model, probes, teacher_labels)
+    if teacher_embeddings and FEATURES in capabilities(model):
+        embeddings = {p: model.embed(probes[p]) for p in teacher_embeddings}
+        errors |= model_metrics(embeddings, {"teacher": teacher_embeddings}, scenario.metrics.k, [])
     return {"seed": point.seed, "n_structures": point.n_structures, "own": int(point.steps is None),
             "steps": int(model.fit_info["optimizer_steps"]), "train_seconds": round(seconds, 2)} | \
-        {c: errors.get(c, float("nan")) for c in ERRORS}
+        {c: errors.get(c, float("nan")) for c in ERRORS + TEACHER_COLUMNS}
+
+
+def _teacher_task(job) -> tuple[dict, dict]:
+    """The teacher's labels and embeddings of the probes (one task: the teacher may be large)."""
+    from collapse_sim.measure.reference import teacher_view
+
+    labels, embeddings, _ = teacher_view(*job)
+    return labels, embeddings
 
 
 def run_convergence(ctx, budgets: list[float], sizes: list[float], seeds: list[int]) -> list[dict]:
@@ -75,13 +91,15 @@ def run_convergence(ctx, budgets: list[float], sizes: list[float], seeds: list[i
 
     sc = ctx.scenario
     probes = ensure_probes(ctx)
+    teacher = ctx.executor.map(_teacher_task, [(sc, probes)], cpus=sc.ray.cpus_per_training)[0] if sc.teacher \
+        else (None, {})
     data = {}
 
     def train(points: list[Point]) -> list[dict]:
         for seed, n in sorted({(p.seed, p.n_structures) for p in points} - set(data)):
             provenance = oracle_provenance(sc, 0, "converge", seed)
             data[seed, n] = oracle_structures(ctx, sc.real_data, n, (seed, "real", 0), provenance).structures
-        jobs = [(sc, p, data[p.seed, p.n_structures], probes) for p in points]
+        jobs = [(sc, p, data[p.seed, p.n_structures], probes, teacher) for p in points]
         return ctx.executor.map(_train_point, jobs, cpus=sc.ray.cpus_per_training, gpus=sc.ray.gpus_per_training)
 
     n0 = sc.real_data.n_structures

@@ -77,3 +77,23 @@ def test_a_model_without_optimiser_steps_is_refused(tmp_path):
     data["model"] = {"kind": "frozen", "calculator": "ase.calculators.emt.EMT"}
     with pytest.raises(collapse_sim.UsageError, match="converge needs a trainable model with optimiser steps"):
         collapse_sim.converge(data, tmp_path, local=True)
+
+
+def test_with_a_teacher_each_point_is_measured_against_its_labels_and_embeddings(tiny_run, tmp_path):
+    """The run's own generation 0 as the teacher: the ladder's own point is that model, so it reads
+    0 error against the teacher and CKNNA 1; a shorter training reads less."""
+    from collapse_sim.store import RunStore
+
+    scenario, root, run_rows = tiny_run
+    lineage = next(r["lineage"] for r in run_rows if r["generation"] == 0)
+    data = tiny_scenario_dict()
+    data["teacher"] = {"kind": "frozen", "model": data["model"], "path": str(RunStore(root).model_path(lineage, 0))}
+    result = collapse_sim.converge(data, tmp_path, budgets=[0.25], sizes=[1.0], seeds=1, local=True)
+    n0 = scenario.real_data.n_structures
+    (own,) = [r for r in result.rows if r["own"] and r["n_structures"] == n0]
+    (short,) = [r for r in result.rows if not r["own"]]
+    for probe in ("id", "ood"):
+        assert own[f"rmse_forces_{probe}_teacher"] == pytest.approx(0.0, abs=1e-3)
+        assert own[f"cknna_teacher_{probe}"] == pytest.approx(1.0, abs=1e-9)
+        assert short[f"rmse_forces_{probe}_teacher"] > 1.0 and short[f"cknna_teacher_{probe}"] < 1.0
+    assert {"cknna_teacher_id", "rmse_forces_id_teacher"} <= set(next(csv.DictReader(open(result.root / "curves.csv"))))

@@ -57,22 +57,28 @@ def ensure_reference(ctx) -> None:
 
 
 def label_by_teacher(sc, probes: dict[str, list[Atoms]], out) -> tuple[dict[str, list[Atoms]] | None, dict]:
-    """The scenario's teacher on the probe structures: its labels and (if it has features) its
-    embeddings of the ``PROBES`` sets, saved to the reference directory ``out``, and its own errors against the probe
-    labels (``teacher_rmse_*``: how far the teacher is from the truth the probes carry). (None, {})
-    without a teacher."""
+    """The scenario's teacher on the probe structures (``teacher_view``): its labels and (if it
+    has features) its embeddings of the ``PROBES`` sets, saved to the reference directory ``out``,
+    and its own errors against the probe labels (``teacher_rmse_*``: how far the teacher is from
+    the truth the probes carry). (None, {}) without a teacher."""
     if sc.teacher is None:
         return None, {}
+    labels, embeddings, record = teacher_view(sc, probes)
+    for p, structures in labels.items():
+        write_structures(out.teacher_labels(p), structures)
+    for p, array in embeddings.items():
+        np.save(out.teacher_embeddings(p), array)
+    errors = {f"teacher_{column}": value for column, value in prediction_rmse(labels, probes).items()}
+    return labels, errors | record
+
+
+def teacher_view(sc, probes: dict[str, list[Atoms]]) -> tuple[dict[str, list[Atoms]], dict[str, np.ndarray], dict]:
+    """The scenario's teacher's labels of every probe set, its embeddings of the ``PROBES`` sets
+    (none without the features capability) and its record (``teacher_hash``, ``teacher``)."""
     from collapse_sim.runtime.executor import torch_threads
 
     teacher = models.make(sc.teacher, threads=torch_threads(sc.ray.cpus_per_training))
     labels = {p: teacher.predict(structures) for p, structures in probes.items()}
-    for p, structures in labels.items():
-        write_structures(out.teacher_labels(p), structures)
-    if FEATURES in capabilities(teacher):
-        for p, structures in probes.items():
-            if p not in PROBES:  # a held-out set: errors only
-                continue
-            np.save(out.teacher_embeddings(p), teacher.embed(structures))
-    errors = {f"teacher_{column}": value for column, value in prediction_rmse(labels, probes).items()}
-    return labels, errors | {"teacher_hash": teacher.fingerprint(), "teacher": teacher.source()}
+    embeddings = ({p: teacher.embed(structures) for p, structures in probes.items() if p in PROBES}
+                  if FEATURES in capabilities(teacher) else {})
+    return labels, embeddings, {"teacher_hash": teacher.fingerprint(), "teacher": teacher.source()}

@@ -104,9 +104,10 @@ class FrozenSettings(ModelSettingsBase, WorkerSettings):
         return self
 
     def pretrained_species(self) -> frozenset[str] | None:
-        """A pretrained kind's published weights know theirs; a saved model or a calculator is
-        not known before it runs (None)."""
-        return self.model.pretrained_species() if self.model is not None and self.path is None else None
+        """The wrapped kind's (a saved model of a kind without published weights knows only what
+        it was trained on, which the scenario's system is taken to be); a calculator's are not
+        known before it runs (None)."""
+        return self.model.pretrained_species() if self.model is not None else None
 
     def check(self, scenario) -> None:
         """The wrapped kind's own needs. (Without features the metric suite leaves out the
