@@ -41,7 +41,8 @@ KEEP = ("lineage", "policy", "policy_kind", "lab", "commons", "architecture", "d
         "cknna_gen0_id", "cknna_gen0_ood", "mknn_ref_id", "dcor_ref_id", "id_twonn_model_id", "id_twonn_model_ood",
         "rmse_forces_id_teacher", "rmse_forces_ood_teacher", "rmse_energy_id_teacher_composition",
         "cknna_teacher_id", "cknna_teacher_ood", "mknn_teacher_id", "mknn_teacher_ood", "dcor_teacher_id",
-        "ii_model_to_teacher_id", "model_hash")
+        "ii_model_to_teacher_id", "model_hash", "rmse_forces_held_out", "rmse_energy_held_out_composition",
+        "rmse_forces_held_out_teacher", "rmse_forces_ood_teacher")
 #: fewer paired seeds than this: a difference is reported as preliminary, whatever its interval
 SEEDS_FOR_A_CLAIM = 5
 
@@ -150,15 +151,17 @@ class Chain:
     run: str
     window: tuple[int, int]
     probe: str = "id"
+    floor: str = "the teacher"  # what the scenario's teacher is to this study (its name in the table)
 
 
 @dataclass(frozen=True)
 class Floors:
     """The fixed models of a run, from its reference.json: the teacher's and the reference
-    model's force and composition-fitted energy RMSE against the probes' labels."""
+    model's force and composition-fitted energy RMSE against the probes' labels (``probes``)."""
 
     name: str
     runs: tuple[str, ...]
+    probes: tuple[str, ...] = ("id", "ood")
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,36 @@ class Across:
     columns: tuple[str, ...]
     generation: int = 0
     policy: str = "replace"
+
+
+@dataclass(frozen=True)
+class Rates:
+    """How fast two runs' lineages degrade on ``column``: per policy, each seed's least-squares
+    slope over ``window`` as a share of its value at the window's start, in run ``a`` and in run
+    ``b``, and a − b paired by seed (the runs share seeds, hence real data and probes)."""
+
+    name: str
+    a: str
+    b: str
+    column: str
+    window: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Inheritance:
+    """Representation inheritance at equal accuracy, from two ``collapse-sim converge`` ladders of
+    one student with the scenario's teacher measured (data/``taught``: trained on the teacher's
+    labels; data/``peer``: on the truth's). ``table`` "ladder": each point's force RMSE against the
+    truth and the teacher and CKNNA to the teacher, both ladders. "matched": per seed, the peer
+    ladder's CKNNA to the teacher interpolated (linearly in force RMSE against the truth, between
+    the two points that bracket it; no extrapolation) at each teacher-taught point's error, and
+    teacher-taught − interpolated, paired by seed."""
+
+    name: str
+    taught: str
+    peer: str
+    table: str
+    probe: str = "id"
 
 
 @dataclass(frozen=True)
@@ -216,7 +249,23 @@ def policy_study(run: str, generations: tuple[int, ...], window: tuple[int, int]
                                                    "cknna_ref_id"))])
 
 
+def chain_tables(run: str, generations: tuple[int, ...], window: tuple[int, int], suffix: str = "") -> list:
+    """A distillation chain's tables: its fixed models, the error against the truth and the
+    teacher per generation, the chain's trend over ``window``, alignment with the teacher and
+    the peer (names end in ``suffix``)."""
+    return [Floors(f"floors{suffix}", (run,)),
+            Trajectory(f"truth-id{suffix}", run, "rmse_forces_id", generations),
+            Trajectory(f"teacher-id{suffix}", run, "rmse_forces_id_teacher", generations),
+            Trajectory(f"truth-ood{suffix}", run, "rmse_forces_ood", generations),
+            Chain(f"chain-id{suffix}", run, window, "id"),
+            Chain(f"chain-ood{suffix}", run, window, "ood"),
+            Trajectory(f"cknna-teacher-id{suffix}", run, "cknna_teacher_id", generations),
+            Trajectory(f"cknna-ref-id{suffix}", run, "cknna_ref_id", generations)]
+
+
 GENERATIONS = (0, 1, 2, 4, 6, 8)
+MGO_GENERATIONS = (0, 1, 2, 3, 4, 5)
+SELF_GENERATIONS = (0, 1, 2, 3, 4)
 STUDIES = {
     "study-cu": policy_study("study-cu-compute", (0, 1, 2, 3, 4, 5, 6), (4, 6)),
     "molecules": policy_study("molecules-strong", (0, 1, 2), (1, 2)),
@@ -236,24 +285,43 @@ STUDIES = {
         EcosystemFigure("tree-id", "commons-data", "tree", "id"),
         EcosystemFigure("tree-ood", "commons-data", "tree", "ood")]),
     "distillation": Study([
-        Floors("floors", ("distill-cu",)),
-        Trajectory("truth-id", "distill-cu", "rmse_forces_id", GENERATIONS),
-        Trajectory("teacher-id", "distill-cu", "rmse_forces_id_teacher", GENERATIONS),
-        Trajectory("truth-ood", "distill-cu", "rmse_forces_ood", GENERATIONS),
+        *chain_tables("distill-cu", GENERATIONS, (1, 8)),
         Trajectory("teacher-ood", "distill-cu", "rmse_forces_ood_teacher", GENERATIONS),
-        Chain("chain-id", "distill-cu", (1, 8), "id"),
-        Chain("chain-ood", "distill-cu", (1, 8), "ood"),
-        Trajectory("cknna-teacher-id", "distill-cu", "cknna_teacher_id", GENERATIONS),
-        Trajectory("cknna-ref-id", "distill-cu", "cknna_ref_id", GENERATIONS),
         Contrast("contrasts-gen6-8", "distill-cu", ("rmse_forces_id", "rmse_forces_id_teacher", "rmse_forces_ood",
                                                     "cknna_teacher_id", "cknna_ref_id"), (6, 8)),
         Across("inheritance", "distill-cu", "distill-cu-peer",
                ("cknna_teacher_id", "cknna_teacher_ood", "mknn_teacher_id", "mknn_teacher_ood", "dcor_teacher_id",
                 "ii_model_to_teacher_id", "rmse_forces_id", "rmse_forces_ood", "rmse_forces_id_teacher",
                 "rmse_forces_ood_teacher")),
+        *chain_tables("distill-mgo", MGO_GENERATIONS, (1, 5), "-mgo"),
+        Trajectory("truth-id-mgo-O", "distill-mgo", "rmse_forces_id_O", MGO_GENERATIONS),
+        Trajectory("truth-id-mgo-Mg", "distill-mgo", "rmse_forces_id_Mg", MGO_GENERATIONS),
+        Contrast("contrasts-mgo-gen4-5", "distill-mgo", ("rmse_forces_id", "rmse_forces_id_teacher",
+                                                         "rmse_forces_ood", "cknna_teacher_id"), (4, 5)),
     ], [Figure("chain", "distill-cu", ("rmse_forces_id", "rmse_forces_id_teacher", "cknna_teacher_id",
-                                       "cknna_ref_id"))]),
+                                       "cknna_ref_id")),
+        Figure("chain-mgo", "distill-mgo", ("rmse_forces_id", "rmse_forces_id_teacher", "cknna_teacher_id",
+                                            "cknna_ref_id"))]),
+    "self-fine-tuning": Study([
+        Floors("floors", ("selftune-cu", "selftune-cu-scratch"), ("id", "ood", "held_out")),
+        Trajectory("chgnet-id", "selftune-cu", "rmse_forces_id", SELF_GENERATIONS),
+        Trajectory("scratch-id", "selftune-cu-scratch", "rmse_forces_id", SELF_GENERATIONS),
+        Trajectory("chgnet-ood", "selftune-cu", "rmse_forces_ood", SELF_GENERATIONS),
+        Trajectory("scratch-ood", "selftune-cu-scratch", "rmse_forces_ood", SELF_GENERATIONS),
+        Chain("chain-id", "selftune-cu", (0, 4), "id", "the pretrained CHGNet"),
+        Chain("chain-ood", "selftune-cu", (0, 4), "ood", "the pretrained CHGNet"),
+        Rates("rates-id", "selftune-cu", "selftune-cu-scratch", "rmse_forces_id", (0, 4)),
+        Rates("rates-ood", "selftune-cu", "selftune-cu-scratch", "rmse_forces_ood", (0, 4)),
+        Trajectory("held-out", "selftune-cu", "rmse_forces_held_out", SELF_GENERATIONS),
+        Chain("forgetting", "selftune-cu", (0, 4), "held_out", "the pretrained CHGNet"),
+        Trajectory("drift-id", "selftune-cu", "rmse_forces_id_teacher", SELF_GENERATIONS),
+        Contrast("contrasts", "selftune-cu", ("rmse_forces_id", "rmse_forces_ood", "rmse_forces_held_out"), (3, 4)),
+    ], [Figure("selftune", "selftune-cu", ("rmse_forces_id", "rmse_forces_ood", "rmse_forces_held_out",
+                                           "rmse_forces_id_teacher"))]),
     "pretraining": Study([Pretraining()]),
+    "inheritance": Study([Inheritance("ladder", "taught", "peer", "ladder"),
+                          Inheritance("matched-id", "taught", "peer", "matched", "id"),
+                          Inheritance("matched-ood", "taught", "peer", "matched", "ood")]),
     "zoo-cu": Study([Zoo(name, name) for name in ("alignment", "architectures", "bins", "collapse", "probe-count")]),
     "policies": Study([
         Trajectory("forces-id", "policies-cu", "rmse_forces_id", (0, 1, 2, 3, 4, 5, 6)),
@@ -271,6 +339,15 @@ STUDIES = {
 
 
 # ----------------------------------------------------------------------------- extract
+def _kept(column: str) -> bool:
+    """A column the committed metrics keep: one of ``KEEP``, or a per-element force error."""
+    from ase.data import chemical_symbols
+
+    probe_element = column.removeprefix("rmse_forces_").split("_")
+    return column in KEEP or (column.startswith("rmse_forces_") and len(probe_element) == 2
+                              and probe_element[1] in chemical_symbols[1:])
+
+
 def extract(run_dir: Path, study: str) -> Path:
     """Copy a finished run's scenario and reduced metrics into ``docs/results/STUDY/data/NAME``."""
     from collapse_sim.store import RunStore
@@ -284,7 +361,7 @@ def extract(run_dir: Path, study: str) -> Path:
     for line in store.metrics_path.read_text().splitlines():
         if line.strip():
             row = json.loads(line)
-            lines.append(json.dumps({k: row[k] for k in KEEP if k in row}, sort_keys=True))
+            lines.append(json.dumps({k: v for k, v in row.items() if _kept(k)}, sort_keys=True))
     (out / "metrics.jsonl").write_text("\n".join(lines) + "\n")
     if (run_dir / "ecosystem.json").is_file():  # a labs run: the matrices and trees its page reads
         shutil.copyfile(run_dir / "ecosystem.json", out / "ecosystem.json")
@@ -415,6 +492,57 @@ def convergence(study: str, c: Convergence) -> str:
                  "ID energy RMSE, composition-fitted (meV/atom)"], out)
 
 
+def _ladder(study: str, folder: str) -> list[dict]:
+    """A ``collapse-sim converge`` output's rows at generation 0's size, numbers as floats, one per
+    seed and steps (the reference model's point is the same training when its size is the same)."""
+    with open(RESULTS / study / "data" / folder / "curves.csv", newline="") as handle:
+        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    n0 = min(r["n_structures"] for r in rows if r["own"])
+    return list({(r["seed"], r["steps"]): r for r in rows if r["n_structures"] == n0}.values())
+
+
+def inheritance(study: str, x: Inheritance) -> str:
+    import numpy as np
+
+    from collapse_sim.report.statistics import paired, summarise
+
+    error, cknna, teacher = f"rmse_forces_{x.probe}", f"cknna_teacher_{x.probe}", f"rmse_forces_{x.probe}_teacher"
+    ladders = {x.taught: _ladder(study, x.taught), x.peer: _ladder(study, x.peer)}
+    if x.table == "ladder":
+        rows = []
+        for arm, data in ladders.items():
+            for steps in sorted({r["steps"] for r in data}):
+                group = [r for r in data if r["steps"] == steps]
+                rows.append([arm, str(int(steps)), str(len(group))] + [_cell(summarise(r[c] for r in group))
+                                                                      for c in (error, teacher, cknna)])
+        return _csv(["ladder", "optimiser steps", "seeds", f"{x.probe.upper()} force RMSE vs truth (meV/Å)",
+                     f"{x.probe.upper()} force RMSE vs teacher (meV/Å)", f"CKNNA to the teacher ({x.probe.upper()})"],
+                    rows)
+    peer = {}
+    for r in ladders[x.peer]:
+        peer.setdefault(int(r["seed"]), []).append((r[error], r[cknna]))
+    rows = []
+    for steps in sorted({r["steps"] for r in ladders[x.taught]}):
+        taught, matched = {}, {}
+        for r in ladders[x.taught]:
+            seed = int(r["seed"])
+            if r["steps"] != steps or seed not in peer:
+                continue
+            points = sorted(peer[seed])
+            if points[0][0] <= r[error] <= points[-1][0]:
+                taught[seed], matched[seed] = r[cknna], float(np.interp(r[error], *zip(*points)))
+        if not taught:
+            continue
+        d = paired(taught, matched)
+        errors = summarise(r[error] for r in ladders[x.taught] if r["steps"] == steps and int(r["seed"]) in taught)
+        rows.append([str(int(steps)), _cell(errors), _cell(summarise(taught.values())),
+                     _cell(summarise(matched.values())), _fmt(d.diff.mean, 2),
+                     f"{_fmt(d.diff.low, 2)} … {_fmt(d.diff.high, 2)}", str(d.n), verdict(d, None)])
+    return _csv(["teacher-taught steps", f"{x.probe.upper()} force RMSE vs truth (meV/Å)",
+                 "CKNNA to teacher, teacher-taught", "CKNNA to teacher, truth-taught at that error",
+                 "difference", "95 % CI", "seeds", "reading"], rows)
+
+
 def figure(study: str, f: Figure) -> Path:
     """Draw ``f`` from the study's committed data into docs/results/STUDY/NAME.png."""
     import matplotlib
@@ -454,13 +582,18 @@ def _reference(study: str, run: str) -> dict:
     return json.loads((RESULTS / study / "data" / run / "reference.json").read_text())
 
 
-def _slopes(xs: list, values: dict, seeds: list):
-    """Over seeds, each seed's least-squares slope of ``values[x][seed]`` against ``xs``."""
+def _slope(xs: list, ys: list) -> float:
+    """Least-squares slope of ``ys`` against ``xs``."""
     import numpy as np
 
+    return float(np.polyfit(xs, ys, 1)[0])
+
+
+def _slopes(xs: list, values: dict, seeds: list):
+    """Over seeds, each seed's least-squares slope of ``values[x][seed]`` against ``xs``."""
     from collapse_sim.report.statistics import summarise
 
-    return summarise(float(np.polyfit(xs, [values[x][s] for x in xs], 1)[0]) for s in seeds)
+    return summarise(_slope(xs, [values[x][s] for x in xs]) for s in seeds)
 
 
 def _excess(study: str, run_name: str) -> dict[str, dict[int, dict[int, float]]]:
@@ -668,30 +801,57 @@ def chain(study: str, c: Chain) -> str:
             reading = f"preliminary ({len(seeds)} seeds)"
         else:
             reading = ("keeps growing" if slopes.low > 0 else "falls" if slopes.high < 0 else
-                       "no separated trend") + (", above the teacher's error" if excess.low > 0 else
-                                                ", below the teacher's error" if excess.high < 0 else
-                                                ", at the teacher's error (interval includes it)")
+                       "no separated trend") + (f", above {c.floor}'s error" if excess.low > 0 else
+                                                f", below {c.floor}'s error" if excess.high < 0 else
+                                                f", at {c.floor}'s error (interval includes it)")
         rows.append([policy, str(len(seeds)), _cell(summarise(by_gen[first][s] for s in seeds)),
                      _cell(summarise(by_gen[last][s] for s in seeds)), _cell(slopes),
                      f"{_fmt(slopes.low, 2)} … {_fmt(slopes.high, 2)}", _cell(excess),
                      f"{_fmt(excess.low, 2)} … {_fmt(excess.high, 2)}", reading])
+    floor = f"gen {last} − {c.floor.removeprefix('the ')} ({_fmt(teacher)})"
     return _csv(["policy", "seeds", f"gen {first}", f"gen {last}", f"slope per generation, gens {first}–{last}",
-                 "95 % CI", f"gen {last} − teacher ({_fmt(teacher)})", "95 % CI", "reading"], rows)
+                 "95 % CI", floor, "95 % CI", "reading"], rows)
 
 
 def floors(study: str, f: Floors) -> str:
+    names = {"id": "ID", "ood": "OOD", "held_out": "held-out"}
+    quantities = [("forces", probe, f"{names[probe]} force RMSE (meV/Å)") for probe in f.probes]
+    quantities += [("energy", probe, f"{names[probe]} energy RMSE, composition-fitted (meV/atom)")
+                   for probe in f.probes]
     rows = []
     for run in f.runs:
         info = _reference(study, run)
         for who, prefix in (("teacher", "teacher_"), ("reference model", "")):
             if f"{prefix}rmse_forces_id" in info:
-                rows.append([run, who] + [_fmt(info[f"{prefix}rmse_{q}"]) for q in
-                                          ("forces_id", "forces_ood", "energy_id_composition",
-                                           "energy_ood_composition")])
-    return _csv(["run", "model", "ID force RMSE (meV/Å)", "OOD force RMSE (meV/Å)",
-                 "ID energy RMSE, composition-fitted (meV/atom)", "OOD energy RMSE, composition-fitted (meV/atom)"],
-                rows)
+                rows.append([run, who] + [_fmt(info.get(f"{prefix}rmse_{q}_{probe}" + ("_composition" if q ==
+                                                                                        "energy" else ""), math.nan))
+                                          for q, probe, _ in quantities])
+    return _csv(["run", "model"] + [label for _, _, label in quantities], rows)
 
+
+def rates(study: str, r: Rates) -> str:
+    from collapse_sim.report.statistics import paired, summarise
+
+    first, last = r.window
+    gens = list(range(first, last + 1))
+    relative = {}
+    for name in (r.a, r.b):
+        run = _run(study, name)
+        for policy in run.policies:
+            by_gen = {g: _seed_values(run, policy, g, r.column) for g in gens}
+            seeds = sorted(set.intersection(*(set(v) for v in by_gen.values())))
+            relative[name, policy] = {s: _slope(gens, [by_gen[g][s] for g in gens]) / by_gen[first][s] * 100
+                                      for s in seeds}
+    rows = []
+    for policy in _run(study, r.a).policies:
+        va, vb = relative.get((r.a, policy), {}), relative.get((r.b, policy), {})
+        if not vb:
+            continue
+        d = paired(va, vb)
+        rows.append([policy, _cell(summarise(va.values())), _cell(summarise(vb.values())), _fmt(d.diff.mean, 2),
+                     f"{_fmt(d.diff.low, 2)} … {_fmt(d.diff.high, 2)}", str(d.n), verdict(d, True)])
+    return _csv(["policy", f"{r.a}: % of gen {first} per generation", f"{r.b}: % of gen {first} per generation",
+                 "difference (points)", "95 % CI", "seeds", "reading"], rows)
 
 def across(study: str, x: Across) -> str:
     from collapse_sim.report.statistics import paired, summarise
@@ -739,7 +899,8 @@ def ecosystem_figure(study: str, f: EcosystemFigure) -> Path:
 
 
 RENDER = {Trajectory: trajectory, Contrast: contrast, Convergence: convergence, Law: law, Ecosystem: ecosystem,
-          Pareto: pareto, Zoo: zoo, Chain: chain, Floors: floors, Across: across, Pretraining: pretraining}
+          Pareto: pareto, Zoo: zoo, Chain: chain, Floors: floors, Across: across, Pretraining: pretraining,
+          Rates: rates, Inheritance: inheritance}
 DRAW = {Figure: figure, Pareto: pareto_figure, EcosystemFigure: ecosystem_figure}
 
 
