@@ -91,8 +91,8 @@ def run_convergence(ctx, budgets: list[float], sizes: list[float], seeds: list[i
 
     sc = ctx.scenario
     probes = ensure_probes(ctx)
-    teacher = ctx.executor.map(_teacher_task, [(sc, probes)], cpus=sc.ray.cpus_per_training)[0] if sc.teacher \
-        else (None, {})
+    teacher = (ctx.executor.map(_teacher_task, [(sc, probes)], cpus=sc.ray.cpus_per_training,
+                                gpus=sc.ray.gpus_per_training)[0] if sc.teacher else (None, {}))
     data = {}
 
     def train(points: list[Point]) -> list[dict]:

@@ -4,6 +4,7 @@ changing anything the id and ood probes measure."""
 import json
 
 import pytest
+import yaml
 from ase.calculators.emt import EMT
 from conftest import run_scenario
 from scenario_factory import tiny_scenario_dict
@@ -103,3 +104,17 @@ def test_only_pretrained_weights_know_elements_beyond_the_training_data():
     with pytest.raises(ScenarioError, match=r"teacher \(frozen\) cannot predict Mg, O"):
         parse_scenario(data | {"teacher": {"kind": "frozen", "model": {"kind": "chgnet", "pretrained": False},
                                            "path": __file__}, "model": {"kind": "chgnet"}})
+
+
+def test_an_oracle_that_cannot_label_the_held_out_system_is_refused_before_the_run(tmp_path, capsys):
+    from collapse_sim.cli import main
+
+    data = tiny_scenario_dict(model={"kind": "chgnet"})  # pretrained: knows Fe
+    data["probes"]["held_out"] = {"n_structures": 4, "system": {"kind": "bulk", "element": "Fe", "crystal": "bcc",
+                                                                "lattice_constant": 2.87}}
+    path = tmp_path / "fe.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["run", str(path), "--out", str(tmp_path / "runs"), "--local"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "probes.held_out.system: oracle" in error and "Fe" in error
+    assert not (tmp_path / "runs").exists()

@@ -58,6 +58,7 @@ def test_extract_keeps_a_run_that_compare_reads(tiny_run, tmp_path, monkeypatch)
     assert all(all(map(build_results._kept, json.loads(line))) for line in kept)
     assert all("rmse_forces_id_Cu" in json.loads(line) for line in kept)  # per-element errors are kept
     assert not build_results._kept("rmse_forces_id_teacher_x") and not build_results._kept("cknna_gen0_Cu")
+    assert build_results._kept("rmse_forces_held_out_Mg") and build_results._kept("rmse_forces_ood_O")
     reference = json.loads((out / "reference.json").read_text())
     assert reference and all(key.startswith("rmse_") for key in reference)
     column = ["rmse_forces_id"]

@@ -51,6 +51,19 @@ def validate(scenario) -> Scenario:
                 runtime_check(ideal)
             except ValueError as exc:
                 raise UsageError(f"{source}: {field}: {exc}") from None
+    held = scenario.probes.held_out if scenario.probes is not None else None
+    if held is not None:  # its oracle and teacher must handle another chemistry too
+        from collapse_sim.measure.probes import probe_oracle
+
+        other = systems.make(held.system).ideal()
+        checks = [(oracles.make(probe_oracle(scenario)).check, "probes.held_out.system")]
+        if (runtime_check := getattr(scenario.teacher, "runtime_check", None)) is not None:
+            checks.append((runtime_check, "teacher"))
+        for check, field in checks:
+            try:
+                check(other)
+            except ValueError as exc:
+                raise UsageError(f"{source}: {field}: {exc}") from None
     return scenario
 
 

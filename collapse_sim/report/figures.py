@@ -27,7 +27,8 @@ RC = {
     "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
 }
 DPI = 100  # figures are at most ~14 in wide: about the page width, so fonts are not scaled down
-COL_TITLES = {"ID": PROBE_SETS.values["id"], "OOD": PROBE_SETS.values["ood"], **DATA_SETS.values, "all": ""}
+COL_TITLES = {"ID": PROBE_SETS.values["id"], "OOD": PROBE_SETS.values["ood"],
+              "HELD-OUT": PROBE_SETS.values["held_out"], **DATA_SETS.values, "all": ""}
 
 
 @dataclass
@@ -166,7 +167,7 @@ def collapse_curves(figure_key: str, columns: list[str], style: Style, present: 
 
 # --- accuracy against oracle cost ---------------------------------------------------------
 def accuracy_vs_oracle_calls(style: Style) -> Plot | None:
-    """Force RMSE on the ID and OOD probes against the lineage's cumulative oracle calls: one
+    """Force RMSE on each probe set (ID, OOD, held-out if any) against the lineage's cumulative oracle calls: one
     line per run × policy (means over seeds), one point per generation. None if no run records
     both."""
     columns = [f"rmse_forces_{p}" for p in PROBE_SETS.values]

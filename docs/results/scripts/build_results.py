@@ -42,7 +42,7 @@ KEEP = ("lineage", "policy", "policy_kind", "lab", "commons", "architecture", "d
         "rmse_forces_id_teacher", "rmse_forces_ood_teacher", "rmse_energy_id_teacher_composition",
         "cknna_teacher_id", "cknna_teacher_ood", "mknn_teacher_id", "mknn_teacher_ood", "dcor_teacher_id",
         "ii_model_to_teacher_id", "model_hash", "rmse_forces_held_out", "rmse_energy_held_out_composition",
-        "rmse_forces_held_out_teacher", "rmse_forces_ood_teacher")
+        "rmse_forces_held_out_teacher")
 #: fewer paired seeds than this: a difference is reported as preliminary, whatever its interval
 SEEDS_FOR_A_CLAIM = 5
 
@@ -343,9 +343,11 @@ def _kept(column: str) -> bool:
     """A column the committed metrics keep: one of ``KEEP``, or a per-element force error."""
     from ase.data import chemical_symbols
 
-    probe_element = column.removeprefix("rmse_forces_").split("_")
-    return column in KEEP or (column.startswith("rmse_forces_") and len(probe_element) == 2
-                              and probe_element[1] in chemical_symbols[1:])
+    from collapse_sim.measure.catalogue import HELD_OUT, PROBES
+
+    probe, _, element = column.removeprefix("rmse_forces_").rpartition("_")
+    return column in KEEP or (column.startswith("rmse_forces_") and probe in (*PROBES, HELD_OUT)
+                              and element in chemical_symbols[1:])
 
 
 def extract(run_dir: Path, study: str) -> Path:
@@ -497,7 +499,8 @@ def _ladder(study: str, folder: str) -> list[dict]:
     seed and steps (the reference model's point is the same training when its size is the same)."""
     with open(RESULTS / study / "data" / folder / "curves.csv", newline="") as handle:
         rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
-    n0 = min(r["n_structures"] for r in rows if r["own"])
+    summary = json.loads((RESULTS / study / "data" / folder / "summary.json").read_text())
+    n0 = summary["generation_0"]["n_structures"]
     return list({(r["seed"], r["steps"]): r for r in rows if r["n_structures"] == n0}.values())
 
 
