@@ -86,11 +86,12 @@ def run_convergence(ctx, budgets: list[float], sizes: list[float], seeds: list[i
     trained first, exactly as the run trains it (same real data, same seed); its optimiser
     steps are the base of the budgets. The real data of any size is what generation 0 of that
     seed would draw at that size (same random key)."""
+    from collapse_sim.measure.catalogue import PROBES
     from collapse_sim.measure.probes import ensure_probes
     from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
 
     sc = ctx.scenario
-    probes = ensure_probes(ctx)
+    probes = ensure_probes(ctx, PROBES)  # what the rows report: a held-out set would be labelled for nothing
     teacher = (ctx.executor.map(_teacher_task, [(sc, probes)], cpus=sc.ray.cpus_per_training,
                                 gpus=sc.ray.gpus_per_training)[0] if sc.teacher else (None, {}))
     data = {}

@@ -69,11 +69,12 @@ def run_pretraining(ctx, sizes: list[int], synthetic: int, pretrain_budget: floa
     teacher- and truth-labelled sets of each seed in ``ctx.root``/data/.
     ``progress(message)`` hears of each stage (labelling takes most of the time)."""
     from collapse_sim.data.io import write_structures
+    from collapse_sim.measure.catalogue import PROBES
     from collapse_sim.measure.probes import ensure_probes, probe_oracle
     from collapse_sim.oracles.labelling import oracle_provenance, oracle_structures
 
     sc, root = ctx.scenario, Path(ctx.root)
-    probes = ensure_probes(ctx)
+    probes = ensure_probes(ctx, PROBES)  # what the rows report: a held-out set would be labelled for nothing
     truth = probe_oracle(sc)
     base = sc.model.steps
     pretrain_steps = None if base is None else max(1, round(pretrain_budget * base))

@@ -118,3 +118,15 @@ def test_an_oracle_that_cannot_label_the_held_out_system_is_refused_before_the_r
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "probes.held_out.system: oracle" in error and "Fe" in error
     assert not (tmp_path / "runs").exists()
+
+
+def test_converge_labels_only_the_probe_sets_its_rows_report(tmp_path):
+    """converge reports id and ood errors: a scenario's held-out set costs it no oracle calls."""
+    import collapse_sim
+
+    data = tiny_scenario_dict()
+    data["probes"]["held_out"] = HELD_OUT
+    result = collapse_sim.converge(data, tmp_path, budgets=[0.5], sizes=[1.0], seeds=1, local=True)
+    assert (result.root / "probes" / "id.extxyz").exists()
+    assert not (result.root / "probes" / "held_out.extxyz").exists()
+    assert set(json.loads((result.root / "probes" / "oracle_calls.json").read_text())) == {"id", "ood"}

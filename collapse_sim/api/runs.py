@@ -40,31 +40,28 @@ def validate(scenario) -> Scenario:
     ideal = systems.make(scenario.system).ideal()
     for field in ("oracle", "reference_oracle"):
         if (settings := getattr(scenario, field)) is not None:
-            try:
-                oracles.make(settings).check(ideal)
-            except ValueError as exc:
-                raise UsageError(f"{source}: {field}: {exc}") from None
+            _check(source, field, oracles.make(settings).check, ideal)
     # settings that need a process or an environment to check (a frozen model's calculator elsewhere)
     for field in ("model", "teacher"):
         if (runtime_check := getattr(getattr(scenario, field), "runtime_check", None)) is not None:
-            try:
-                runtime_check(ideal)
-            except ValueError as exc:
-                raise UsageError(f"{source}: {field}: {exc}") from None
+            _check(source, field, runtime_check, ideal)
     held = scenario.probes.held_out if scenario.probes is not None else None
-    if held is not None:  # its oracle and teacher must handle another chemistry too
+    if held is not None:  # its labeller and the teacher must handle another chemistry too
         from collapse_sim.measure.probes import probe_oracle
 
         other = systems.make(held.system).ideal()
-        checks = [(oracles.make(probe_oracle(scenario)).check, "probes.held_out.system")]
+        _check(source, "probes.held_out.system", oracles.make(probe_oracle(scenario)).check, other)
         if (runtime_check := getattr(scenario.teacher, "runtime_check", None)) is not None:
-            checks.append((runtime_check, "teacher"))
-        for check, field in checks:
-            try:
-                check(other)
-            except ValueError as exc:
-                raise UsageError(f"{source}: {field}: {exc}") from None
+            _check(source, "teacher", runtime_check, other)
     return scenario
+
+
+def _check(source: str, field: str, check, atoms) -> None:
+    """``check(atoms)``, its ValueError raised again as the one-line UsageError naming ``field``."""
+    try:
+        check(atoms)
+    except ValueError as exc:
+        raise UsageError(f"{source}: {field}: {exc}") from None
 
 
 @dataclass(frozen=True, repr=False)

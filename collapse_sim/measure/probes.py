@@ -4,6 +4,7 @@ structures for every generation, so curves compare like with like)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms
@@ -31,14 +32,16 @@ def probe_sets(scenario) -> dict[str, tuple]:
     return sets
 
 
-def ensure_probes(ctx) -> dict[str, list[Atoms]]:
-    """Every probe set (``probe_sets``), made (``md`` recipes driven by it) and labelled by
-    ``probe_oracle`` on the first call and read back from the run directory (as later calls and
-    resumed runs see them) ever after. The oracle evaluations each set cost go to
+def ensure_probes(ctx, names: Sequence[str] | None = None) -> dict[str, list[Atoms]]:
+    """Every probe set (``probe_sets``; ``names``: these only), made (``md`` recipes driven by it)
+    and labelled by ``probe_oracle`` on the first call and read back from the run directory (as
+    later calls and resumed runs see them) ever after. The oracle evaluations each set cost go to
     ``store.probe_oracle_calls_path`` (a run-level cost: see ``probe_oracle_calls``)."""
     sc, store, probes = ctx.scenario, ctx.store, {}
     oracle = probe_oracle(sc)
     for name, (settings, system) in probe_sets(sc).items():
+        if names is not None and name not in names:
+            continue
         path = store.probe_path(name)
         if not path.exists():
             provenance = oracle_provenance(sc, -1, "probes", sc.probes.seed, sampler=f"probe-{name}", oracle=oracle)

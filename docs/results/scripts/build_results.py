@@ -420,6 +420,12 @@ def _seed_values(run, policy: str, generation: int, column: str, by: str = "poli
             if _group(r, by) == policy and r["generation"] == generation and r.get(column) is not None}
 
 
+def _by_generation(run, policy: str, column: str, generations: list[int]) -> tuple[dict, list[int]]:
+    """generation -> ``_seed_values`` of ``policy``'s ``column``, and the seeds every generation has."""
+    by_gen = {g: _seed_values(run, policy, g, column) for g in generations}
+    return by_gen, sorted(set.intersection(*(set(v) for v in by_gen.values())))
+
+
 def _cell(s) -> str:
     """A Summary as the tables print it: mean ± standard error (the mean alone for one seed)."""
     return f"{_fmt(s.mean)} ± {_fmt(s.sem, 2)}" if s.n > 1 else _fmt(s.mean)
@@ -526,7 +532,7 @@ def inheritance(study: str, x: Inheritance) -> str:
         peer.setdefault(int(r["seed"]), []).append((r[error], r[cknna]))
     rows = []
     for steps in sorted({r["steps"] for r in ladders[x.taught]}):
-        taught, matched = {}, {}
+        taught, matched, errors = {}, {}, []
         for r in ladders[x.taught]:
             seed = int(r["seed"])
             if r["steps"] != steps or seed not in peer:
@@ -534,11 +540,11 @@ def inheritance(study: str, x: Inheritance) -> str:
             points = sorted(peer[seed])
             if points[0][0] <= r[error] <= points[-1][0]:
                 taught[seed], matched[seed] = r[cknna], float(np.interp(r[error], *zip(*points)))
+                errors.append(r[error])
         if not taught:
             continue
         d = paired(taught, matched)
-        errors = summarise(r[error] for r in ladders[x.taught] if r["steps"] == steps and int(r["seed"]) in taught)
-        rows.append([str(int(steps)), _cell(errors), _cell(summarise(taught.values())),
+        rows.append([str(int(steps)), _cell(summarise(errors)), _cell(summarise(taught.values())),
                      _cell(summarise(matched.values())), _fmt(d.diff.mean, 2),
                      f"{_fmt(d.diff.low, 2)} … {_fmt(d.diff.high, 2)}", str(d.n), verdict(d, None)])
     return _csv(["teacher-taught steps", f"{x.probe.upper()} force RMSE vs truth (meV/Å)",
@@ -796,8 +802,7 @@ def chain(study: str, c: Chain) -> str:
     gens = list(range(first, last + 1))
     rows = []
     for policy in run.policies:
-        by_gen = {g: _seed_values(run, policy, g, column) for g in gens}
-        seeds = sorted(set.intersection(*(set(v) for v in by_gen.values())))
+        by_gen, seeds = _by_generation(run, policy, column, gens)
         slopes = _slopes(gens, by_gen, seeds)
         excess = summarise(by_gen[last][s] - teacher for s in seeds)
         if len(seeds) < SEEDS_FOR_A_CLAIM:
@@ -818,18 +823,16 @@ def chain(study: str, c: Chain) -> str:
 
 def floors(study: str, f: Floors) -> str:
     names = {"id": "ID", "ood": "OOD", "held_out": "held-out"}
-    quantities = [("forces", probe, f"{names[probe]} force RMSE (meV/Å)") for probe in f.probes]
-    quantities += [("energy", probe, f"{names[probe]} energy RMSE, composition-fitted (meV/atom)")
-                   for probe in f.probes]
+    columns = {f"rmse_forces_{p}": f"{names[p]} force RMSE (meV/Å)" for p in f.probes}
+    columns |= {f"rmse_energy_{p}_composition": f"{names[p]} energy RMSE, composition-fitted (meV/atom)"
+                for p in f.probes}
     rows = []
     for run in f.runs:
         info = _reference(study, run)
         for who, prefix in (("teacher", "teacher_"), ("reference model", "")):
             if f"{prefix}rmse_forces_id" in info:
-                rows.append([run, who] + [_fmt(info.get(f"{prefix}rmse_{q}_{probe}" + ("_composition" if q ==
-                                                                                        "energy" else ""), math.nan))
-                                          for q, probe, _ in quantities])
-    return _csv(["run", "model"] + [label for _, _, label in quantities], rows)
+                rows.append([run, who] + [_fmt(info.get(prefix + column, math.nan)) for column in columns])
+    return _csv(["run", "model", *columns.values()], rows)
 
 
 def rates(study: str, r: Rates) -> str:
@@ -841,8 +844,7 @@ def rates(study: str, r: Rates) -> str:
     for name in (r.a, r.b):
         run = _run(study, name)
         for policy in run.policies:
-            by_gen = {g: _seed_values(run, policy, g, r.column) for g in gens}
-            seeds = sorted(set.intersection(*(set(v) for v in by_gen.values())))
+            by_gen, seeds = _by_generation(run, policy, r.column, gens)
             relative[name, policy] = {s: _slope(gens, [by_gen[g][s] for g in gens]) / by_gen[first][s] * 100
                                       for s in seeds}
     rows = []
