@@ -9,8 +9,13 @@ for ``pretrain_budget`` × its optimiser steps; then for each fine-tuning size n
 of one truth-labelled draw train two students with the same seed and steps — one from scratch,
 one starting from the pre-trained weights (its E0s fitted anew: the two oracles need not share
 an energy zero). Both are measured on the run's probe sets (labelled by the truth). Sets of
-different sizes are nested, so the curves differ by data, not by draw; the two arms of a seed
-see the same structures, so the comparison is paired.
+different sizes are nested, so the curves differ by data, not by draw; the arms of a seed see the
+same structures, so the comparison is paired.
+
+A third arm, ``scratch-equal``, trains from scratch for the pre-training's and the fine-tuning's
+steps together: when the scratch arm is limited by its optimiser steps rather than its data, the
+pre-trained arm's advantage may be those extra steps, not what the teacher's labels taught, and
+only this control tells the two apart.
 """
 from __future__ import annotations
 
@@ -26,13 +31,15 @@ from collapse_sim.runtime.atomic import write_csv
 COLUMNS = ("seed", "n_real", "arm", "steps", "train_seconds", "rmse_forces_id", "rmse_forces_ood",
            "rmse_energy_id_composition", "rmse_energy_ood_composition")
 ERRORS = COLUMNS[5:]
-ARMS = ("scratch", "pretrained")
+ARMS = ("scratch", "scratch-equal", "pretrained")
+CONTROLS = ("scratch", "scratch-equal")  # what the pre-trained arm is compared with
 
 
 @dataclass(frozen=True)
 class Job:
-    """One training: ``arm`` 'pretrain' (on the teacher's data), 'scratch' or 'pretrained'
-    (fine-tuned from ``init``) on ``structures``."""
+    """One training: ``arm`` 'pretrain' (on the teacher's data), 'scratch', 'scratch-equal' (as
+    many steps as pre-training and fine-tuning together) or 'pretrained' (fine-tuned from
+    ``init``) on ``structures``."""
 
     seed: int
     n_real: int
@@ -65,7 +72,7 @@ def _train(job_and_context) -> dict:
 def run_pretraining(ctx, sizes: list[int], synthetic: int, pretrain_budget: float, seeds: list[int],
                     progress=lambda message: None) -> list[dict]:
     """Every training's row: the pre-trained model of each seed (arm 'pretrain', n_real 0), then
-    both arms at every size. Pre-trained weights are kept in ``ctx.root``/pretrained/, the
+    every arm at every size. Pre-trained weights are kept in ``ctx.root``/pretrained/, the
     teacher- and truth-labelled sets of each seed in ``ctx.root``/data/.
     ``progress(message)`` hears of each stage (labelling takes most of the time)."""
     from collapse_sim.data.io import write_structures
@@ -96,19 +103,35 @@ def run_pretraining(ctx, sizes: list[int], synthetic: int, pretrain_budget: floa
     cpus, gpus = sc.ray.cpus_per_training, sc.ray.gpus_per_training
     progress(f"pre-training {len(seeds)} model(s) for {pretrain_steps} steps")
     rows = ctx.executor.map(_train, [(sc, j, probes) for j in jobs], cpus=cpus, gpus=gpus)
-    jobs = [Job(seed, n, arm, truth_data[seed][:n], None, paths[seed] if arm == "pretrained" else None)
+    steps = {"scratch": None, "pretrained": None, "scratch-equal": base + pretrain_steps}
+    jobs = [Job(seed, n, arm, truth_data[seed][:n], steps[arm], paths[seed] if arm == "pretrained" else None)
             for seed in seeds for n in sizes for arm in ARMS]
-    progress(f"training {len(jobs)} students (scratch and pre-trained, {len(sizes)} sizes)")
+    progress(f"training {len(jobs)} students (scratch, scratch at equal steps and pre-trained, {len(sizes)} sizes)")
     rows += ctx.executor.map(_train, [(sc, j, probes) for j in jobs], cpus=cpus, gpus=gpus)
     return sorted(rows, key=lambda r: (r["seed"], r["n_real"], r["arm"]))
 
 
-def summarise(rows: list[dict], scenario, synthetic: int, pretrain_budget: float) -> dict:
-    """Per fine-tuning size and probe set: each arm's mean force RMSE, and the paired relative
-    reduction 1 − pretrained/scratch over seeds (mean, 95 % t interval, verdict)."""
+def _paired(by: dict, seeds: list, n: int, control: str, column: str) -> dict | None:
+    """The pre-trained arm against ``control`` at size ``n``: both means and the paired relative
+    reduction 1 − pretrained/control over seeds (mean, 95 % t interval, verdict); None when no
+    seed has both."""
     from collapse_sim.report.statistics import SEPARATED
     from collapse_sim.report.statistics import summarise as over_seeds
 
+    pairs = [(by[s, n, control][column], by[s, n, "pretrained"][column]) for s in seeds
+             if (s, n, control) in by and (s, n, "pretrained") in by]
+    if not pairs:
+        return None
+    reduction = over_seeds([1.0 - p / a for a, p in pairs])
+    separated = len(pairs) >= 5 and (reduction.low > 0 or reduction.high < 0)
+    return {"control": float(np.mean([a for a, _ in pairs])), "pretrained": float(np.mean([p for _, p in pairs])),
+            "reduction": reduction.mean, "low": reduction.low, "high": reduction.high, "seeds": len(pairs),
+            "verdict": SEPARATED if separated else ("preliminary" if len(pairs) < 5 else "not separated at 95 %")}
+
+
+def summarise(rows: list[dict], scenario, synthetic: int, pretrain_budget: float) -> dict:
+    """Per fine-tuning size, probe set and control arm (scratch; scratch at equal steps): the
+    pre-trained arm against it, paired over seeds (``_paired``)."""
     seeds = sorted({r["seed"] for r in rows})
     sizes = sorted({r["n_real"] for r in rows if r["arm"] != "pretrain"})
     by = {(r["seed"], r["n_real"], r["arm"]): r for r in rows}
@@ -116,21 +139,14 @@ def summarise(rows: list[dict], scenario, synthetic: int, pretrain_budget: float
     for n in sizes:
         entry = {"n_real": n}
         for probe in ("id", "ood"):
-            column = f"rmse_forces_{probe}"
-            pairs = [(by[s, n, "scratch"][column], by[s, n, "pretrained"][column]) for s in seeds
-                     if (s, n, "scratch") in by and (s, n, "pretrained") in by]
-            reduction = over_seeds([1.0 - p / a for a, p in pairs])
-            separated = len(pairs) >= 5 and (reduction.low > 0 or reduction.high < 0)
-            entry[probe] = {"scratch": float(np.mean([a for a, _ in pairs])),
-                            "pretrained": float(np.mean([p for _, p in pairs])),
-                            "reduction": reduction.mean, "low": reduction.low, "high": reduction.high,
-                            "seeds": len(pairs),
-                            "verdict": SEPARATED if separated else ("preliminary" if len(pairs) < 5
-                                                                     else "not separated at 95 %")}
+            entry[probe] = {control: paired for control in CONTROLS
+                            if (paired := _paired(by, seeds, n, control, f"rmse_forces_{probe}")) is not None}
         out.append(entry)
     pre = [r for r in rows if r["arm"] == "pretrain"]
+    steps = {arm: sorted({int(r["steps"]) for r in rows if r["arm"] == arm}) for arm in ("pretrain",) + ARMS}
     return {"scenario": scenario.name, "seeds": seeds, "synthetic": synthetic, "pretrain_budget": pretrain_budget,
             "pretrain_steps": int(pre[0]["steps"]) if pre else None,
+            "steps": {arm: values[0] for arm, values in steps.items() if values},
             "pretrained_alone": {c: float(np.mean([r[c] for r in pre])) for c in ERRORS} if pre else {},
             "sizes": out}
 
@@ -144,7 +160,7 @@ def write_outputs(root: Path, rows: list[dict], summary: dict) -> None:
 
 
 def plot(rows: list[dict], summary: dict, path: Path) -> None:
-    """Force RMSE against the truth-labelled set's size, both arms (mean over seeds, seeds'
+    """Force RMSE against the truth-labelled set's size, every arm (mean over seeds, seeds'
     range shaded), ID and OOD."""
     import matplotlib
 
@@ -155,9 +171,12 @@ def plot(rows: list[dict], summary: dict, path: Path) -> None:
     sizes = [entry["n_real"] for entry in summary["sizes"]]
     for ax, probe in zip(axes, ("id", "ood")):
         column = f"rmse_forces_{probe}"
-        for arm, style in zip(ARMS, ("s--", "o-")):
+        for arm, style in zip(ARMS, ("s--", "^:", "o-")):
             values = [[r[column] for r in rows if r["arm"] == arm and r["n_real"] == n] for n in sizes]
-            line, = ax.plot(sizes, [np.mean(v) for v in values], style, label=arm)
+            if not all(values):
+                continue
+            line, = ax.plot(sizes, [np.mean(v) for v in values], style,
+                            label=f"{arm} ({summary['steps'].get(arm, '?')} steps)")
             ax.fill_between(sizes, [min(v) for v in values], [max(v) for v in values], color=line.get_color(),
                             alpha=0.15)
         ax.set_xscale("log")
@@ -177,11 +196,13 @@ def plot(rows: list[dict], summary: dict, path: Path) -> None:
 def table(summary: dict) -> str:
     """The summary as the lines the command prints."""
     lines = [f"pre-trained on {summary['synthetic']} teacher-labelled structures "
-             f"({summary['pretrain_steps']} steps), {len(summary['seeds'])} seed(s)",
-             f"{'n':>5}  {'probe':5}  {'scratch':>9}  {'pretrained':>10}  reduction (95 % CI)"]
+             f"({summary['pretrain_steps']} steps), {len(summary['seeds'])} seed(s); steps per arm: "
+             + ", ".join(f"{arm} {steps}" for arm, steps in summary.get("steps", {}).items()),
+             f"{'n':>5}  {'probe':5}  {'control':13}  {'control':>8}  {'pretrained':>10}  reduction (95 % CI)"]
     for entry in summary["sizes"]:
         for probe in ("id", "ood"):
-            e = entry[probe]
-            lines.append(f"{entry['n_real']:>5}  {probe:5}  {e['scratch']:9.1f}  {e['pretrained']:10.1f}  "
-                         f"{e['reduction']:+.1%} ({e['low']:+.1%} … {e['high']:+.1%}) {e['verdict']}")
+            for control, e in entry[probe].items():
+                lines.append(f"{entry['n_real']:>5}  {probe:5}  {control:13}  {e['control']:8.1f}  "
+                             f"{e['pretrained']:10.1f}  {e['reduction']:+.1%} ({e['low']:+.1%} … {e['high']:+.1%}) "
+                             f"{e['verdict']}")
     return "\n".join(lines)

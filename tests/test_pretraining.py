@@ -81,19 +81,25 @@ def result(tmp_path_factory):
                         pretrain_budget=2.0, local=True, progress=MESSAGES.append)
 
 
-def test_pretrain_trains_both_arms_on_the_same_seeds_and_sizes(result):
+def test_pretrain_trains_every_arm_on_the_same_seeds_and_sizes(result):
     rows = result.rows
-    assert sorted((r["arm"], r["n_real"]) for r in rows) == [("pretrain", 0), ("pretrained", 4), ("pretrained", 8),
-                                                             ("scratch", 4), ("scratch", 8)]
-    assert {r["steps"] for r in rows if r["arm"] != "pretrain"} == {4}
-    assert [r["steps"] for r in rows if r["arm"] == "pretrain"] == [8]
+    assert sorted((r["arm"], r["n_real"]) for r in rows) == [
+        ("pretrain", 0), ("pretrained", 4), ("pretrained", 8), ("scratch", 4), ("scratch", 8),
+        ("scratch-equal", 4), ("scratch-equal", 8)]
+    steps = {r["arm"]: r["steps"] for r in rows}
+    assert steps == {"pretrain": 8, "pretrained": 4, "scratch": 4, "scratch-equal": 12}  # 8 + 4: the control
+    assert result.summary["steps"] == steps
     by = {(r["arm"], r["n_real"]): r for r in rows}
-    for entry in result.summary["sizes"]:  # the summary's reduction is 1 - pretrained / scratch of the rows
-        n, e = entry["n_real"], entry["id"]
-        pretrained, scratch = by["pretrained", n]["rmse_forces_id"], by["scratch", n]["rmse_forces_id"]
-        assert e["reduction"] == pytest.approx(1 - pretrained / scratch)
-        assert e["verdict"] == "preliminary" and e["seeds"] == 1
+    for entry in result.summary["sizes"]:  # each reduction is 1 - pretrained / control of the rows
+        n = entry["n_real"]
+        assert set(entry["id"]) == {"scratch", "scratch-equal"}
+        for control, e in entry["id"].items():
+            pretrained, base = by["pretrained", n]["rmse_forces_id"], by[control, n]["rmse_forces_id"]
+            assert (e["control"], e["pretrained"]) == (pytest.approx(base), pytest.approx(pretrained))
+            assert e["reduction"] == pytest.approx(1 - pretrained / base)
+            assert e["verdict"] == "preliminary" and e["seeds"] == 1
         assert by["pretrained", n]["rmse_forces_id"] != by["scratch", n]["rmse_forces_id"]
+        assert by["scratch-equal", n]["rmse_forces_id"] != by["scratch", n]["rmse_forces_id"]
     with open(result.root / "rows.csv") as f:
         assert len(list(csv.DictReader(f))) == len(rows)
     assert json.loads((result.root / "summary.json").read_text())["synthetic"] == 8
@@ -104,9 +110,10 @@ def test_pretrain_trains_both_arms_on_the_same_seeds_and_sizes(result):
     assert len(read_structures(result.root / "data" / "seed-0-teacher.extxyz")) == 8
     truth = read_structures(result.root / "data" / "seed-0-truth.extxyz")
     assert len(truth) == 8 and all(a.info["producer"] == "ase.calculators.emt.EMT" for a in truth)
-    assert "reduction" in result.table()
+    assert "reduction" in result.table() and "scratch-equal 12" in result.table()
     assert MESSAGES == ["seed 0: labelling 8 structures with the teacher, 8 with the truth",
-                        "pre-training 1 model(s) for 8 steps", "training 4 students (scratch and pre-trained, 2 sizes)"]
+                        "pre-training 1 model(s) for 8 steps",
+                        "training 6 students (scratch, scratch at equal steps and pre-trained, 2 sizes)"]
 
 
 @pytest.mark.parametrize(("change", "args", "message"), [
