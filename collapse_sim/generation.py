@@ -66,7 +66,7 @@ def advance(step: Step) -> None:
         status("oracle labelling")  # fresh real data, the policy's checks
     fresh_real, real_calls = fresh_real_pool(ctx, spec.seed, name, g, request.fresh_real,
                                              request.fresh_real_labeller)
-    checked, check_calls = oracle_checks(ctx, spec.seed, name, g, synthetic, request.indices)
+    checked, check_calls = oracle_checks(ctx, spec.seed, name, g, synthetic, request.indices, request.verifier)
     seconds["oracle_seconds"], calls = time.perf_counter() - oracle_started, real_calls + check_calls
     # None: a run begun before oracle calls were counted
     calls_before = store.generation(name, g - 1).read_row().get("oracle_calls_total")

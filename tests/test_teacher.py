@@ -11,7 +11,7 @@ from scenario_factory import tiny_scenario_dict
 
 from collapse_sim import models
 from collapse_sim.data.io import read_structures
-from collapse_sim.data.structures import energy_of
+from collapse_sim.data.structures import ORACLE_CHECKED, energy_of
 from collapse_sim.measure.accuracy import label_rmse
 from collapse_sim.scenario import ScenarioError, parse_scenario
 from collapse_sim.store import RunStore
@@ -123,3 +123,31 @@ def test_fresh_data_from_the_reference_oracle(tmp_path):
     with pytest.raises(ScenarioError, match=r"labeller: 'reference_oracle' needs a reference_oracle"):
         parse_scenario(tiny_scenario_dict(policies=[{"kind": "fresh-real", "real_fraction": 0.5,
                                                      "labeller": "reference_oracle"}]))
+
+
+def test_a_teacher_verifier_checks_with_the_teachers_labels_at_no_oracle_call(tmp_path):
+    """verified with ``verifier: teacher``: the checked copies carry the teacher's (plain EMT's)
+    labels, not the oracle's, and cost no oracle call; checked by the oracle, the same policy
+    pays one call per structure and trains on the oracle's labels."""
+    check = {"kind": "verified", "max_force_error": 10.0, "add_oracle_labelled": True}
+    scenario = _scenario(teacher={"kind": "frozen", "calculator": "ase.calculators.emt.EMT"},
+                         policies=[check | {"name": "by-teacher", "verifier": "teacher"},
+                                   check | {"name": "by-oracle"}])
+    root, rows = run_scenario(tmp_path, scenario)
+    store = RunStore(root)
+
+    def checked(lineage):
+        return [a for a in read_structures(store.generation(lineage, 1).train) if ORACLE_CHECKED in a.info]
+
+    by_teacher, by_oracle = checked("by-teacher-s0"), checked("by-oracle-s0")
+    assert len(by_teacher) == len(by_oracle) == scenario.synthetic.n_structures
+    _assert_truth_labels(by_teacher)
+    asap = EMT(asap_cutoff=True)
+    for atoms in by_oracle:
+        work = atoms.copy()
+        work.calc = asap
+        assert energy_of(atoms) == pytest.approx(work.get_potential_energy(), abs=1e-5)
+    calls = {r["lineage"]: r["oracle_calls"] for r in rows if r["generation"] == 1}
+    assert calls == {"by-teacher-s0": 0, "by-oracle-s0": scenario.synthetic.n_structures}
+    with pytest.raises(ScenarioError, match=r"verifier: 'teacher' needs a teacher"):
+        parse_scenario(tiny_scenario_dict(policies=[check | {"verifier": "teacher"}]))

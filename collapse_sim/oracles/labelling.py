@@ -122,17 +122,26 @@ def fresh_real_pool(ctx, seed: int, lineage: str, generation: int, n: int,
 
 
 def oracle_checks(ctx, seed: int, lineage: str, generation: int, synthetic: Pool,
-                  requests: list[int]) -> tuple[dict[int, Atoms], int]:
+                  requests: list[int], verifier: str = "oracle") -> tuple[dict[int, Atoms], int]:
     """The oracle's labels of the synthetic structures a policy asked about: index into the
     pool -> an oracle-labelled copy (provenance kept, origin still synthetic, ``ORACLE_CHECKED``
-    set to the oracle), and the oracle calls they cost."""
+    set to the oracle), and the oracle calls they cost. ``verifier`` "teacher": the scenario's
+    teacher labels them instead, in this process, at no oracle call."""
     if not requests:
         return {}, 0
     if len(set(requests)) != len(requests) or not all(0 <= i < len(synthetic) for i in requests):
         raise ValueError(f"lineage {lineage}: a policy's oracle requests must be distinct indices into the "
                          f"synthetic pool of {len(synthetic)} structures")
-    seeds = [child_seed(seed, lineage, "oracle-check", generation, i) for i in requests]
-    structures, calls = oracle_relabel(ctx, [synthetic.structures[i] for i in requests], seeds)
+    sc, chosen = ctx.scenario, [synthetic.structures[i] for i in requests]
+    if verifier == "teacher":
+        from collapse_sim import models
+        from collapse_sim.runtime.executor import torch_threads
+
+        teacher = models.make(sc.teacher, threads=torch_threads(sc.ray.cpus_per_training))
+        structures, calls, checker = teacher.predict(chosen), 0, teacher.source()
+    else:
+        seeds = [child_seed(seed, lineage, "oracle-check", generation, i) for i in requests]
+        (structures, calls), checker = oracle_relabel(ctx, chosen, seeds), oracle_name(sc.oracle)
     for atoms in structures:
-        atoms.info[ORACLE_CHECKED] = ctx.scenario.oracle.calculator
+        atoms.info[ORACLE_CHECKED] = checker
     return dict(zip(requests, structures)), calls

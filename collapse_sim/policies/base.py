@@ -35,15 +35,17 @@ class OracleRequest:
     fresh_real: int = 0  # new real structures to label
     fresh_real_labeller: str = "oracle"  # who labels them: "oracle", or "reference_oracle" (the probes' labeller)
     indices: list[int] = field(default_factory=list)  # distinct indices into the synthetic pool to label
+    verifier: str = "oracle"  # who labels ``indices``: "oracle", or "teacher" (the scenario's frozen teacher)
     note: Any = None
 
 
 @dataclass(frozen=True)
 class Offered:
     """The pools offered to one generation: the synthetic pool model g − 1 sampled and labelled,
-    the fresh real data asked for (None without), and ``checked``: index into ``synthetic`` -> an
-    oracle-labelled copy of that structure (provenance kept, ``origin`` still "synthetic",
-    ``info[ORACLE_CHECKED]`` = the oracle), one per requested index; the model-labelled original
+    the fresh real data asked for (None without), and ``checked``: index into ``synthetic`` -> a
+    copy of that structure labelled by the oracle (or the teacher, as the request's ``verifier``
+    says; provenance kept, ``origin`` still "synthetic", ``info[ORACLE_CHECKED]`` = who labelled
+    it), one per requested index; the model-labelled original
     stays in ``synthetic``, so a policy compares the two label sets index by index."""
 
     synthetic: Pool

@@ -14,6 +14,13 @@ Feng et al.'s learning breaks down above the label-error rate p* = 1/(1 + ψ/ϕ)
 dropped according to ``unchecked``; ``add_oracle_labelled`` also trains on the oracle-labelled
 copies of every checked structure (their ``origin`` stays "synthetic"). When nothing is left
 the lineage ends there (``collapse_sim.generation.LineageEnded``).
+
+``verifier: teacher`` checks with the scenario's teacher (a frozen model, e.g. a foundation
+potential) instead of the oracle: a verifier that is itself wrong by a measured amount (its
+``teacher_rmse_*``), at no oracle call. Yi et al. (ICLR 2026, arXiv 2510.16657) find that
+retraining on verifier-filtered data converges to the verifier's "knowledge centre", not to the
+truth: the rows' errors against the truth (``rmse_*``) and against the teacher
+(``rmse_*_teacher``) show which one a lineage approaches.
 """
 from __future__ import annotations
 
@@ -51,6 +58,13 @@ class VerifiedSettings(PolicySettingsBase):
                                "is kept (the verifier's phi; 1: an oracle verifier)")
     keep_failed: float = Field(0.0, ge=0.0, le=1.0, description="probability that a checked structure that fails "
                                "is kept anyway (the verifier's psi; 0: an oracle verifier)")
+    verifier: Literal["oracle", "teacher"] = Field(
+        "oracle", description="who labels the checked structures: the oracle, or the scenario's `teacher` (a frozen "
+        "model: an imperfect verifier whose own errors are measured; no oracle calls)")
+
+    def check(self, scenario) -> None:
+        if self.verifier == "teacher" and scenario.teacher is None:
+            raise ValueError("verifier: 'teacher' needs a teacher (a frozen model) in the scenario")
 
 
 def energy_error(model_labelled: Atoms, oracle_labelled: Atoms) -> float:
@@ -65,7 +79,8 @@ def force_error(model_labelled: Atoms, oracle_labelled: Atoms) -> float:
 
 class Verified(Policy):
     def request(self, history, synthetic, rng, predict_with=None):
-        return OracleRequest(indices=random_fraction(len(synthetic), self.settings.check_fraction, rng))
+        return OracleRequest(indices=random_fraction(len(synthetic), self.settings.check_fraction, rng),
+                             verifier=self.settings.verifier)
 
     def select(self, history, offered, request, rng):
         s, fresh_synthetic, checked = self.settings, offered.synthetic, offered.checked
