@@ -100,6 +100,7 @@ def provenance(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]
 
 # --- distribution drift --------------------------------------------------------------------
 MAX_DRIFT_GENERATIONS = 6
+MAX_DRIFT_SEEDS = 8
 
 
 def _span_bins(values: np.ndarray, n: int = 50) -> np.ndarray:
@@ -114,16 +115,43 @@ def _bond_deviations(summaries: list, medians: dict[str, float]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
+def _drift_lineages(style: Style) -> tuple[dict, list[str]]:
+    """Per run, the lineages whose pools the drift histograms pool: at most ``MAX_DRIFT_SEEDS``
+    of each policy (the first seeds), since a density over a few seeds' thousands of atoms
+    already shows the drift; with a note when some are left out."""
+    chosen, notes = {}, []
+    for run in style.runs:
+        by_policy: dict[str, list] = {}
+        for lin in sorted(run.lineages.values(), key=lambda l: (l.seed is None, l.seed or 0, l.name)):
+            by_policy.setdefault(lin.policy, []).append(lin)
+        chosen[run.label] = [lin for lins in by_policy.values() for lin in lins[:MAX_DRIFT_SEEDS]]
+        if any(len(lins) > MAX_DRIFT_SEEDS for lins in by_policy.values()):
+            notes.append(f"{run.label}: drift histograms pool the first {MAX_DRIFT_SEEDS} lineages of each policy "
+                         f"({len(chosen[run.label])} of {len(run.lineages)}).")
+    return chosen, notes
+
+
+def _drift_generations(style: Style) -> tuple[list[int], list[str]]:
+    """The model-fed generations drawn: all, or ``MAX_DRIFT_GENERATIONS`` spread over them."""
+    gens = sorted({g for run in style.runs for lin in run.lineages.values() for g in lin.generations if g})
+    if len(gens) <= MAX_DRIFT_GENERATIONS:
+        return gens, []
+    keep = sorted({gens[int(round(i))] for i in np.linspace(0, len(gens) - 1, MAX_DRIFT_GENERATIONS)})
+    return keep, [f"Drift histograms show generations {', '.join(map(str, keep))} of {gens[0]}–{gens[-1]}."]
+
+
 def drift(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
     """Histograms of per-atom force magnitudes and nearest-neighbour distances (and, for
     molecules, bond-length deviations) of each generation's sampled pool (pooled over seeds)
-    against the real generation-0 data."""
-    notes = []
+    against the real generation-0 data. Only the files drawn are read."""
+    lineages, notes = _drift_lineages(style)
+    gens, gen_notes = _drift_generations(style)
+    notes += gen_notes
     real: dict[str, dict[str, list]] = {}
     sampled: dict[int, dict[tuple[str, str], dict[str, list]]] = {}
     for run in style.runs:
         seeds_done = set()
-        for lin in sorted(run.lineages.values(), key=lambda l: l.name):
+        for lin in lineages[run.label]:
             ctx = f"{run.label}/{lin.name}"
             if 0 in lin.generations and lin.seed not in seeds_done:
                 s = reader.get(lin.files(0).train, f"{ctx}/{gen_name(0)}")
@@ -133,8 +161,8 @@ def drift(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
                     real[run.label]["f"].append(s.force_magnitudes)
                     real[run.label]["nn"].append(s.nn_distances)
                     real[run.label]["sets"].append(s)
-            for g in lin.generations:
-                if g == 0:
+            for g in gens:
+                if g not in lin.generations:
                     continue
                 s = reader.get(lin.files(g).sampled, f"{ctx}/{gen_name(g)}")
                 if s is None or not s.n_structures:
@@ -155,10 +183,6 @@ def drift(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
     for d in [*real.values(), *(d for by_policy in sampled.values() for d in by_policy.values())]:
         d["b"] = [_bond_deviations(d["sets"], medians)] if medians else []
     gens = sorted(sampled)
-    if len(gens) > MAX_DRIFT_GENERATIONS:
-        keep = sorted({gens[int(round(i))] for i in np.linspace(0, len(gens) - 1, MAX_DRIFT_GENERATIONS)})
-        notes.append(f"Drift histograms show generations {', '.join(map(str, keep))} of {gens[0]}–{gens[-1]}.")
-        gens = keep
     if not gens:
         notes.append("No sampled pools (sampled.extxyz) to compare with the real data yet.")
     cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)
@@ -199,7 +223,7 @@ def drift(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]:
             ax.set_title(f"{what} — pool sampled for generation {g}" if g is not None else what)
     _legend(fig, list(handles.values()))
     caption = ("Per-atom force magnitudes and nearest-neighbour distances of the synthetic pool sampled for each "
-               "generation (sampled.extxyz of every lineage of a policy, pooled over seeds) against the real "
+               "generation (sampled.extxyz of a policy's lineages, pooled over seeds) against the real "
                "generation-0 training data (grey). Log density axis, so a lost tail shows as a curve ending early."
                + (" For molecules, every covalent bond's length minus the real data's median for its element pair "
                   "(C-H, C-C, ...; the axis spans at most ±0.5 Å): a bond-length distribution that drifts or "

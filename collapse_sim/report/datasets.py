@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +21,27 @@ from collapse_sim.metrics.bonds import bond_lengths
 _NN_CUTOFF = 3.5
 
 
+def _concatenated(parts) -> np.ndarray:
+    parts = list(parts)
+    return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
+
+
 @dataclass
 class SetSummary:
     n_structures: int
     composition: Counter  # (origin, generation of origin) -> count
     force_magnitudes: np.ndarray  # eV/Å, per atom (empty when the set has no force labels)
-    nn_distances: np.ndarray  # Å, per atom
     bond_lengths: dict[str, np.ndarray]  # Å, by element pair ('C-H'); empty unless every structure is a molecule
+    _structures: list | None = field(default=None, repr=False)  # kept until nn_distances is first asked for
+    _nn: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def nn_distances(self) -> np.ndarray:
+        """Å, per atom; computed on first use (the provenance figure needs only the composition)."""
+        if self._nn is None:
+            self._nn = _concatenated(nearest_neighbour_distances(atoms) for atoms in self._structures or ())
+            self._structures = None
+        return self._nn
 
 
 def nearest_neighbour_distances(atoms) -> np.ndarray:
@@ -35,37 +49,55 @@ def nearest_neighbour_distances(atoms) -> np.ndarray:
     n = len(atoms)
     if n < 2 and not any(atoms.pbc):
         return np.zeros(0)
-    fast = _minimum_image_nn(atoms)
+    fast = _image_nn(atoms)
     return fast if fast is not None else _neighbour_list_nn(atoms)
 
 
-def _minimum_image_nn(atoms) -> np.ndarray | None:
-    """All-pairs minimum-image distances (numpy, fast for the small cells of these runs).
+#: largest number of pair distances the numpy path computes before leaving it to ASE's neighbour list
+_MAX_PAIRS = 4_000_000
 
-    Exact when each atom's nearest neighbour is closer than half the cell's smallest
-    perpendicular width (the minimum image is then the nearest image); otherwise None."""
+
+def _image_nn(atoms) -> np.ndarray | None:
+    """All-pairs distances over just the periodic images that can hold an atom's nearest
+    neighbour (numpy; fast for the small cells of these runs, tiny cells included, where the
+    minimum image is not the nearest one); None for partly periodic or large cells.
+
+    With minimum-image offsets (fractions in [−½, ½]), every atom's nearest neighbour is at most
+    r away, r the largest minimum-image (or own-image) distance; an image shifted by s_i cells
+    along axis i lies at least width_i·(|s_i| − ½) away, so |s_i| ≤ r/width_i + ½ covers it."""
     pos = atoms.get_positions()
     n = len(pos)
-    if n < 2 or n > 2000:
-        return None
     delta = pos[:, None, :] - pos[None, :, :]
-    if all(atoms.pbc):
-        cell = atoms.cell.array
-        volume = abs(np.linalg.det(cell))
-        if volume <= 0:
+    if not any(atoms.pbc):
+        if n * n > _MAX_PAIRS:
             return None
-        widths = [volume / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3])) for i in range(3)]
-        frac = delta @ np.linalg.inv(cell)
-        delta = (frac - np.round(frac)) @ cell
-        limit = 0.5 * min(widths)
-    elif not any(atoms.pbc):
-        limit = np.inf
-    else:
+        d = np.sqrt((delta**2).sum(-1))
+        np.fill_diagonal(d, np.inf)
+        return d.min(axis=1)
+    if not all(atoms.pbc):
         return None
+    cell = atoms.cell.array
+    volume = abs(np.linalg.det(cell))
+    if volume <= 0 or n * n > _MAX_PAIRS:
+        return None
+    widths = np.array([volume / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3])) for i in range(3)])
+    frac = delta @ np.linalg.inv(cell)
+    delta = (frac - np.round(frac)) @ cell
     d = np.sqrt((delta**2).sum(-1))
     np.fill_diagonal(d, np.inf)
-    nearest = d.min(axis=1)
-    return nearest if bool((nearest < limit).all()) else None
+    reach = float(np.minimum(d.min(axis=1), np.linalg.norm(cell, axis=1).min()).max())
+    bound = np.floor(reach / widths + 0.5).astype(int)
+    shifts = np.stack(np.meshgrid(*[np.arange(-k, k + 1) for k in bound], indexing="ij"), -1).reshape(-1, 3)
+    if n * n * len(shifts) > _MAX_PAIRS:
+        return None
+    nearest = np.full(n, np.inf)
+    for shift in shifts:
+        if not shift.any():
+            nearest = np.minimum(nearest, d.min(axis=1))
+            continue
+        image = np.sqrt(((delta + shift @ cell) ** 2).sum(-1))
+        nearest = np.minimum(nearest, image.min(axis=1))
+    return nearest
 
 
 def _neighbour_list_nn(atoms) -> np.ndarray:
@@ -94,7 +126,7 @@ def _forces(atoms) -> np.ndarray | None:
 
 def summarise(structures) -> SetSummary:
     composition: Counter = Counter()
-    fmag, nn = [], []
+    fmag = []
     for atoms in structures:
         origin = str(atoms.info.get("origin", "unknown"))
         gen = atoms.info.get("generation")
@@ -102,10 +134,9 @@ def summarise(structures) -> SetSummary:
         f = _forces(atoms)
         if f is not None:
             fmag.append(np.linalg.norm(f, axis=1))
-        nn.append(nearest_neighbour_distances(atoms))
-    cat = lambda parts: np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
     molecules = bool(structures) and not any(a.pbc.any() for a in structures)
-    return SetSummary(len(structures), composition, cat(fmag), cat(nn), bond_lengths(structures) if molecules else {})
+    return SetSummary(len(structures), composition, _concatenated(fmag),
+                      bond_lengths(structures) if molecules else {}, _structures=list(structures))
 
 
 class SetReader:
