@@ -28,7 +28,8 @@ _ONSET = _PackageDefault("collapse_sim.measure.catalogue", "ONSET_THRESHOLD", "{
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="collapse-sim", description="Simulate model collapse of MACE potentials trained on their own output.")
+        prog="collapse-sim", description="Simulate model collapse of machine-learned interatomic potentials "
+                                         "trained on their own or other models' output.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a scenario (embedded local Ray unless --address is given)")
