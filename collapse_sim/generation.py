@@ -81,7 +81,8 @@ def advance(step: Step) -> None:
     with store.staging(name, g) as out:
         train = write_and_reread(out.train, flatten(train_pools))
         status("training")
-        model, seconds["train_seconds"] = models.fit(sc, train, child_seed(spec.seed, "train", name, g), out.train_log)
+        model, seconds["train_seconds"] = models.fit(continual(sc, store.model_path(name, g - 1)), train,
+                                                     child_seed(spec.seed, "train", name, g), out.train_log)
         model.save(out.model)
         write_structures(out.sampled, list(synthetic.structures))
         if fresh_real is not None:
@@ -97,6 +98,14 @@ def advance(step: Step) -> None:
         row["generation_seconds"] = time.perf_counter() - started
         out.write_row(row)
     history.append(load_generation(store, name, g, train))
+
+
+def continual(scenario, previous):
+    """The scenario a model-fed generation trains with: with ``model.continual``, its model starts
+    from the weights of the previous generation (saved at ``previous``)."""
+    if not scenario.model.continual:
+        return scenario
+    return scenario.model_copy(update={"model": scenario.model.starting_from(str(previous))})
 
 
 def synthetic_pool(ctx, spec: LineageSpec, g: int, history, sampler, status, key: str | None = None):
@@ -129,9 +138,11 @@ def row_fields(spec: LineageSpec, g: int, train_pools: list[Pool], model, **fiel
     """The bookkeeping part of a metrics row: which lineage, composition, counts, stage times."""
     row = dict(seed=spec.seed, generation=g, **composition(train_pools), **fields, model_hash=model.fingerprint(),
                node=current_node(), **lineage_fields(spec))
-    steps = getattr(model, "fit_info", {}).get("optimizer_steps")  # compute: grows with the set unless model.steps
-    if steps is not None:
-        row["train_steps"] = steps
+    info = getattr(model, "fit_info", {})
+    if info.get("optimizer_steps") is not None:  # compute: grows with the set unless model.steps
+        row["train_steps"] = info["optimizer_steps"]
+    if info.get("init_hash") is not None:  # the weights training started from
+        row["init_hash"] = info["init_hash"]
     if spec.lab is not None:  # structures other labs published, in this training set
         row["n_commons"] = sum(a.info.get("lab", spec.lab.lab) != spec.lab.lab for a in flatten(train_pools))
     return row

@@ -119,6 +119,9 @@ FIELDS = (
           "generation 2, when the committee has two models): the 10th, 50th and 90th percentiles of the committee's "
           "max force deviation over the synthetic pool offered — where the trust window `lo`–`hi` sits against "
           "what the committee produces, the distribution to calibrate it from", "composition"),
+    Field(("init_hash",), "the `model_hash` of the weights this generation's training started from: published "
+          "weights (pretrained CHGNet), `model.init`, or with `model.continual` the previous generation's model; "
+          "absent when training started from random weights", "id"),
     Field(("train_steps",), "optimiser steps this generation's model was trained for (torch model kinds): "
           "passes × batches per pass, so with `model.epochs` it grows with the training set; `model.steps` "
           "fixes it, to compare policies at equal compute", "composition"),

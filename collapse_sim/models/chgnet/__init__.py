@@ -103,6 +103,10 @@ class CHGNetSettings(ModelSettingsBase):
             raise ValueError("freeze: only pretrained weights can be kept (pretrained is false)")
         return self
 
+    def starting_from(self, path: str) -> CHGNetSettings:
+        """Fine-tuning from the CHGNet model saved at ``path`` (as ``checkpoint``)."""
+        return self.model_copy(update={"checkpoint": str(path), "pretrained": True})
+
     def pretrained_species(self) -> frozenset[str]:
         """With pretrained weights, every element of its atom embedding."""
         from ase.data import chemical_symbols

@@ -55,13 +55,34 @@ def _quiet():
     return contextlib.redirect_stdout(io.StringIO())
 
 
+def _saved(path: Path) -> dict | None:
+    """The contents of a model file this kind saved (``CHGNetModel.save``); None for any other file."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - not a plain torch archive: CHGNet's own format, or not a checkpoint
+        return None
+    return data if isinstance(data, dict) and data.get("format") == FORMAT else None
+
+
+def _network(data: dict) -> CHGNet:
+    """The network a saved model file holds (its constructor arguments and state dict)."""
+    with default_dtype(torch.float32), _quiet():
+        network = CHGNet(**data["model_args"])
+    network.load_state_dict(data["state_dict"])
+    return network
+
+
 def load_checkpoint(checkpoint: str) -> CHGNet:
-    """The CHGNet of a published name or a file; a file that does not load is a one-line error."""
+    """The CHGNet of a published name, a model file this kind saved (continual fine-tuning) or
+    CHGNet's own checkpoint file; a file that does not load is a one-line error."""
     with _quiet():
         if checkpoint in PUBLISHED:
             return CHGNet.load(model_name=checkpoint, use_device="cpu", verbose=False)
+        path = Path(checkpoint).expanduser()
+        if (data := _saved(path)) is not None:
+            return _network(data)
         try:
-            return CHGNet.from_file(str(Path(checkpoint).expanduser()))
+            return CHGNet.from_file(str(path))
         except Exception as exc:  # pickle, zip and state-dict errors all mean: not a CHGNet checkpoint
             raise ValueError(f"model.checkpoint: {checkpoint!r} is not a CHGNet checkpoint "
                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
@@ -173,6 +194,7 @@ class CHGNetModel:
                 random.seed(seed)
                 np.random.seed(seed % 2**32)
                 network = self._start(seed).to(self._device)
+                init_hash = state_dict_fingerprint(network) if s.pretrained else None
                 data = self._dataset(network, train)
                 if s.atom_ref == "refit":
                     self._refit_atom_ref(network, data, train_idx)
@@ -192,6 +214,8 @@ class CHGNetModel:
         self.fit_info = {"seed": int(seed), "checkpoint": s.checkpoint, "pretrained": s.pretrained,
                          "n_train": int(len(train_idx)), "n_valid": int(len(valid_idx)), "epochs": int(n_passes),
                          "optimizer_steps": int(n_passes * batches_per_pass), "best_epoch": best_epoch}
+        if init_hash is not None:
+            self.fit_info["init_hash"] = init_hash
         return self
 
     def _dataset(self, network: CHGNet, train: list[Atoms]) -> StructureData:
@@ -324,13 +348,10 @@ class CHGNetModel:
     def load(cls, path: Path, settings: CHGNetSettings, threads: int | None = None) -> CHGNetModel:
         """The model saved at ``path``; the architecture comes from the file, the device from ``settings``."""
         obj = cls(settings, threads=threads)
-        data = torch.load(Path(path), map_location="cpu", weights_only=True)
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
+        data = _saved(Path(path))
+        if data is None:
             raise ValueError(f"{path}: not a collapse_sim CHGNet model file")
-        with default_dtype(torch.float32), _quiet():
-            network = CHGNet(**data["model_args"])
-        network.load_state_dict(data["state_dict"])
-        obj.network = network.to(obj._device).eval()
+        obj.network = _network(data).to(obj._device).eval()
         obj.fit_info = data.get("fit_info", {})
         return obj
 

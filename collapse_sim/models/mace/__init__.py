@@ -95,6 +95,10 @@ class MACESettings(ModelSettingsBase):
                                                "are fitted anew on the training set, so pre-training labels and "
                                                "fine-tuning labels need not share an energy zero")
 
+    def starting_from(self, path: str) -> MACESettings:
+        """Training from the MACE model saved at ``path`` (``init``)."""
+        return self.model_copy(update={"init": str(path)})
+
     @field_validator("init")
     @classmethod
     def _check_init(cls, v: str | None) -> str | None:

@@ -1,0 +1,32 @@
+"""``model.continual``: each model-fed generation starts from its predecessor's weights (continual
+fine-tuning), recorded as the row's ``init_hash``; generation 0 is the same as without it, and kinds
+that cannot start from saved weights are refused when the scenario is read."""
+import pytest
+from scenario_factory import tiny_scenario_dict
+
+import collapse_sim
+from collapse_sim.scenario import ScenarioError, parse_scenario
+
+
+def _rows(tmp_path, continual: bool):
+    data = tiny_scenario_dict(name=f"continual-{continual}", policies=[{"kind": "replace"}], probes=None,
+                              metrics={"enabled": False})
+    data["model"]["continual"] = continual
+    return {r["generation"]: r for r in collapse_sim.run(data, tmp_path, local=True, progress=False).rows}
+
+
+def test_each_generation_starts_from_its_predecessor(tmp_path):
+    continual, fresh = _rows(tmp_path, True), _rows(tmp_path, False)
+    assert sorted(continual) == [0, 1, 2]
+    assert continual[0]["model_hash"] == fresh[0]["model_hash"]  # generation 0 trains as before
+    assert "init_hash" not in continual[0]
+    for g in (1, 2):
+        assert continual[g]["init_hash"] == continual[g - 1]["model_hash"]
+    assert not any("init_hash" in row for row in fresh.values())  # each from random weights
+    assert continual[1]["model_hash"] != fresh[1]["model_hash"]
+
+
+@pytest.mark.parametrize("kind", ["ani", "linear"])
+def test_kinds_that_cannot_start_from_saved_weights_are_refused(kind):
+    with pytest.raises(ScenarioError, match=rf"model: continual: model kind '{kind}' cannot start from saved weights"):
+        parse_scenario(tiny_scenario_dict(model={"kind": kind, "continual": True}))
