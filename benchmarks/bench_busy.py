@@ -21,14 +21,13 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_scale import collapse_sim  # noqa: E402
+from bench_scale import collapse_sim, with_run_options, work_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 0.85
@@ -105,11 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=4, help="seeds per policy (4 policies)")
     parser.add_argument("--generations", type=int, default=2)
-    parser.add_argument("--num-cpus", type=int, default=os.cpu_count() or 1, help="size of the embedded Ray")
-    parser.add_argument("--keep", type=Path, default=None, help="folder to keep the run directory in")
-    args = parser.parse_args(argv)
-    base = args.keep or Path(tempfile.mkdtemp(prefix="collapse-sim-busy-"))
-    base.mkdir(parents=True, exist_ok=True)
+    args = with_run_options(parser).parse_args(argv)
+    base = work_folder(args.keep, "busy")
     path = base / "busy.yaml"
     path.write_text(yaml.safe_dump(scenario(args.seeds, args.generations), sort_keys=False))
     try:

@@ -116,15 +116,26 @@ def timed(*args: str) -> float:
     return time.perf_counter() - start
 
 
+def with_run_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--num-cpus`` and ``--keep``, which every benchmark that runs collapse-sim takes."""
+    parser.add_argument("--num-cpus", type=int, default=os.cpu_count() or 1, help="size of the embedded Ray")
+    parser.add_argument("--keep", type=Path, default=None, help="folder to keep the run directories in")
+    return parser
+
+
+def work_folder(keep: Path | None, name: str) -> Path:
+    """``keep``, or a new temporary folder (the caller removes it)."""
+    base = keep or Path(tempfile.mkdtemp(prefix=f"collapse-sim-{name}-"))
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lineages", type=int, default=1000)
     parser.add_argument("--generations", type=int, default=10)
-    parser.add_argument("--num-cpus", type=int, default=os.cpu_count() or 1, help="size of the embedded Ray")
-    parser.add_argument("--keep", type=Path, default=None, help="folder to keep the run directories in")
-    args = parser.parse_args(argv)
-    base = args.keep or Path(tempfile.mkdtemp(prefix="collapse-sim-scale-"))
-    base.mkdir(parents=True, exist_ok=True)
+    args = with_run_options(parser).parse_args(argv)
+    base = work_folder(args.keep, "scale")
     data = scenario(args.lineages, args.generations)
     path = base / "scale.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
