@@ -142,6 +142,12 @@ def _parser() -> argparse.ArgumentParser:
     zoo.add_argument("--bootstrap", type=int, default=2000,
                      help="resamples of whole lineages for the intervals (default: %(default)s)")
     zoo.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default: %(default)s)")
+    zoo.add_argument("--ladder", type=Path, default=None, metavar="LADDER.yaml",
+                     help="probe sets at other distances from the training data (name, n_structures, recipes, "
+                          "optional system), made and labelled by the runs' probe oracle; a sample of the models "
+                          "is measured on each: does alignment rise the further out they are probed?")
+    zoo.add_argument("--ladder-models", type=int, default=60,
+                     help="how many models (a seeded sample) the ladder measures (default: %(default)s)")
     zoo.add_argument("--no-information-imbalance", action="store_true",
                      help="skip the model x model information imbalance (the slowest part on large zoos)")
     return parser
@@ -315,7 +321,8 @@ def _cmd_zoo(args) -> int:
     from collapse_sim import api
 
     result = api.zoo(args.run_dirs, args.out, generations=args.generations, k=args.k, bootstrap=args.bootstrap,
-                     seed=args.seed, information_imbalance=not args.no_information_imbalance)
+                     seed=args.seed, information_imbalance=not args.no_information_imbalance,
+                     ladder=args.ladder, ladder_models=args.ladder_models)
     print(result.table())
     print(f"wrote {result.root}/models.csv, matrices.npz, summary.json, zoo.png")
     return 0

@@ -48,6 +48,7 @@ class ZooModel:
     errors: dict  # probe -> force RMSE (the runs' unit, meV/Å)
     embeddings: dict  # probe -> Path of the saved (n_probe, p) embeddings
     architecture: str = ""  # the run's model kind
+    model: Path | None = None  # its saved model file (a ladder predicts and embeds new probe sets with it)
 
 
 def probe_fingerprint(store) -> dict[str, str]:
@@ -68,7 +69,7 @@ def collect(runs: Sequence, generations: Sequence[int] | None = None) -> list[Zo
         if all(path.is_file() for path in paths.values()) and all(_error(ref, p) is not None for p in PROBES):
             seen.add(ref.get("model_hash"))
             models.append(ZooModel(f"{label}/reference", f"{label}/reference", label, "reference", None, None,
-                                   {p: _error(ref, p) for p in PROBES}, paths, kind))
+                                   {p: _error(ref, p) for p in PROBES}, paths, kind, store.reference.model))
         for row in sorted(run.rows, key=lambda r: (str(r["lineage"]), r["generation"])):
             g = row["generation"]
             if generations is not None and g not in generations:
@@ -81,7 +82,8 @@ def collect(runs: Sequence, generations: Sequence[int] | None = None) -> list[Zo
             seen.add(key)
             name = f"{label}/{row['lineage']}"
             models.append(ZooModel(f"{name}/g{g}", name, label, row.get("policy"), row.get("seed"), g,
-                                   {p: _error(row, p) for p in PROBES}, paths, kind))
+                                   {p: _error(row, p) for p in PROBES}, paths, kind,
+                                   store.model_path(row["lineage"], g)))
     return models
 
 
@@ -338,6 +340,11 @@ def table(summary: dict) -> str:
     for kind, x in summary.get("by_architecture", {}).items():
         lines.append(f"{kind} only ({x['models']} models, most accurate {x['best']}): Spearman ID "
                      f"{iv(x['id'])}, OOD {iv(x['ood'])}")
+    for x in summary.get("ood_ladder", []):
+        diff = f", CKNNA − ID {iv(x['cknna_minus_id'])}: {x['reading']}" if "cknna_minus_id" in x else ""
+        lines.append(f"ladder {x['probe_set']} ({x['structures']} structures, {x['models']} models): force RMSE "
+                     f"{x['mean_force_rmse']:.1f}, mean pairwise CKNNA {x['mean_pairwise_cknna']:.3f}, TwoNN "
+                     f"{x['mean_twonn']:.2f}{diff}")
     for x in summary.get("by_probe_count", []):
         lines.append(f"on {x['probes']} probes ({x['models']} models): mean pairwise CKNNA ID "
                      f"{x['mean_pairwise_cknna_id']:.3f}, OOD {x['mean_pairwise_cknna_ood']:.3f}, "

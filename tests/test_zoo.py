@@ -129,3 +129,66 @@ def test_each_architecture_gets_its_own_ladder():
     assert mace["id"]["value"] == pytest.approx(spearmanr(mats["id"]["cknna"][own, others], errors[others]).statistic)
     assert "by_architecture" not in analyse(models[:10], {p: {"cknna": m["cknna"][:10, :10], "twonn": m["twonn"][:10]}
                                                           for p, m in mats.items()}, n_boot=100)
+
+
+LADDER = {"sets": [
+    {"name": "hot", "n_structures": 8, "recipes": [{"method": "md", "temperature_K": 1500, "md_steps": 4,
+                                                    "rattle_stdev": 0.05}]},
+    {"name": "bcc", "n_structures": 8, "recipes": [{"method": "rattle", "rattle_stdev": 0.05}],
+     "system": {"kind": "bulk", "element": "Cu", "crystal": "bcc", "lattice_constant": 2.87, "cubic": True,
+                "supercell": [2, 2, 2]}}]}
+
+
+def test_a_ladder_measures_sampled_models_on_probe_sets_further_out(tiny_run, tmp_path):
+    import yaml
+    from ase.calculators.emt import EMT
+
+    from collapse_sim import models as kinds
+    from collapse_sim.data.io import read_structures
+    from collapse_sim.data.structures import energy_of
+    from collapse_sim.measure.accuracy import label_rmse
+    from collapse_sim.metrics.ecosystem import alignment_matrix
+    from collapse_sim.models import parse_settings
+    from collapse_sim.zoo_ladder import sample
+
+    _, root, _ = tiny_run
+    path = tmp_path / "ladder.yaml"
+    path.write_text(yaml.safe_dump(LADDER))
+    result = api.zoo([root], tmp_path / "out", bootstrap=200, ladder=path, ladder_models=5)
+    ladder = {e["probe_set"]: e for e in result.summary["ood_ladder"]}
+    assert list(ladder) == ["id", "ood", "hot", "bcc"]
+    chosen = sample(result.models, 5, 0)
+    assert all(e["models"] == 5 for e in ladder.values()) and "cknna_minus_id" not in ladder["id"]
+    settings = parse_settings(yaml.safe_load((root / "scenario.yaml").read_text())["model"])
+    for name in ("hot", "bcc"):  # the rung's structures carry the oracle's (EMT's) labels
+        rung = read_structures(result.root / "ladder" / f"{name}.extxyz")
+        atoms = rung[0].copy()
+        atoms.calc = EMT()
+        assert energy_of(rung[0]) == pytest.approx(atoms.get_potential_energy(), abs=1e-6)
+        loaded = [kinds.load(settings, m.model) for m in chosen]  # errors and CKNNA equal a direct computation
+        errors = [label_rmse(model.predict(rung), rung)[1] for model in loaded]
+        assert ladder[name]["mean_force_rmse"] == pytest.approx(np.mean(errors), rel=1e-6)  # extxyz round trip
+        C = alignment_matrix([model.embed(rung) for model in loaded], k=2)
+        assert ladder[name]["mean_pairwise_cknna"] == pytest.approx(_mean_off_diagonal(C, np.arange(5)), abs=1e-6)
+    saved = alignment_matrix([np.load(m.embeddings["id"]) for m in chosen], k=2)  # the ID rung: saved embeddings
+    assert ladder["id"]["mean_pairwise_cknna"] == pytest.approx(_mean_off_diagonal(saved, np.arange(5)), abs=1e-12)
+    assert "ladder bcc" in result.table()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"sets": [{"name": "ag", "n_structures": 8, "system": {"kind": "bulk", "element": "Ag", "crystal": "fcc",
+                                                             "lattice_constant": 4.09}}]},
+     r"--ladder: sets\[0\].system: Ag not in the runs' system"),
+    ({"sets": [{"name": "few", "n_structures": 4}]}, r"sets\[0\].n_structures: CKNNA with k = 2 needs at least 8"),
+    ({"sets": [{"name": "id", "n_structures": 8}]}, r"names must be distinct and not id, ood"),
+    ({"sets": [{"name": "x", "n_structures": 8, "colour": "red"}]}, r"colour"),
+])
+def test_a_bad_ladder_is_one_line_and_writes_nothing(tiny_run, tmp_path, change, message):
+    import yaml
+
+    _, root, _ = tiny_run
+    path = tmp_path / "ladder.yaml"
+    path.write_text(yaml.safe_dump(change))
+    with pytest.raises(UsageError, match=message):
+        api.zoo([root], tmp_path / "out", ladder=path)
+    assert not (tmp_path / "out").exists()

@@ -24,16 +24,25 @@ class ZooResult:
 
 
 def zoo(run_dirs, out: str | os.PathLike = "zoo", *, generations: Sequence[int] | None = None,
-        k: int | None = None, bootstrap: int = 2000, seed: int = 0, information_imbalance: bool = True) -> ZooResult:
+        k: int | None = None, bootstrap: int = 2000, seed: int = 0, information_imbalance: bool = True,
+        ladder: str | os.PathLike | None = None, ladder_models: int = 60) -> ZooResult:
     """Compare every saved model of ``run_dirs`` (runs made on the very same probe sets) at
     ``generations`` (default all), plus each run's reference model; CKNNA with ``k`` neighbours
     (default: the first run's ``metrics.k``); intervals from ``bootstrap`` resamples of whole
-    lineages drawn with ``seed``. Writes ``out`` (a new folder)."""
+    lineages drawn with ``seed``. With ``ladder`` (a YAML file of probe sets,
+    ``collapse_sim.zoo_ladder``), a sample of ``ladder_models`` models is also measured on probe
+    sets at other distances from the training data. Writes ``out`` (a new folder)."""
     from collapse_sim.api.reports import _paths, load_runs
     from collapse_sim.metrics.alignment import CKNNA_ROWS_PER_K
     from collapse_sim.zoo import analyse, by_probe_count, collect, matrices, probe_fingerprint, write_outputs
 
     paths = _paths(run_dirs)
+    if ladder is not None:
+        from collapse_sim.zoo_ladder import load_ladder
+
+        ladder = load_ladder(Path(ladder))
+        if ladder_models < 4:
+            raise UsageError(f"--ladder-models {ladder_models}: give at least 4")
     root = Path(out)
     if root.exists():
         raise UsageError(f"--out {root}: already exists; choose another")
@@ -59,9 +68,39 @@ def zoo(run_dirs, out: str | os.PathLike = "zoo", *, generations: Sequence[int] 
     if k < 1 or CKNNA_ROWS_PER_K * k > rows:
         raise UsageError(f"--k {k}: CKNNA needs 1 <= k and at least {CKNNA_ROWS_PER_K} k probe structures; "
                          f"the probe sets hold {rows}")
+    if ladder is not None:
+        from collapse_sim.scenario import parse_scenario
+        from collapse_sim.zoo_ladder import check
+
+        check(parse_scenario(runs[0].scenario, str(runs[0].path)), ladder, k)
     mats = matrices(models, k, with_ii=information_imbalance)
     summary = analyse(models, mats, bootstrap, seed) | {"k": k, "runs": [str(p) for p in paths],
                                                         "by_probe_count": by_probe_count(models, k, seed)}
     root.mkdir(parents=True)
+    if ladder is not None:
+        summary["ood_ladder"] = _ladder(runs, models, ladder, ladder_models, root, k, bootstrap, seed,
+                                        information_imbalance)
     write_outputs(root, models, mats, summary)
     return ZooResult(root, models, summary)
+
+
+def _ladder(runs, models, ladder, ladder_models: int, root: Path, k: int, bootstrap: int, seed: int,
+            information_imbalance: bool) -> list[dict]:
+    """The ladder's probe sets (made by the first run's scenario and probe oracle, kept in
+    ``root``/ladder/), measured with a sample of the models."""
+    from collapse_sim.context import RunContext
+    from collapse_sim.data.io import write_structures
+    from collapse_sim.models import parse_settings
+    from collapse_sim.runtime.executor import LocalExecutor
+    from collapse_sim.scenario import parse_scenario
+    from collapse_sim.zoo_ladder import ladder_table, make_rungs, measure_rungs, sample
+
+    scenario = parse_scenario(runs[0].scenario, str(runs[0].path))
+    rungs = make_rungs(RunContext(scenario, root.resolve(), LocalExecutor()), ladder)
+    (root / "ladder").mkdir()
+    for name, structures in rungs.items():
+        write_structures(root / "ladder" / f"{name}.extxyz", structures)
+    settings = {run.label or run.name: parse_settings(run.scenario["model"]) for run in runs}
+    chosen = sample(models, ladder_models, seed)
+    errors, embeddings = measure_rungs(chosen, settings, rungs)
+    return ladder_table(chosen, errors, embeddings, k, bootstrap, seed, information_imbalance)
