@@ -55,6 +55,10 @@ class BulkSettings(SystemSettingsBase):
         if self.crystal not in COMPOUNDS and self.element not in _SYMBOLS:
             raise ValueError(f"element: a {self.crystal} crystal is one chemical symbol, not {self.element!r} "
                              f"(two-element crystals: {', '.join(COMPOUNDS)})")
+        if self.cubic and not _builds(self, cubic=True):  # hexagonal crystals have no cubic cell
+            raise ValueError(f"cubic: {self.crystal} has no cubic cell; set cubic: false"
+                             if _builds(self, cubic=False) else
+                             f"crystal: ase.build.bulk cannot build {self.element} as {self.crystal}")
         return self
 
     @field_validator("supercell")
@@ -70,6 +74,17 @@ class BulkSettings(SystemSettingsBase):
             if recipe.molecules != "id":
                 raise ValueError(f"{where}.molecules: {recipe.molecules!r} chooses a molecule pool; "
                                  "only system.kind molecules has one")
+
+
+def _builds(settings: BulkSettings, cubic: bool) -> bool:
+    """Whether ase.build.bulk makes the crystal's cell."""
+    from ase.build import bulk
+
+    try:
+        bulk(settings.element, settings.crystal, a=settings.lattice_constant, cubic=cubic)
+    except (RuntimeError, ValueError, KeyError):
+        return False
+    return True
 
 
 class BulkSystem(System):

@@ -31,9 +31,16 @@ def test_every_two_element_crystal_is_a_crystal_the_settings_accept():
     ({"element": "MgO", "crystal": "fcc"}, r"a fcc crystal is one chemical symbol, not 'MgO'"),
     ({"element": "Mg", "crystal": "rocksalt"}, r"a rocksalt crystal needs a two-element formula"),
     ({"element": "Qq"}, r"unknown chemical symbol or formula 'Qq'"),
+    ({"crystal": "hcp", "lattice_constant": 2.55}, r"cubic: hcp has no cubic cell; set cubic: false"),
+    ({"element": "ZnO", "crystal": "wurtzite", "lattice_constant": 3.25}, r"cubic: wurtzite has no cubic cell"),
 ])
 def test_a_formula_that_does_not_fit_its_crystal_names_the_field(system, message):
     data = tiny_scenario_dict()
     data["system"].update(system)
     with pytest.raises(ScenarioError, match=f"system.*{message}"):
         parse_scenario(data)
+
+
+def test_a_hexagonal_crystal_is_built_from_its_primitive_cell():
+    system = make(BulkSettings(element="Cu", crystal="hcp", lattice_constant=2.55, cubic=False, supercell=(3, 3, 2)))
+    assert len(system.ideal()) == 36 and system.species() == ["Cu"]
