@@ -8,7 +8,8 @@ The sweep is the quickstart (Cu/EMT, the small MACE) with ``--seeds`` seeds of f
 (replace, accumulate, fresh-real, accumulate-subsample) on the embedded Ray. While it runs, every
 process below the ``collapse-sim`` driver is sampled from /proc twice a second: the CPU time of
 Ray's task workers (processes titled ``ray::``) is the work; the rest (the driver, raylet, GCS,
-dashboard) is the tool's and Ray's own. Printed: task CPU time / (wall × cores) against the target
+dashboard) is the tool's and Ray's own. (Polled every 0.2 s: a worker's last fraction of a
+second before it exits can be missed.) Printed: task CPU time / (wall × cores) against the target
 (≥ 85 %), the CPU time of the other processes, and the cores' use in ten equal slices of the wall
 time, which shows serial stretches (generation 0 and the reference model before the lineages
 start, the last generations' measuring).
@@ -21,13 +22,12 @@ import argparse
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_scale import collapse_sim, with_run_options, work_folder  # noqa: E402
+from bench_scale import run_and_watch, with_run_options, work_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 0.85
@@ -73,24 +73,24 @@ def below(root: int, table: dict) -> set[int]:
     return found
 
 
-def watch(args: list[str], interval: float = 0.5) -> dict:
-    """Run ``collapse-sim args`` to the end, sampling its process tree's CPU time."""
-    start = time.perf_counter()
-    proc = collapse_sim(*args)
-    workers, others, samples = {}, {}, []  # pid -> last CPU seconds seen; (t, task CPU seconds so far)
-    while proc.poll() is None:
+class CpuSampler:
+    """At each poll, the CPU time so far of every process below the driver, each under its latest
+    class (a worker is titled ``ray::`` only once it runs, so a pid seen before is reclassified)."""
+
+    def __init__(self):
+        self.cpu: dict[int, tuple[float, bool]] = {}  # pid -> (CPU seconds, is a task worker)
+        self.samples: list[tuple[float, float]] = []  # (seconds since start, task CPU seconds so far)
+
+    def __call__(self, root: int, seconds: float) -> None:
         table = processes()
-        for pid in below(proc.pid, table):
+        for pid in below(root, table):
             if pid in table:
                 _, cpu, is_worker = table[pid]
-                (workers if is_worker else others)[pid] = cpu
-        samples.append((time.perf_counter() - start, sum(workers.values())))
-        time.sleep(interval)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"collapse-sim {' '.join(args)} failed ({proc.returncode}): {proc.stderr.read()[-2000:]}")
-    return {"wall_s": wall, "task_cpu_s": sum(workers.values()), "other_cpu_s": sum(others.values()),
-            "samples": samples}
+                self.cpu[pid] = (cpu, is_worker)
+        self.samples.append((seconds, self.total(True)))
+
+    def total(self, workers: bool) -> float:
+        return sum(cpu for cpu, is_worker in self.cpu.values() if is_worker == workers)
 
 
 def slices(samples: list[tuple[float, float]], wall: float, cores: int, n: int = 10) -> list[float]:
@@ -108,13 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     base = work_folder(args.keep, "busy")
     path = base / "busy.yaml"
     path.write_text(yaml.safe_dump(scenario(args.seeds, args.generations), sort_keys=False))
+    sampler = CpuSampler()
     try:
-        result = watch(["run", str(path), "--out", str(base / "runs"), "--num-cpus", str(args.num_cpus),
-                        "--progress-interval", "60"])
+        result = run_and_watch(["run", str(path), "--out", str(base / "runs"), "--num-cpus", str(args.num_cpus),
+                                "--progress-interval", "60"], on_poll=sampler)
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
     wall, cores = result["wall_s"], args.num_cpus
+    result |= {"task_cpu_s": sampler.total(True), "other_cpu_s": sampler.total(False), "samples": sampler.samples}
     busy = result["task_cpu_s"] / (wall * cores)
     print(f"{args.seeds * len(POLICIES)} MACE lineages x {args.generations} generations on {cores} CPUs: "
           f"wall {wall:.1f} s")

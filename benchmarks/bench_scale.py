@@ -52,8 +52,16 @@ def scenario(lineages: int, generations: int) -> dict:
 
 
 def collapse_sim(*args: str, **kwargs) -> subprocess.Popen:
+    """``collapse-sim args`` started; its stderr goes to a file (a pipe nobody reads while the run
+    is watched would fill and stall it), read back by ``errors``."""
     return subprocess.Popen([sys.executable, "-m", "collapse_sim.cli", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+                            stderr=tempfile.TemporaryFile("w+"), text=True, **kwargs)
+
+
+def errors(proc: subprocess.Popen) -> str:
+    """The last of what the process wrote to stderr."""
+    proc.stderr.seek(0)
+    return proc.stderr.read()[-2000:]
 
 
 def peak_rss_bytes(pid: int) -> int | None:
@@ -72,14 +80,18 @@ def committed(run_dir: Path) -> int:
     return sum(1 for _ in run_dir.glob("*/gen-*/metrics.json"))
 
 
-def run_and_watch(args: list[str], kill_at: int | None = None, run_dir: Path | None = None) -> dict:
+def run_and_watch(args: list[str], kill_at: int | None = None, run_dir: Path | None = None,
+                  on_poll=None) -> dict:
     """Run ``collapse-sim args`` to the end (or SIGKILL it once ``run_dir`` has ``kill_at``
-    committed generations); its wall time, peak memory and whether it was killed."""
+    committed generations); its wall time, peak memory and whether it was killed.
+    ``on_poll(pid, seconds)`` is called at every poll (every 0.2 s)."""
     start = time.perf_counter()
     proc = collapse_sim(*args)
     peak, killed, polls = 0, False, 0
     while proc.poll() is None:
         peak = max(peak, peak_rss_bytes(proc.pid) or 0)
+        if on_poll is not None:
+            on_poll(proc.pid, time.perf_counter() - start)
         polls += 1
         if kill_at is not None and polls % 5 == 0 and committed(run_dir) >= kill_at:
             os.kill(proc.pid, signal.SIGKILL)
@@ -89,7 +101,7 @@ def run_and_watch(args: list[str], kill_at: int | None = None, run_dir: Path | N
         time.sleep(0.2)
     wall = time.perf_counter() - start
     if not killed and proc.returncode != 0:
-        raise SystemExit(f"collapse-sim {' '.join(args)} failed ({proc.returncode}): {proc.stderr.read()[-2000:]}")
+        raise SystemExit(f"collapse-sim {' '.join(args)} failed ({proc.returncode}): {errors(proc)}")
     return {"wall_s": wall, "peak_bytes": peak, "killed": killed}
 
 
@@ -110,9 +122,9 @@ def store_size(run_dir: Path) -> tuple[int, int]:
 def timed(*args: str) -> float:
     start = time.perf_counter()
     proc = collapse_sim(*args)
-    _, err = proc.communicate()
+    proc.wait()
     if proc.returncode not in (0, 1):  # compare exits 1 when a policy is past the threshold
-        raise SystemExit(f"collapse-sim {' '.join(args)} failed ({proc.returncode}): {err[-2000:]}")
+        raise SystemExit(f"collapse-sim {' '.join(args)} failed ({proc.returncode}): {errors(proc)}")
     return time.perf_counter() - start
 
 

@@ -9,11 +9,15 @@ for ``pretrain_budget`` × its optimiser steps; then for each fine-tuning size n
 of one truth-labelled draw train two students with the same seed and steps — one from scratch,
 one starting from the pre-trained weights (its E0s fitted anew: the two oracles need not share
 an energy zero). Both are measured on the run's probe sets (labelled by the truth). Sets of
-different sizes are nested, so the curves differ by data, not by draw; the arms of a seed see the
-same structures, so the comparison is paired.
+different sizes are nested, so the curves differ by data, not by draw; the arms of a seed are
+offered the same structures, so the comparison is paired by data (each arm draws its own
+validation split and starting weights from its own seed, so that the arms are not one training
+repeated).
 
 A third arm, ``scratch-equal``, trains from scratch for the pre-training's and the fine-tuning's
-steps together: when the scratch arm is limited by its optimiser steps rather than its data, the
+steps together (the pre-training's as it ran, plus ``model.steps``; each training rounds its
+budget up to whole passes, so the arms' counts agree to within one pass, and the rows record
+them): when the scratch arm is limited by its optimiser steps rather than its data, the
 pre-trained arm's advantage may be those extra steps, not what the teacher's labels taught, and
 only this control tells the two apart.
 """
@@ -103,8 +107,9 @@ def run_pretraining(ctx, sizes: list[int], synthetic: int, pretrain_budget: floa
     cpus, gpus = sc.ray.cpus_per_training, sc.ray.gpus_per_training
     progress(f"pre-training {len(seeds)} model(s) for {pretrain_steps} steps")
     rows = ctx.executor.map(_train, [(sc, j, probes) for j in jobs], cpus=cpus, gpus=gpus)
-    steps = {"scratch": None, "pretrained": None, "scratch-equal": base + pretrain_steps}
-    jobs = [Job(seed, n, arm, truth_data[seed][:n], steps[arm], paths[seed] if arm == "pretrained" else None)
+    pretrained_for = {r["seed"]: r["steps"] for r in rows}  # as it ran: budgets round up to whole passes
+    steps = lambda arm, seed: base + pretrained_for[seed] if arm == "scratch-equal" else None
+    jobs = [Job(seed, n, arm, truth_data[seed][:n], steps(arm, seed), paths[seed] if arm == "pretrained" else None)
             for seed in seeds for n in sizes for arm in ARMS]
     progress(f"training {len(jobs)} students (scratch, scratch at equal steps and pre-trained, {len(sizes)} sizes)")
     rows += ctx.executor.map(_train, [(sc, j, probes) for j in jobs], cpus=cpus, gpus=gpus)
@@ -137,16 +142,15 @@ def summarise(rows: list[dict], scenario, synthetic: int, pretrain_budget: float
     by = {(r["seed"], r["n_real"], r["arm"]): r for r in rows}
     out = []
     for n in sizes:
-        entry = {"n_real": n}
+        entry = {"n_real": n, "steps": {arm: int(r["steps"]) for (s, size, arm), r in sorted(by.items())
+                                        if size == n and s == seeds[0]}}
         for probe in ("id", "ood"):
             entry[probe] = {control: paired for control in CONTROLS
                             if (paired := _paired(by, seeds, n, control, f"rmse_forces_{probe}")) is not None}
         out.append(entry)
     pre = [r for r in rows if r["arm"] == "pretrain"]
-    steps = {arm: sorted({int(r["steps"]) for r in rows if r["arm"] == arm}) for arm in ("pretrain",) + ARMS}
     return {"scenario": scenario.name, "seeds": seeds, "synthetic": synthetic, "pretrain_budget": pretrain_budget,
             "pretrain_steps": int(pre[0]["steps"]) if pre else None,
-            "steps": {arm: values[0] for arm, values in steps.items() if values},
             "pretrained_alone": {c: float(np.mean([r[c] for r in pre])) for c in ERRORS} if pre else {},
             "sizes": out}
 
@@ -175,8 +179,7 @@ def plot(rows: list[dict], summary: dict, path: Path) -> None:
             values = [[r[column] for r in rows if r["arm"] == arm and r["n_real"] == n] for n in sizes]
             if not all(values):
                 continue
-            line, = ax.plot(sizes, [np.mean(v) for v in values], style,
-                            label=f"{arm} ({summary['steps'].get(arm, '?')} steps)")
+            line, = ax.plot(sizes, [np.mean(v) for v in values], style, label=arm)
             ax.fill_between(sizes, [min(v) for v in values], [max(v) for v in values], color=line.get_color(),
                             alpha=0.15)
         ax.set_xscale("log")
@@ -196,13 +199,14 @@ def plot(rows: list[dict], summary: dict, path: Path) -> None:
 def table(summary: dict) -> str:
     """The summary as the lines the command prints."""
     lines = [f"pre-trained on {summary['synthetic']} teacher-labelled structures "
-             f"({summary['pretrain_steps']} steps), {len(summary['seeds'])} seed(s); steps per arm: "
-             + ", ".join(f"{arm} {steps}" for arm, steps in summary.get("steps", {}).items()),
-             f"{'n':>5}  {'probe':5}  {'control':13}  {'control':>8}  {'pretrained':>10}  reduction (95 % CI)"]
+             f"({summary['pretrain_steps']} steps), {len(summary['seeds'])} seed(s)",
+             f"{'n':>5}  {'probe':5}  {'compared with (steps)':24}  {'its RMSE':>8}  {'pre-trained':>11}  "
+             "reduction (95 % CI)"]
     for entry in summary["sizes"]:
         for probe in ("id", "ood"):
             for control, e in entry[probe].items():
-                lines.append(f"{entry['n_real']:>5}  {probe:5}  {control:13}  {e['control']:8.1f}  "
-                             f"{e['pretrained']:10.1f}  {e['reduction']:+.1%} ({e['low']:+.1%} … {e['high']:+.1%}) "
+                arm = f"{control} ({entry['steps'].get(control, '?')})"
+                lines.append(f"{entry['n_real']:>5}  {probe:5}  {arm:24}  {e['control']:8.1f}  "
+                             f"{e['pretrained']:11.1f}  {e['reduction']:+.1%} ({e['low']:+.1%} … {e['high']:+.1%}) "
                              f"{e['verdict']}")
     return "\n".join(lines)

@@ -29,7 +29,8 @@ from collapse_sim.systems import SystemSettings
 class RungSettings(StructureSetSettings):
     """One probe set of the ladder."""
 
-    name: str = Field(min_length=1, description="the rung's name in the tables")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="the rung's name in the tables and "
+                      "its file name (letters, digits, '_', '.', '-')")
     system: SystemSettings | None = Field(None, description="the system its structures are made from (default: "
                                           "the runs' system); only the runs' elements")
 
@@ -60,13 +61,17 @@ def load_ladder(path: Path) -> LadderSettings:
     return ladder
 
 
-def check(scenario, ladder: LadderSettings, k: int) -> None:
-    """UsageError (one line) for a rung the zoo cannot measure: elements the runs' system lacks
-    (its models cannot predict them), or fewer structures than CKNNA needs at ``k``."""
+def check(scenario, ladder: LadderSettings, k: int, models: Sequence) -> None:
+    """UsageError (one line) for a ladder the zoo cannot measure: a rung with elements the runs'
+    system lacks (its models cannot predict them) or fewer structures than CKNNA needs at ``k``,
+    or a sampled model (``models``) whose file is missing."""
     from collapse_sim import systems
     from collapse_sim.metrics.alignment import CKNNA_ROWS_PER_K
 
     known = set(systems.make(scenario.system).species())
+    missing = next((m for m in models if m.model is None or not Path(m.model).is_file()), None)
+    if missing is not None:
+        raise UsageError(f"{missing.name}: its model file is missing; a ladder predicts with every sampled model")
     for i, rung in enumerate(ladder.sets):
         extra = sorted(set(systems.make(rung.system or scenario.system).species()) - known)
         if extra:

@@ -182,6 +182,7 @@ def test_a_ladder_measures_sampled_models_on_probe_sets_further_out(tiny_run, tm
     ({"sets": [{"name": "few", "n_structures": 4}]}, r"sets\[0\].n_structures: CKNNA with k = 2 needs at least 8"),
     ({"sets": [{"name": "id", "n_structures": 8}]}, r"names must be distinct and not id, ood"),
     ({"sets": [{"name": "x", "n_structures": 8, "colour": "red"}]}, r"colour"),
+    ({"sets": [{"name": "hot/1500K", "n_structures": 8}]}, r"sets.0.name"),
 ])
 def test_a_bad_ladder_is_one_line_and_writes_nothing(tiny_run, tmp_path, change, message):
     import yaml
@@ -192,3 +193,20 @@ def test_a_bad_ladder_is_one_line_and_writes_nothing(tiny_run, tmp_path, change,
     with pytest.raises(UsageError, match=message):
         api.zoo([root], tmp_path / "out", ladder=path)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_ladder_that_fails_midway_leaves_nothing_behind(tiny_run, tmp_path, monkeypatch):
+    import yaml
+
+    import collapse_sim.zoo_ladder as zoo_ladder
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a model failed to load")
+
+    monkeypatch.setattr(zoo_ladder, "measure_rungs", broken)
+    _, root, _ = tiny_run
+    path = tmp_path / "ladder.yaml"
+    path.write_text(yaml.safe_dump(LADDER))
+    with pytest.raises(RuntimeError, match="failed to load"):
+        api.zoo([root], tmp_path / "out", bootstrap=100, ladder=path, ladder_models=4)
+    assert not (tmp_path / "out").exists()  # the same --out can be used again

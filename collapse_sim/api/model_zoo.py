@@ -4,6 +4,7 @@ zoo — alignment against accuracy, and in- against out-of-distribution collapse
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,37 +71,40 @@ def zoo(run_dirs, out: str | os.PathLike = "zoo", *, generations: Sequence[int] 
                          f"the probe sets hold {rows}")
     if ladder is not None:
         from collapse_sim.scenario import parse_scenario
-        from collapse_sim.zoo_ladder import check
+        from collapse_sim.zoo_ladder import check, sample
 
-        check(parse_scenario(runs[0].scenario, str(runs[0].path)), ladder, k)
+        scenario = parse_scenario(runs[0].scenario, str(runs[0].path))
+        chosen = sample(models, ladder_models, seed)
+        check(scenario, ladder, k, chosen)
     mats = matrices(models, k, with_ii=information_imbalance)
     summary = analyse(models, mats, bootstrap, seed) | {"k": k, "runs": [str(p) for p in paths],
                                                         "by_probe_count": by_probe_count(models, k, seed)}
     root.mkdir(parents=True)
-    if ladder is not None:
-        summary["ood_ladder"] = _ladder(runs, models, ladder, ladder_models, root, k, bootstrap, seed,
-                                        information_imbalance)
-    write_outputs(root, models, mats, summary)
+    try:
+        if ladder is not None:
+            summary["ood_ladder"] = _ladder(runs, scenario, chosen, ladder, root, k, bootstrap, seed,
+                                            information_imbalance)
+        write_outputs(root, models, mats, summary)
+    except BaseException:  # nothing half-written: a rerun with the same --out is not refused
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     return ZooResult(root, models, summary)
 
 
-def _ladder(runs, models, ladder, ladder_models: int, root: Path, k: int, bootstrap: int, seed: int,
+def _ladder(runs, scenario, chosen, ladder, root: Path, k: int, bootstrap: int, seed: int,
             information_imbalance: bool) -> list[dict]:
-    """The ladder's probe sets (made by the first run's scenario and probe oracle, kept in
-    ``root``/ladder/), measured with a sample of the models."""
+    """The ladder's probe sets (made by the first run's ``scenario`` and probe oracle, kept in
+    ``root``/ladder/), measured with the ``chosen`` models."""
     from collapse_sim.context import RunContext
     from collapse_sim.data.io import write_structures
     from collapse_sim.models import parse_settings
     from collapse_sim.runtime.executor import LocalExecutor
-    from collapse_sim.scenario import parse_scenario
-    from collapse_sim.zoo_ladder import ladder_table, make_rungs, measure_rungs, sample
+    from collapse_sim.zoo_ladder import ladder_table, make_rungs, measure_rungs
 
-    scenario = parse_scenario(runs[0].scenario, str(runs[0].path))
     rungs = make_rungs(RunContext(scenario, root.resolve(), LocalExecutor()), ladder)
     (root / "ladder").mkdir()
     for name, structures in rungs.items():
         write_structures(root / "ladder" / f"{name}.extxyz", structures)
     settings = {run.label or run.name: parse_settings(run.scenario["model"]) for run in runs}
-    chosen = sample(models, ladder_models, seed)
     errors, embeddings = measure_rungs(chosen, settings, rungs)
     return ladder_table(chosen, errors, embeddings, k, bootstrap, seed, information_imbalance)

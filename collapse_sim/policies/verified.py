@@ -60,7 +60,9 @@ class VerifiedSettings(PolicySettingsBase):
                                "is kept anyway (the verifier's psi; 0: an oracle verifier)")
     verifier: Literal["oracle", "teacher"] = Field(
         "oracle", description="who labels the checked structures: the oracle, or the scenario's `teacher` (a frozen "
-        "model: an imperfect verifier whose own errors are measured; no oracle calls)")
+        "model: an imperfect verifier whose own errors are measured; no oracle calls). The teacher's energies are "
+        "compared (`max_energy_error`) and, with `add_oracle_labelled`, trained on as they are: with a teacher "
+        "whose energy zero differs from the oracle's, use neither")
 
     def check(self, scenario) -> None:
         if self.verifier == "teacher" and scenario.teacher is None:

@@ -46,7 +46,7 @@ def provenance(style: Style, reader: SetReader) -> tuple[Plot | None, list[str]]
         rows = {(r["lineage"], r["generation"]): r for r in run.rows}
         comp = {}
         for g in lin.generations:
-            summary = reader.get(lin.files(g).train, f"{run.label}/{lin.name}/{gen_name(g)}")
+            summary = reader.get(lin.files(g).train, f"{run.label}/{lin.name}/{gen_name(g)}", geometry=False)
             if summary is not None and summary.n_structures:
                 comp[g] = summary.composition
             elif (row := rows.get((lin.name, g))) is not None and finite(row.get("n_train")) is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,16 +32,7 @@ class SetSummary:
     composition: Counter  # (origin, generation of origin) -> count
     force_magnitudes: np.ndarray  # eV/Å, per atom (empty when the set has no force labels)
     bond_lengths: dict[str, np.ndarray]  # Å, by element pair ('C-H'); empty unless every structure is a molecule
-    _structures: list | None = field(default=None, repr=False)  # kept until nn_distances is first asked for
-    _nn: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def nn_distances(self) -> np.ndarray:
-        """Å, per atom; computed on first use (the provenance figure needs only the composition)."""
-        if self._nn is None:
-            self._nn = _concatenated(nearest_neighbour_distances(atoms) for atoms in self._structures or ())
-            self._structures = None
-        return self._nn
+    nn_distances: np.ndarray | None = None  # Å, per atom; None unless the geometry was asked for
 
 
 def nearest_neighbour_distances(atoms) -> np.ndarray:
@@ -124,7 +115,9 @@ def _forces(atoms) -> np.ndarray | None:
     return None
 
 
-def summarise(structures) -> SetSummary:
+def summarise(structures, geometry: bool = True) -> SetSummary:
+    """The set reduced to what the report draws; ``geometry`` false leaves out the
+    nearest-neighbour distances (the provenance figure needs only the composition)."""
     composition: Counter = Counter()
     fmag = []
     for atoms in structures:
@@ -135,8 +128,9 @@ def summarise(structures) -> SetSummary:
         if f is not None:
             fmag.append(np.linalg.norm(f, axis=1))
     molecules = bool(structures) and not any(a.pbc.any() for a in structures)
+    nn = _concatenated(nearest_neighbour_distances(atoms) for atoms in structures) if geometry else None
     return SetSummary(len(structures), composition, _concatenated(fmag),
-                      bond_lengths(structures) if molecules else {}, _structures=list(structures))
+                      bond_lengths(structures) if molecules else {}, nn)
 
 
 class SetReader:
@@ -148,18 +142,20 @@ class SetReader:
         self._by_hash: dict[str, SetSummary | None] = {}
         self._by_path: dict[Path, SetSummary | None] = {}
 
-    def get(self, path: Path, context: str = "") -> SetSummary | None:
+    def get(self, path: Path, context: str = "", geometry: bool = True) -> SetSummary | None:
+        """The file's summary, with its nearest-neighbour distances unless ``geometry`` is false
+        (a summary made without them is made again when they are asked for)."""
         path = Path(path)
-        if path in self._by_path:
-            return self._by_path[path]
+        cached = self._by_path.get(path, ...)
+        if cached is None or (cached is not ... and (not geometry or cached.nn_distances is not None)):
+            return cached
         summary = None
         if path.is_file():
             try:
                 digest = hashlib.sha256(path.read_bytes()).hexdigest()
-                if digest in self._by_hash:
-                    summary = self._by_hash[digest]
-                else:
-                    summary = summarise(read_structures(path))
+                summary = self._by_hash.get(digest)
+                if summary is None or (geometry and summary.nn_distances is None):
+                    summary = summarise(read_structures(path), geometry)
                     self._by_hash[digest] = summary
             except Exception as exc:  # noqa: BLE001 - any parse failure is a damaged file
                 self._warn(f"{context or path}: {path.name} is unreadable ({type(exc).__name__}: "
