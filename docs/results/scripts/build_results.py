@@ -328,7 +328,8 @@ STUDIES = {
     "inheritance": Study([Inheritance("ladder", "taught", "peer", "ladder"),
                           Inheritance("matched-id", "taught", "peer", "matched", "id"),
                           Inheritance("matched-ood", "taught", "peer", "matched", "ood")]),
-    "zoo-cu": Study([Zoo(name, name) for name in ("alignment", "architectures", "bins", "collapse", "probe-count")]),
+    "zoo-cu": Study([Zoo(name, name) for name in ("alignment", "architectures", "bins", "collapse", "probe-count",
+                                                  "ladder")]),
     "policies": Study([
         Trajectory("forces-id", "policies-cu", "rmse_forces_id", (0, 1, 2, 3, 4, 5, 6)),
         Trajectory("forces-ood", "policies-cu", "rmse_forces_ood", (0, 1, 2, 3, 4, 5, 6)),
@@ -792,6 +793,14 @@ def zoo(study: str, z: Zoo) -> str:
                  _fmt(x["mean_pairwise_cknna_ood"]), _fmt(x["ood_minus_id"], 2)] for x in data["by_probe_count"]]
         return _csv(["probe structures (nested random subsets)", "models (random sample)",
                      "mean pairwise CKNNA, ID", "mean pairwise CKNNA, OOD", "OOD − ID"], rows)
+    if z.table == "ladder":
+        rows = [[x["probe_set"], str(x["structures"]), str(x["models"]), _fmt(x["mean_force_rmse"]),
+                 _fmt(x["mean_pairwise_cknna"]), _fmt(x["mean_twonn"]), _fmt(x["mean_information_imbalance"]),
+                 *(iv(x["cknna_minus_id"]) + [x["reading"]] if "cknna_minus_id" in x else ["–", "–", "–"])]
+                for x in data["ood_ladder"]]
+        return _csv(["probe set", "structures", "models (random sample)", "mean force RMSE (meV/Å)",
+                     "mean pairwise CKNNA", "mean TwoNN", "mean information imbalance", "CKNNA − ID",
+                     "95 % CI (bootstrap over lineages)", "reading"], rows)
     rows = [[name.replace("_", " "), _fmt(x["id"]), _fmt(x["ood"]), *iv(x["ood_minus_id"]), x["reading"]]
             for name, x in data["ood_collapse"].items()]
     return _csv(["measure (over every model or pair)", "ID probes", "OOD probes", "OOD − ID",
