@@ -264,8 +264,7 @@ def chain_tables(run: str, generations: tuple[int, ...], window: tuple[int, int]
 
 
 GENERATIONS = (0, 1, 2, 4, 6, 8)
-MGO_GENERATIONS = (0, 1, 2, 3, 4, 5)
-ANI_GENERATIONS = (0, 1, 2, 3, 4, 5, 6)
+MGO_GENERATIONS = ANI_GENERATIONS = (0, 1, 2, 3, 4, 5)
 SELF_GENERATIONS = (0, 1, 2, 3, 4)
 STUDIES = {
     "study-cu": policy_study("study-cu-compute", (0, 1, 2, 3, 4, 5, 6), (4, 6)),
@@ -299,9 +298,9 @@ STUDIES = {
         Trajectory("truth-id-mgo-Mg", "distill-mgo", "rmse_forces_id_Mg", MGO_GENERATIONS),
         Contrast("contrasts-mgo-gen4-5", "distill-mgo", ("rmse_forces_id", "rmse_forces_id_teacher",
                                                          "rmse_forces_ood", "cknna_teacher_id"), (4, 5)),
-        *chain_tables("distill-cu-ani", ANI_GENERATIONS, (1, 6), "-ani"),
-        Contrast("contrasts-ani-gen4-6", "distill-cu-ani", ("rmse_forces_id", "rmse_forces_id_teacher",
-                                                            "rmse_forces_ood", "cknna_teacher_id"), (4, 6)),
+        *chain_tables("distill-cu-ani", ANI_GENERATIONS, (1, 5), "-ani"),
+        Contrast("contrasts-ani-gen4-5", "distill-cu-ani", ("rmse_forces_id", "rmse_forces_id_teacher",
+                                                            "rmse_forces_ood", "cknna_teacher_id"), (4, 5)),
     ], [Figure("chain", "distill-cu", ("rmse_forces_id", "rmse_forces_id_teacher", "cknna_teacher_id",
                                        "cknna_ref_id")),
         Figure("chain-ani", "distill-cu-ani", ("rmse_forces_id", "rmse_forces_id_teacher", "cknna_teacher_id",
