@@ -103,7 +103,7 @@ def advance(step: Step) -> None:
 def continual(scenario, previous):
     """The scenario a model-fed generation trains with: with ``model.continual``, its model starts
     from the weights of the previous generation (saved at ``previous``)."""
-    if not scenario.model.continual:
+    if not getattr(scenario.model, "continual", False):
         return scenario
     return scenario.model_copy(update={"model": scenario.model.starting_from(str(previous))})
 

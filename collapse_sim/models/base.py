@@ -9,7 +9,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from collapse_sim.registry import Registry
 from collapse_sim.settings_base import KindSettings
@@ -57,26 +57,21 @@ def capabilities(model) -> frozenset[str]:
     return frozenset(getattr(model, "capabilities", frozenset()))
 
 
+#: the ``continual`` setting of the kinds that can start from saved weights (``starting_from``)
+CONTINUAL = Field(False, description="each model-fed generation starts from its predecessor's weights (continual "
+                  "fine-tuning) instead of the kind's own start (random, published or `init` weights)")
+
+
 class ModelSettingsBase(KindSettings):
     #: False for a model of abstract samples (one-atom carriers of a number, the gaussian system)
     atomistic: ClassVar[bool] = True
     #: True if the model draws its own samples, ``sample(n, rng)`` (for the model-samples sampler)
     generative: ClassVar[bool] = False
 
-    continual: bool = Field(False, description="each model-fed generation starts from its predecessor's weights "
-                            "(continual fine-tuning) instead of the kind's own start (random, published or `init` "
-                            "weights); kinds that can start from saved weights: mace, chgnet")
-
-    @model_validator(mode="after")
-    def _check_continual(self):
-        if self.continual and type(self).starting_from is ModelSettingsBase.starting_from:
-            raise ValueError(f"continual: model kind {self.kind!r} cannot start from saved weights "
-                             "(kinds that can: mace, chgnet)")
-        return self
-
     def starting_from(self, path: str) -> ModelSettingsBase:
         """These settings, training from the weights saved at ``path`` by this kind: what
-        ``continual`` needs. A kind that can start from saved weights overrides it."""
+        ``continual`` needs. A kind that can start from saved weights overrides it and declares
+        ``continual: bool = CONTINUAL``."""
         raise NotImplementedError(f"model kind {self.kind!r} cannot start from saved weights")
 
     def pretrained_species(self) -> frozenset[str] | None:

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from collapse_sim.models.base import KINDS, ModelSettingsBase
+from collapse_sim.models.base import CONTINUAL, KINDS, ModelSettingsBase
 
 #: checkpoints in the chgnet wheel, by the name ``CHGNet.load(model_name=...)`` takes
 PUBLISHED = ("0.3.0", "0.2.0", "r2scan")
@@ -102,6 +102,8 @@ class CHGNetSettings(ModelSettingsBase):
         if self.freeze and not self.pretrained:
             raise ValueError("freeze: only pretrained weights can be kept (pretrained is false)")
         return self
+
+    continual: bool = CONTINUAL
 
     def starting_from(self, path: str) -> CHGNetSettings:
         """Fine-tuning from the CHGNet model saved at ``path`` (as ``checkpoint``)."""

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from collapse_sim.models.base import KINDS, ModelSettingsBase
+from collapse_sim.models.base import CONTINUAL, KINDS, ModelSettingsBase
 
 _IRREP = re.compile(r"^(\d+)x(\d+)([eo])$")
 
@@ -88,6 +88,7 @@ class MACESettings(ModelSettingsBase):
     ema_decay: float | None = Field(0.99, gt=0.0, lt=1.0, description="exponential moving average of the weights "
                                                                        "(None: no EMA)")
     device: Literal["cpu", "cuda"] = Field("cpu", description="where training and inference run")
+    continual: bool = CONTINUAL
     init: str | None = Field(None, description="a MACE model file (saved by this kind, or by mace_run_train) "
                                                "whose weights every fit starts from: fine-tuning, e.g. after "
                                                "pre-training on synthetic data. The file's architecture is kept "
