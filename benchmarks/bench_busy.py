@@ -74,8 +74,9 @@ def below(root: int, table: dict) -> set[int]:
 
 
 class CpuSampler:
-    """At each poll, the CPU time so far of every process below the driver, each under its latest
-    class (a worker is titled ``ray::`` only once it runs, so a pid seen before is reclassified)."""
+    """At each poll, the CPU time so far of every process below the driver; a process counts as a
+    task worker once it has been titled ``ray::`` (a worker takes the title only once it runs, and
+    drops it again as it exits)."""
 
     def __init__(self):
         self.cpu: dict[int, tuple[float, bool]] = {}  # pid -> (CPU seconds, is a task worker)
@@ -86,7 +87,7 @@ class CpuSampler:
         for pid in below(root, table):
             if pid in table:
                 _, cpu, is_worker = table[pid]
-                self.cpu[pid] = (cpu, is_worker)
+                self.cpu[pid] = (cpu, is_worker or self.cpu.get(pid, (0.0, False))[1])
         self.samples.append((seconds, self.total(True)))
 
     def total(self, workers: bool) -> float:
