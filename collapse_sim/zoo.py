@@ -93,19 +93,21 @@ def _error(record: dict, probe: str) -> float | None:
 
 
 # --- the numbers --------------------------------------------------------------------------
-def matrices(models: Sequence[ZooModel], k: int, with_ii: bool = True) -> dict[str, dict[str, np.ndarray]]:
-    """probe -> {"cknna": (m, m), "ii": (m, m) Δ(i→j) or absent, "twonn": (m,)} on the saved embeddings."""
+def measures(Z: Sequence[np.ndarray], k: int, with_ii: bool = True) -> dict[str, np.ndarray]:
+    """On one probe set's embeddings (one array per model): {"cknna": (m, m), "twonn": (m,),
+    "ii": (m, m) Δ(i→j), absent without ``with_ii``}."""
     from collapse_sim.metrics.ecosystem import alignment_matrix, information_imbalance_pairs, unit_max_rows
     from collapse_sim.metrics.intrinsic_dimension import id_twonn
 
-    out = {}
-    for probe in PROBES:
-        Z = [np.load(m.embeddings[probe]) for m in models]
-        out[probe] = {"cknna": alignment_matrix(Z, k=k),
-                      "twonn": np.array([id_twonn(unit_max_rows(z)) for z in Z])}
-        if with_ii:
-            out[probe]["ii"] = information_imbalance_pairs(Z)
+    out = {"cknna": alignment_matrix(Z, k=k), "twonn": np.array([id_twonn(unit_max_rows(z)) for z in Z])}
+    if with_ii:
+        out["ii"] = information_imbalance_pairs(Z)
     return out
+
+
+def matrices(models: Sequence[ZooModel], k: int, with_ii: bool = True) -> dict[str, dict[str, np.ndarray]]:
+    """probe -> ``measures`` on the saved embeddings."""
+    return {probe: measures([np.load(m.embeddings[probe]) for m in models], k, with_ii) for probe in PROBES}
 
 
 def _mean_off_diagonal(A: np.ndarray, idx: np.ndarray) -> float:

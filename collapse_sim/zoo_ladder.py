@@ -115,40 +115,41 @@ def measure_rungs(models: Sequence, settings: dict, rungs: dict[str, list[Atoms]
     return errors, embeddings
 
 
-def ladder_table(models: Sequence, rung_errors: dict[str, np.ndarray], rung_embeddings: dict[str, list[np.ndarray]],
-                 k: int, n_boot: int, seed: int, with_ii: bool = True) -> list[dict]:
-    """One entry per probe set — the zoo's ID and OOD sets (saved embeddings) then the rungs: the
-    models' mean force RMSE, mean pairwise CKNNA, mean TwoNN, mean information imbalance, and
-    the set's CKNNA minus the ID set's with its lineage-bootstrap interval."""
-    from collapse_sim.metrics.ecosystem import alignment_matrix, information_imbalance_pairs, unit_max_rows
-    from collapse_sim.metrics.intrinsic_dimension import id_twonn
-    from collapse_sim.zoo import _mean_off_diagonal, _reading, cluster_bootstrap
+def ladder_table(models: Sequence, chosen: Sequence[int], mats: dict, rung_errors: dict[str, np.ndarray],
+                 rung_embeddings: dict[str, list[np.ndarray]], k: int, n_boot: int, seed: int,
+                 with_ii: bool = True) -> list[dict]:
+    """One entry per probe set — the zoo's ID and OOD sets (the ``chosen`` models' part of the
+    zoo's ``mats``) then the rungs: the models' mean force RMSE, mean pairwise CKNNA, mean TwoNN,
+    mean information imbalance, and the set's CKNNA minus the ID set's with its lineage-bootstrap
+    interval."""
+    from collapse_sim.zoo import _mean_off_diagonal, _reading, cluster_bootstrap, measures
 
-    sets = {p: ([m.errors[p] for m in models], [np.load(m.embeddings[p]) for m in models]) for p in PROBES}
-    sets |= {name: (rung_errors[name], rung_embeddings[name]) for name in rung_errors}
-    clusters = [m.cluster for m in models]
-    every = np.arange(len(models))
-    cknna = {name: alignment_matrix(Z, k=k) for name, (_, Z) in sets.items()}
+    pair, picked = np.ix_(chosen, chosen), [models[i] for i in chosen]
+    part = lambda a: a[pair] if a.ndim == 2 else a[chosen]
+    sets = {p: ([m.errors[p] for m in picked], {name: part(a) for name, a in mats[p].items()},
+                int(np.load(picked[0].embeddings[p], mmap_mode="r").shape[0])) for p in PROBES}
+    sets |= {name: (rung_errors[name], measures(Z, k, with_ii), len(Z[0])) for name, Z in rung_embeddings.items()}
+    clusters = [m.cluster for m in picked]
+    every = np.arange(len(picked))
     out = []
-    for name, (errors, Z) in sets.items():
-        entry = {"probe_set": name, "structures": int(len(Z[0])), "models": len(models),
+    for name, (errors, measured, structures) in sets.items():
+        entry = {"probe_set": name, "structures": int(structures), "models": len(picked),
                  "mean_force_rmse": float(np.mean(errors)),
-                 "mean_pairwise_cknna": _mean_off_diagonal(cknna[name], every),
-                 "mean_twonn": float(np.mean([id_twonn(unit_max_rows(z)) for z in Z]))}
-        if with_ii:
-            entry["mean_information_imbalance"] = _mean_off_diagonal(information_imbalance_pairs(Z), every)
+                 "mean_pairwise_cknna": _mean_off_diagonal(measured["cknna"], every),
+                 "mean_twonn": float(np.mean(measured["twonn"]))}
+        if "ii" in measured:
+            entry["mean_information_imbalance"] = _mean_off_diagonal(measured["ii"], every)
         if name != "id":
-            diff = cluster_bootstrap(lambda idx, c=cknna[name]: _mean_off_diagonal(c, idx)
-                                     - _mean_off_diagonal(cknna["id"], idx), clusters, n_boot, seed)
+            diff = cluster_bootstrap(lambda idx, c=measured["cknna"]: _mean_off_diagonal(c, idx)
+                                     - _mean_off_diagonal(sets["id"][1]["cknna"], idx), clusters, n_boot, seed)
             entry["cknna_minus_id"] = diff
             entry["reading"] = _reading(diff, "less alike than in distribution", "more alike than in distribution")
         out.append(entry)
     return out
 
 
-def sample(models: Sequence, max_models: int, seed: int) -> list:
-    """At most ``max_models`` of ``models`` (a seeded random sample), in their order."""
-    if len(models) <= max_models:
-        return list(models)
-    chosen = np.random.default_rng(seed).choice(len(models), size=max_models, replace=False)
-    return [models[i] for i in sorted(chosen.tolist())]
+def sample(count: int, max_models: int, seed: int) -> list[int]:
+    """Indices of at most ``max_models`` of ``count`` models (a seeded random sample), in order."""
+    if count <= max_models:
+        return list(range(count))
+    return sorted(np.random.default_rng(seed).choice(count, size=max_models, replace=False).tolist())

@@ -157,7 +157,7 @@ def test_a_ladder_measures_sampled_models_on_probe_sets_further_out(tiny_run, tm
     result = api.zoo([root], tmp_path / "out", bootstrap=200, ladder=path, ladder_models=5)
     ladder = {e["probe_set"]: e for e in result.summary["ood_ladder"]}
     assert list(ladder) == ["id", "ood", "hot", "bcc"]
-    chosen = sample(result.models, 5, 0)
+    chosen = [result.models[i] for i in sample(len(result.models), 5, 0)]
     assert all(e["models"] == 5 for e in ladder.values()) and "cknna_minus_id" not in ladder["id"]
     settings = parse_settings(yaml.safe_load((root / "scenario.yaml").read_text())["model"])
     for name in ("hot", "bcc"):  # the rung's structures carry the oracle's (EMT's) labels

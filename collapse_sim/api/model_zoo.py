@@ -74,16 +74,16 @@ def zoo(run_dirs, out: str | os.PathLike = "zoo", *, generations: Sequence[int] 
         from collapse_sim.zoo_ladder import check, sample
 
         scenario = parse_scenario(runs[0].scenario, str(runs[0].path))
-        chosen = sample(models, ladder_models, seed)
-        check(scenario, ladder, k, chosen)
+        chosen = sample(len(models), ladder_models, seed)
+        check(scenario, ladder, k, [models[i] for i in chosen])
     mats = matrices(models, k, with_ii=information_imbalance)
     summary = analyse(models, mats, bootstrap, seed) | {"k": k, "runs": [str(p) for p in paths],
                                                         "by_probe_count": by_probe_count(models, k, seed)}
     root.mkdir(parents=True)
     try:
         if ladder is not None:
-            summary["ood_ladder"] = _ladder(runs, scenario, chosen, ladder, root, k, bootstrap, seed,
-                                            information_imbalance)
+            summary["ood_ladder"] = _ladder(runs, scenario, models, chosen, mats, ladder, root, k, bootstrap,
+                                            seed, information_imbalance)
         write_outputs(root, models, mats, summary)
     except BaseException:  # nothing half-written: a rerun with the same --out is not refused
         shutil.rmtree(root, ignore_errors=True)
@@ -91,10 +91,11 @@ def zoo(run_dirs, out: str | os.PathLike = "zoo", *, generations: Sequence[int] 
     return ZooResult(root, models, summary)
 
 
-def _ladder(runs, scenario, chosen, ladder, root: Path, k: int, bootstrap: int, seed: int,
+def _ladder(runs, scenario, models, chosen, mats, ladder, root: Path, k: int, bootstrap: int, seed: int,
             information_imbalance: bool) -> list[dict]:
     """The ladder's probe sets (made by the first run's ``scenario`` and probe oracle, kept in
-    ``root``/ladder/), measured with the ``chosen`` models."""
+    ``root``/ladder/), measured with the ``chosen`` models (indices into ``models``; their ID and
+    OOD numbers are their part of the zoo's ``mats``)."""
     from collapse_sim.context import RunContext
     from collapse_sim.data.io import write_structures
     from collapse_sim.models import parse_settings
@@ -106,5 +107,5 @@ def _ladder(runs, scenario, chosen, ladder, root: Path, k: int, bootstrap: int, 
     for name, structures in rungs.items():
         write_structures(root / "ladder" / f"{name}.extxyz", structures)
     settings = {run.label or run.name: parse_settings(run.scenario["model"]) for run in runs}
-    errors, embeddings = measure_rungs(chosen, settings, rungs)
-    return ladder_table(chosen, errors, embeddings, k, bootstrap, seed, information_imbalance)
+    errors, embeddings = measure_rungs([models[i] for i in chosen], settings, rungs)
+    return ladder_table(models, chosen, mats, errors, embeddings, k, bootstrap, seed, information_imbalance)

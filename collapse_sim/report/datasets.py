@@ -58,18 +58,16 @@ def _image_nn(atoms) -> np.ndarray | None:
     along axis i lies at least width_i·(|s_i| − ½) away, so |s_i| ≤ r/width_i + ½ covers it."""
     pos = atoms.get_positions()
     n = len(pos)
-    delta = pos[:, None, :] - pos[None, :, :]
+    if n * n > _MAX_PAIRS or (any(atoms.pbc) and not all(atoms.pbc)):
+        return None
+    delta = pos[:, None, :] - pos[None, :, :]  # allocated only once the size is known to be small enough
     if not any(atoms.pbc):
-        if n * n > _MAX_PAIRS:
-            return None
         d = np.sqrt((delta**2).sum(-1))
         np.fill_diagonal(d, np.inf)
         return d.min(axis=1)
-    if not all(atoms.pbc):
-        return None
     cell = atoms.cell.array
     volume = abs(np.linalg.det(cell))
-    if volume <= 0 or n * n > _MAX_PAIRS:
+    if volume <= 0:
         return None
     widths = np.array([volume / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3])) for i in range(3)])
     frac = delta @ np.linalg.inv(cell)
