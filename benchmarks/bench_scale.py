@@ -54,14 +54,17 @@ def scenario(lineages: int, generations: int) -> dict:
 def collapse_sim(*args: str, **kwargs) -> subprocess.Popen:
     """``collapse-sim args`` started; its stderr goes to a file (a pipe nobody reads while the run
     is watched would fill and stall it), read back by ``errors``."""
-    return subprocess.Popen([sys.executable, "-m", "collapse_sim.cli", *args], stdout=subprocess.DEVNULL,
-                            stderr=tempfile.TemporaryFile("w+"), text=True, **kwargs)
+    log = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen([sys.executable, "-m", "collapse_sim.cli", *args], stdout=subprocess.DEVNULL,
+                            stderr=log, text=True, **kwargs)
+    proc.log = log  # Popen keeps no handle on a file it was given
+    return proc
 
 
 def errors(proc: subprocess.Popen) -> str:
     """The last of what the process wrote to stderr."""
-    proc.stderr.seek(0)
-    return proc.stderr.read()[-2000:]
+    proc.log.seek(0)
+    return proc.log.read()[-2000:]
 
 
 def peak_rss_bytes(pid: int) -> int | None:

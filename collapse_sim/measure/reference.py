@@ -75,9 +75,7 @@ def label_by_teacher(sc, probes: dict[str, list[Atoms]], out) -> tuple[dict[str,
 def teacher_view(sc, probes: dict[str, list[Atoms]]) -> tuple[dict[str, list[Atoms]], dict[str, np.ndarray], dict]:
     """The scenario's teacher's labels of every probe set, its embeddings of the ``PROBES`` sets
     (none without the features capability) and its record (``teacher_hash``, ``teacher``)."""
-    from collapse_sim.runtime.executor import torch_threads
-
-    teacher = models.make(sc.teacher, threads=torch_threads(sc.ray.cpus_per_training))
+    teacher = models.teacher(sc)
     labels = {p: teacher.predict(structures) for p, structures in probes.items()}
     embeddings = ({p: teacher.embed(structures) for p, structures in probes.items() if p in PROBES}
                   if FEATURES in capabilities(teacher) else {})

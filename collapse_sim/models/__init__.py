@@ -2,6 +2,8 @@
 module (or package, for MACE) per kind. Heavy imports (torch) happen only when a model is made."""
 from __future__ import annotations
 
+import functools
+import json
 import time
 from pathlib import Path
 
@@ -46,9 +48,22 @@ def fit(scenario, train, seed: int, log_path: Path):
     return model, time.perf_counter() - start
 
 
+def teacher(scenario) -> Model:
+    """The scenario's teacher (a frozen model), built once per process and reused: the run's
+    reference directory and every generation a teacher verifies load its weights once."""
+    from collapse_sim.runtime.executor import torch_threads
+
+    return _frozen(scenario.teacher.model_dump_json(), torch_threads(scenario.ray.cpus_per_training))
+
+
+@functools.lru_cache(maxsize=1)
+def _frozen(settings: str, threads: int | None) -> Model:
+    return make(parse_settings(json.loads(settings)), threads=threads)
+
+
 def parse_settings(data) -> ModelSettingsBase:
     """Validate a ``model:`` mapping on its own (``ModelSettings`` is a type, not a class)."""
     return TypeAdapter(ModelSettings).validate_python(data)
 
 
-__all__ = ["KINDS", "Model", "ModelSettings", "ModelSettingsBase", "fit", "load", "make", "parse_settings"]
+__all__ = ["KINDS", "Model", "ModelSettings", "ModelSettingsBase", "fit", "load", "make", "parse_settings", "teacher"]

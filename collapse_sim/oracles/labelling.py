@@ -135,9 +135,8 @@ def oracle_checks(ctx, seed: int, lineage: str, generation: int, synthetic: Pool
     sc, chosen = ctx.scenario, [synthetic.structures[i] for i in requests]
     if verifier == "teacher":
         from collapse_sim import models
-        from collapse_sim.runtime.executor import torch_threads
 
-        teacher = models.make(sc.teacher, threads=torch_threads(sc.ray.cpus_per_training))
+        teacher = models.teacher(sc)
         structures, calls, checker = teacher.predict(chosen), 0, teacher.source()
     else:
         seeds = [child_seed(seed, lineage, "oracle-check", generation, i) for i in requests]

@@ -69,6 +69,7 @@ class Contrast:
     columns: tuple[str, ...]
     window: tuple[int, int]
     baseline: str = "replace"
+    only: tuple[str, ...] = ()  # these policies only (default: every one)
 
 
 @dataclass(frozen=True)
@@ -480,6 +481,8 @@ def contrast(study: str, c: Contrast) -> str:
         means = {s.policy: s.summary for s in m.policies}
         direction = describe(m.metric.column).degrade
         for x in m.contrasts:
+            if c.only and x.policy not in c.only:
+                continue
             d = x.difference
             s = means[x.policy]
             rows.append([m.metric.column, x.policy, f"{_fmt(s.mean)} ± {_fmt(s.sem, 2)}", _fmt(d.diff.mean, 2),
