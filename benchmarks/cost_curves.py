@@ -1,0 +1,206 @@
+"""Cost curves: how a generation's wall time and memory grow with the work — lineages, atoms per
+structure, probe-set size and generations (replace against accumulate, whose training set grows).
+
+    python benchmarks/cost_curves.py --csv cost-curves.csv                 # every axis (about an hour on 2 cores)
+    python benchmarks/cost_curves.py --csv c.csv --axes probes --quick     # one axis, fewer points
+    python benchmarks/cost_curves.py --plot cost-curves.csv --figure cost-curves.png
+
+Every point is a run of the quickstart (Cu/EMT, the small MACE, 12 epochs) on the embedded Ray with
+one setting changed, one seed of ``replace`` unless the axis says otherwise:
+
+- ``lineages``: 1 … 64 lineages (seeds) of one model-fed generation each;
+- ``atoms``: fcc Cu supercells of 32, 64, 108 and 256 atoms (real data, probes and samples alike);
+- ``probes``: 30 … 1,000 structures in each of the ID and OOD probe sets (k = 7 at 30: CKNNA
+  needs n ≥ 4 k);
+- ``generations``: replace and accumulate over 6 model-fed generations.
+
+Recorded per point (one CSV row per model-fed generation row of the run): the run's wall time, the
+peak of the summed resident memory of the driver and every process below it (Ray's included,
+polled every 0.2 s), and the row's own stage times (``generation_seconds``, ``train_seconds``,
+``sample_seconds``, ``label_seconds``, ``metrics_seconds``) and training-set size. Each CSV row
+carries the machine, date and commit; timings are only meaningful on otherwise idle cores.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_busy import below, processes  # noqa: E402
+from bench_scale import run_and_watch, with_run_options, work_folder  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+#: axis -> its points (full, quick)
+AXES = {"lineages": ((1, 2, 4, 8, 16, 32, 64), (1, 4)),
+        "atoms": ((32, 64, 108, 256), (32, 64)),
+        "probes": ((30, 100, 300, 1000), (30, 100)),
+        "generations": ((6,), (2,))}
+#: atoms -> the fcc supercell (4 atoms per conventional cell)
+SUPERCELLS = {32: [2, 2, 2], 64: [2, 2, 4], 108: [3, 3, 3], 256: [4, 4, 4]}
+PAGE = os.sysconf("SC_PAGE_SIZE")
+STAGES = ("generation_seconds", "train_seconds", "sample_seconds", "label_seconds", "metrics_seconds")
+FIELDS = ("axis", "value", "policy", "generation", "lineages", "atoms", "probes", "n_train", "wall_s",
+          "peak_rss_gb", *STAGES, "machine", "date", "commit")
+
+
+def scenario(axis: str, value: int) -> dict:
+    """The quickstart with this point's one change."""
+    data = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text())
+    data.update(name=f"{axis}-{value}", seeds=[0], generations=1, policies=[{"kind": "replace"}])
+    if axis == "lineages":
+        data["seeds"] = list(range(value))
+    elif axis == "atoms":
+        data["system"]["supercell"] = SUPERCELLS[value]
+    elif axis == "probes":
+        for probe in ("id", "ood"):
+            data["probes"][probe]["n_structures"] = value
+        data.setdefault("metrics", {})["k"] = min(10, value // 4)  # CKNNA needs n >= 4 k
+    elif axis == "generations":
+        data.update(generations=value, policies=[{"kind": "replace"}, {"kind": "accumulate"}])
+    return data
+
+
+class MemorySampler:
+    """The peak, over polls, of the summed resident memory of a process and everything below it."""
+
+    def __init__(self):
+        self.peak = 0
+
+    def __call__(self, root: int, seconds: float) -> None:
+        total = 0
+        for pid in below(root, processes()):
+            try:
+                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+        self.peak = max(self.peak, total * PAGE)
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def measure(axis: str, value: int, base: Path, num_cpus: int, machine: str) -> list[dict]:
+    """Run one point; one record per model-fed generation row."""
+    data = scenario(axis, value)
+    path = base / f"{data['name']}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    memory = MemorySampler()
+    result = run_and_watch(["run", str(path), "--out", str(base / "runs"), "--num-cpus", str(num_cpus),
+                            "--progress-interval", "600"], on_poll=memory)
+    rows = [json.loads(line) for line in (base / "runs" / data["name"] / "metrics.jsonl").read_text().splitlines()
+            if line.strip()]
+    atoms = value if axis == "atoms" else 32
+    out = []
+    for row in rows:
+        if row["generation"] == 0:
+            continue
+        out.append({"axis": axis, "value": value, "policy": row["policy"], "generation": row["generation"],
+                    "lineages": len(data["seeds"]) * len(data["policies"]), "atoms": atoms,
+                    "probes": data["probes"]["id"]["n_structures"], "n_train": row.get("n_train"),
+                    "wall_s": round(result["wall_s"], 2), "peak_rss_gb": round(memory.peak / 2**30, 3),
+                    **{s: round(row[s], 3) if isinstance(row.get(s), float) else row.get(s) for s in STAGES},
+                    "machine": machine, "date": datetime.date.today().isoformat(), "commit": commit()})
+    return out
+
+
+def plot(csv_path: Path, figure: Path) -> None:
+    """Four panels, one per axis: the run's wall time per lineage-generation (or the stage times)
+    and the peak memory."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
+    for ax, axis in zip(axes, AXES):
+        mine = [r for r in rows if r["axis"] == axis]
+        if not mine:
+            ax.set_visible(False)
+            continue
+        if axis == "generations":
+            for policy in sorted({r["policy"] for r in mine}):
+                line = sorted((int(r["generation"]), float(r["train_seconds"])) for r in mine if r["policy"] == policy)
+                ax.plot(*zip(*line), "o-", label=f"{policy}: training")
+            ax.set_xlabel("generation")
+            ax.set_ylabel("s")
+        else:
+            values = sorted({int(r["value"]) for r in mine})
+            by = {v: [r for r in mine if int(r["value"]) == v] for v in values}
+            mean = lambda rs, k: sum(float(r[k]) for r in rs) / len(rs)  # noqa: E731
+            if axis == "lineages":
+                ax.plot(values, [float(by[v][0]["wall_s"]) for v in values], "o-", label="run wall time")
+            for stage in ("train_seconds", "sample_seconds", "metrics_seconds"):
+                ax.plot(values, [mean(by[v], stage) for v in values], "o-", label=stage.replace("_seconds", ""))
+            twin = ax.twinx()
+            twin.plot(values, [float(by[v][0]["peak_rss_gb"]) for v in values], "k--", label="peak memory")
+            twin.set_ylabel("peak memory (GB)")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel(axis)
+            ax.set_ylabel("s per generation" if axis != "lineages" else "s")
+        ax.set_title(axis)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(figure, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--csv", type=Path, help="write the measurements here")
+    parser.add_argument("--axes", default=",".join(AXES), help=f"comma-separated, of {', '.join(AXES)}")
+    parser.add_argument("--quick", action="store_true", help="fewer, smaller points")
+    parser.add_argument("--machine", default=f"{platform.machine()}, {os.cpu_count()} cores",
+                        help="the machine, as the CSV names it")
+    parser.add_argument("--plot", type=Path, help="draw this CSV instead of measuring")
+    parser.add_argument("--figure", type=Path, default=Path("cost-curves.png"))
+    args = with_run_options(parser).parse_args(argv)
+    if args.plot:
+        plot(args.plot, args.figure)
+        return 0
+    if args.csv is None:
+        parser.error("--csv (or --plot) is required")
+    axes = [a.strip() for a in args.axes.split(",") if a.strip()]
+    unknown = [a for a in axes if a not in AXES]
+    if unknown:
+        parser.error(f"--axes: unknown {', '.join(unknown)}; choose from {', '.join(AXES)}")
+    base = work_folder(args.keep, "cost")
+    records = []
+    try:
+        for axis in axes:
+            for value in AXES[axis][1 if args.quick else 0]:
+                found = measure(axis, value, base, args.num_cpus, args.machine)
+                records += found
+                print(f"{axis} {value}: wall {found[0]['wall_s']:.1f} s, peak memory {found[0]['peak_rss_gb']:.2f} GB, "
+                      f"generation {sum(r['generation_seconds'] for r in found) / len(found):.1f} s", flush=True)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+    with open(args.csv, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+    print(f"{len(records)} rows -> {args.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
