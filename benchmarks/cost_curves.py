@@ -119,7 +119,7 @@ def measure(axis: str, value: int, base: Path, num_cpus: int, machine: str) -> l
 
 
 def plot(csv_path: Path, figure: Path) -> None:
-    """Four panels, one per axis: the run's wall time per lineage-generation (or the stage times)
+    """One panel per axis measured: the run's wall time per lineage-generation (or the stage times)
     and the peak memory."""
     import matplotlib
 
@@ -128,12 +128,10 @@ def plot(csv_path: Path, figure: Path) -> None:
 
     with open(csv_path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
-    for ax, axis in zip(axes, AXES):
+    present = [axis for axis in AXES if any(r["axis"] == axis for r in rows)]
+    fig, axes = plt.subplots(1, len(present), figsize=(4.5 * len(present), 3.8), squeeze=False)
+    for ax, axis in zip(axes[0], present):
         mine = [r for r in rows if r["axis"] == axis]
-        if not mine:
-            ax.set_visible(False)
-            continue
         if axis == "generations":
             for policy in sorted({r["policy"] for r in mine}):
                 line = sorted((int(r["generation"]), float(r["train_seconds"])) for r in mine if r["policy"] == policy)
