@@ -264,6 +264,46 @@ def chain_tables(run: str, generations: tuple[int, ...], window: tuple[int, int]
             Trajectory(f"cknna-ref-id{suffix}", run, "cknna_ref_id", generations)]
 
 
+#: the trust-window sweep's variants of active and verified; their baselines are policies-cu's settings
+ACTIVE_WINDOWS = ("active-calibrated", "active-calibrated-4", "active-low")
+VERIFIED_WINDOWS = ("verified-0.1", "verified-0.1-half")
+
+
+def window_tables() -> list:
+    """The trust-window sweep (windows-cu): accuracy per generation, the oracle price, each window
+    against its policy's baseline window, and what each window did with the pools."""
+    gens = (0, 1, 2, 3)
+    return [Trajectory("windows-forces-id", "windows-cu", "rmse_forces_id", gens),
+            Trajectory("windows-forces-ood", "windows-cu", "rmse_forces_ood", gens),
+            Pareto("windows-pareto", "windows-cu", (2, 3)),
+            Contrast("windows-vs-active", "windows-cu", ("rmse_forces_id", "rmse_forces_ood"), (2, 3),
+                     baseline="active", only=ACTIVE_WINDOWS),
+            Contrast("windows-vs-verified", "windows-cu", ("rmse_forces_id", "rmse_forces_ood"), (2, 3),
+                     baseline="verified", only=VERIFIED_WINDOWS),
+            *(Trajectory(f"windows-{name}", "windows-cu", column, (1, 2, 3))
+              for name, column in (("kept", "policy_kept"), ("oracle-labelled", "policy_oracle_labelled"),
+                                   ("rejected", "policy_rejected"))),
+            *(Trajectory(f"windows-{name}", "windows-cu", column, (2, 3), only=("active", *ACTIVE_WINDOWS))
+              for name, column in (("deviation-p50", "policy_deviation_p50"),
+                                   ("deviation-p90", "policy_deviation_p90")))]
+
+
+def verifier_tables() -> list:
+    """The verifier's plateau (verifier-cu): the truth and the verifier as floors, the error against
+    each per generation, each lineage's trend, each policy against ``replace``, and what each
+    verifier kept."""
+    gens, verified = (0, 1, 2, 3, 4, 5, 6), ("verified-truth", "verified-teacher", "verified-teacher-labels")
+    return [Floors("verifier-floors", ("verifier-cu",)),
+            Trajectory("verifier-truth-id", "verifier-cu", "rmse_forces_id", gens),
+            Trajectory("verifier-teacher-id", "verifier-cu", "rmse_forces_id_teacher", gens),
+            Trajectory("verifier-truth-ood", "verifier-cu", "rmse_forces_ood", gens),
+            Chain("verifier-chain-id", "verifier-cu", (1, 6), "id", "the verifier (CHGNet)"),
+            Contrast("verifier-vs-replace", "verifier-cu", ("rmse_forces_id", "rmse_forces_id_teacher",
+                                                            "rmse_forces_ood", "cknna_teacher_id"), (4, 6)),
+            *(Trajectory(f"verifier-{name}", "verifier-cu", column, gens[1:], only=verified)
+              for name, column in (("kept", "policy_kept"), ("rejected", "policy_rejected")))]
+
+
 GENERATIONS = (0, 1, 2, 4, 6, 8)
 MGO_GENERATIONS = ANI_GENERATIONS = (0, 1, 2, 3, 4, 5)
 SELF_GENERATIONS = (0, 1, 2, 3, 4)
@@ -340,8 +380,13 @@ STUDIES = {
         *(Trajectory(name, "policies-cu", column, (1, 2, 3, 4, 5, 6), only=FILTERING)
           for name, column in (("kept", "policy_kept"), ("oracle-labelled", "policy_oracle_labelled"),
                                ("rejected", "policy_rejected"))),
+        *window_tables(),
+        *verifier_tables(),
     ], [Figure("accuracy", "policies-cu", ("rmse_forces_id", "rmse_forces_ood", "coverage_train", "cknna_ref_id")),
-        Pareto("pareto", "policies-cu", (4, 6))]),
+        Pareto("pareto", "policies-cu", (4, 6)),
+        Pareto("windows-pareto", "windows-cu", (2, 3)),
+        Figure("verifier", "verifier-cu", ("rmse_forces_id", "rmse_forces_id_teacher", "rmse_forces_ood",
+                                           "cknna_teacher_id"))]),
 }
 
 
