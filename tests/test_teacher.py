@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from ase.build import bulk
 from ase.calculators.emt import EMT
 from conftest import run_scenario
 from scenario_factory import tiny_scenario_dict
@@ -151,3 +152,19 @@ def test_a_teacher_verifier_checks_with_the_teachers_labels_at_no_oracle_call(tm
     assert calls == {"by-teacher-s0": 0, "by-oracle-s0": scenario.synthetic.n_structures}
     with pytest.raises(ScenarioError, match=r"verifier: 'teacher' needs a teacher"):
         parse_scenario(tiny_scenario_dict(policies=[check | {"verifier": "teacher"}]))
+
+
+def test_the_teacher_is_built_once_per_process_and_anew_for_other_settings():
+    """``models.teacher`` loads a scenario's teacher once (every verified generation reuses it);
+    a scenario with another teacher gets that teacher, not the cached one."""
+    plain = _scenario(teacher={"kind": "frozen", "calculator": "ase.calculators.emt.EMT"})
+    other = _scenario(teacher={"kind": "frozen", "calculator": "ase.calculators.emt.EMT",
+                               "kwargs": {"asap_cutoff": True}})
+    first = models.teacher(plain)
+    assert models.teacher(plain) is first
+    second = models.teacher(other)
+    assert second is not first
+    cell = bulk("Cu", "fcc", a=3.61, cubic=True) * (2, 1, 1)
+    cell.rattle(0.05, seed=1)
+    energies = [energy_of(m.predict([cell])[0]) for m in (first, second)]
+    assert energies[0] != pytest.approx(energies[1], abs=1e-6)  # the ASAP cutoff changes EMT's energy
