@@ -14,9 +14,11 @@ one setting changed, one seed of ``replace`` unless the axis says otherwise:
   needs n ≥ 4 k);
 - ``generations``: replace and accumulate over 6 model-fed generations.
 
-Recorded per point (one CSV row per model-fed generation row of the run): the run's wall time, the
-peak of the summed resident memory of the driver and every process below it (Ray's included,
-polled every 0.2 s), and the row's own stage times (``generation_seconds``, ``train_seconds``,
+Recorded per point (one CSV row per model-fed generation row of the run, written as each point
+ends): the run's wall time, the peak of the summed proportional set size (PSS: shared pages
+divided among the processes that map them, so Ray's object store and the libraries count once)
+of the driver and every process below it (Ray's included, polled every 0.2 s), and the row's own
+stage times (``generation_seconds``, ``train_seconds``,
 ``sample_seconds``, ``label_seconds``, ``metrics_seconds``) and training-set size. Each CSV row
 carries the machine, date and commit; timings are only meaningful on otherwise idle cores.
 """
@@ -47,10 +49,9 @@ AXES = {"lineages": ((1, 2, 4, 8, 16, 32, 64), (1, 4)),
         "generations": ((6,), (2,))}
 #: atoms -> the fcc supercell (4 atoms per conventional cell)
 SUPERCELLS = {32: [2, 2, 2], 64: [2, 2, 4], 108: [3, 3, 3], 256: [4, 4, 4]}
-PAGE = os.sysconf("SC_PAGE_SIZE")
 STAGES = ("generation_seconds", "train_seconds", "sample_seconds", "label_seconds", "metrics_seconds")
 FIELDS = ("axis", "value", "policy", "generation", "lineages", "atoms", "probes", "n_train", "wall_s",
-          "peak_rss_gb", *STAGES, "machine", "date", "commit")
+          "peak_pss_gb", *STAGES, "machine", "date", "commit")
 
 
 def scenario(axis: str, value: int) -> dict:
@@ -71,7 +72,7 @@ def scenario(axis: str, value: int) -> dict:
 
 
 class MemorySampler:
-    """The peak, over polls, of the summed resident memory of a process and everything below it."""
+    """The peak, over polls, of the summed PSS of a process and everything below it."""
 
     def __init__(self):
         self.peak = 0
@@ -80,10 +81,11 @@ class MemorySampler:
         total = 0
         for pid in below(root, processes()):
             try:
-                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-            except (OSError, IndexError, ValueError):
+                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            except OSError:
                 continue
-        self.peak = max(self.peak, total * PAGE)
+            total += next((int(line.split()[1]) * 1024 for line in rollup.splitlines() if line.startswith("Pss:")), 0)
+        self.peak = max(self.peak, total)
 
 
 def commit() -> str:
@@ -99,6 +101,7 @@ def measure(axis: str, value: int, base: Path, num_cpus: int, machine: str) -> l
     data = scenario(axis, value)
     path = base / f"{data['name']}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+    shutil.rmtree(base / "runs" / data["name"], ignore_errors=True)  # a kept folder measured again
     memory = MemorySampler()
     result = run_and_watch(["run", str(path), "--out", str(base / "runs"), "--num-cpus", str(num_cpus),
                             "--progress-interval", "600"], on_poll=memory)
@@ -112,15 +115,15 @@ def measure(axis: str, value: int, base: Path, num_cpus: int, machine: str) -> l
         out.append({"axis": axis, "value": value, "policy": row["policy"], "generation": row["generation"],
                     "lineages": len(data["seeds"]) * len(data["policies"]), "atoms": atoms,
                     "probes": data["probes"]["id"]["n_structures"], "n_train": row.get("n_train"),
-                    "wall_s": round(result["wall_s"], 2), "peak_rss_gb": round(memory.peak / 2**30, 3),
+                    "wall_s": round(result["wall_s"], 2), "peak_pss_gb": round(memory.peak / 2**30, 3),
                     **{s: round(row[s], 3) if isinstance(row.get(s), float) else row.get(s) for s in STAGES},
                     "machine": machine, "date": datetime.date.today().isoformat(), "commit": commit()})
     return out
 
 
 def plot(csv_path: Path, figure: Path) -> None:
-    """One panel per axis measured: the run's wall time per lineage-generation (or the stage times)
-    and the peak memory."""
+    """One panel per axis measured: the mean stage times of a generation (for lineages also the
+    run's wall time) and the peak memory, or for generations the training time per generation."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -129,6 +132,8 @@ def plot(csv_path: Path, figure: Path) -> None:
     with open(csv_path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     present = [axis for axis in AXES if any(r["axis"] == axis for r in rows)]
+    if not present:
+        raise SystemExit(f"{csv_path}: no measurements to draw")
     fig, axes = plt.subplots(1, len(present), figsize=(4.5 * len(present), 3.8), squeeze=False)
     for ax, axis in zip(axes[0], present):
         mine = [r for r in rows if r["axis"] == axis]
@@ -147,14 +152,17 @@ def plot(csv_path: Path, figure: Path) -> None:
             for stage in ("train_seconds", "sample_seconds", "metrics_seconds"):
                 ax.plot(values, [mean(by[v], stage) for v in values], "o-", label=stage.replace("_seconds", ""))
             twin = ax.twinx()
-            twin.plot(values, [float(by[v][0]["peak_rss_gb"]) for v in values], "k--", label="peak memory")
+            twin.plot(values, [float(by[v][0]["peak_pss_gb"]) for v in values], "k--", label="peak memory (PSS)")
             twin.set_ylabel("peak memory (GB)")
+            handles = [h for a in (ax, twin) for h in a.get_legend_handles_labels()[0]]
+            ax.legend(handles=handles, fontsize=7)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel(axis)
             ax.set_ylabel("s per generation" if axis != "lineages" else "s")
         ax.set_title(axis)
-        ax.legend(fontsize=7)
+        if axis == "generations":
+            ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(figure, dpi=110)
@@ -181,22 +189,24 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--axes: unknown {', '.join(unknown)}; choose from {', '.join(AXES)}")
     base = work_folder(args.keep, "cost")
-    records = []
+    count = 0
     try:
-        for axis in axes:
-            for value in AXES[axis][1 if args.quick else 0]:
-                found = measure(axis, value, base, args.num_cpus, args.machine)
-                records += found
-                print(f"{axis} {value}: wall {found[0]['wall_s']:.1f} s, peak memory {found[0]['peak_rss_gb']:.2f} GB, "
-                      f"generation {sum(r['generation_seconds'] for r in found) / len(found):.1f} s", flush=True)
+        with open(args.csv, "w", newline="") as handle:  # rows written as each point ends
+            writer = csv.DictWriter(handle, fieldnames=FIELDS, lineterminator="\n")
+            writer.writeheader()
+            for axis in axes:
+                for value in AXES[axis][1 if args.quick else 0]:
+                    found = measure(axis, value, base, args.num_cpus, args.machine)
+                    writer.writerows(found)
+                    handle.flush()
+                    count += len(found)
+                    print(f"{axis} {value}: wall {found[0]['wall_s']:.1f} s, peak memory "
+                          f"{found[0]['peak_pss_gb']:.2f} GB, generation "
+                          f"{sum(r['generation_seconds'] for r in found) / len(found):.1f} s", flush=True)
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
-    with open(args.csv, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(records)
-    print(f"{len(records)} rows -> {args.csv}")
+    print(f"{count} rows -> {args.csv}")
     return 0
 
 

@@ -2,6 +2,8 @@
 once per run, and every generation's errors against those labels and alignment with those
 embeddings are columns; the reference model can learn from ``reference_oracle`` instead."""
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -168,3 +170,20 @@ def test_the_teacher_is_built_once_per_process_and_anew_for_other_settings():
     cell.rattle(0.05, seed=1)
     energies = [energy_of(m.predict([cell])[0]) for m in (first, second)]
     assert energies[0] != pytest.approx(energies[1], abs=1e-6)  # the ASAP cutoff changes EMT's energy
+
+
+def test_a_teacher_file_rewritten_in_place_is_read_again(runs, tmp_path):
+    """A frozen teacher read from a file: the same file gives the cached teacher, a file rewritten
+    at the same path (another model) gives a teacher with the new weights."""
+    (first, _), _ = runs
+    store = RunStore(first)
+    path = tmp_path / "teacher.model"
+    shutil.copyfile(store.model_path("replace-s0", 0), path)
+    scenario = _scenario(teacher={"kind": "frozen", "model": {"kind": "linear"}, "path": str(path)})
+    before = models.teacher(scenario)
+    assert models.teacher(scenario) is before
+    shutil.copyfile(store.model_path("replace-s0", 1), path)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    after = models.teacher(scenario)
+    assert after is not before
+    assert after.fingerprint() != before.fingerprint()

@@ -2,8 +2,6 @@
 module (or package, for MACE) per kind. Heavy imports (torch) happen only when a model is made."""
 from __future__ import annotations
 
-import functools
-import json
 import time
 from pathlib import Path
 
@@ -50,15 +48,33 @@ def fit(scenario, train, seed: int, log_path: Path):
 
 def teacher(scenario) -> Model:
     """The scenario's teacher (a frozen model), built once per process and reused: the run's
-    reference directory and every generation a teacher verifies load its weights once."""
+    reference directory and every generation a teacher verifies load its weights once. A teacher
+    read from a file is built anew when the file changes."""
     from collapse_sim.runtime.executor import torch_threads
 
-    return _frozen(scenario.teacher.model_dump_json(), torch_threads(scenario.ray.cpus_per_training))
+    settings, threads = scenario.teacher, torch_threads(scenario.ray.cpus_per_training)
+    key = (repr(settings.model_dump()), threads, _file_stamp(getattr(settings, "path", None)))
+    if key not in _TEACHER:
+        _TEACHER.clear()  # one teacher per process at a time
+        _TEACHER[key] = make(settings, threads=threads)
+    return _TEACHER[key]
 
 
-@functools.lru_cache(maxsize=1)
-def _frozen(settings: str, threads: int | None) -> Model:
-    return make(parse_settings(json.loads(settings)), threads=threads)
+#: the teacher ``teacher`` built last, by its settings, threads and file stamp
+_TEACHER: dict[tuple, Model] = {}
+
+
+def _file_stamp(path: str | None) -> tuple | None:
+    """(resolved path, modification time, size) of a model file; None without one (or if it is
+    missing: building the model then reports it)."""
+    if not path:
+        return None
+    try:
+        resolved = Path(path).expanduser().resolve()
+        stat = resolved.stat()
+    except OSError:
+        return None
+    return str(resolved), stat.st_mtime_ns, stat.st_size
 
 
 def parse_settings(data) -> ModelSettingsBase:

@@ -278,6 +278,8 @@ def window_tables() -> list:
             Pareto("windows-pareto", "windows-cu", (2, 3)),
             Contrast("windows-vs-active", "windows-cu", ("rmse_forces_id", "rmse_forces_ood"), (2, 3),
                      baseline="active", only=ACTIVE_WINDOWS),
+            Contrast("windows-budget", "windows-cu", ("rmse_forces_id", "rmse_forces_ood"),
+                     (2, 3), baseline="active-calibrated", only=("active-calibrated-4",)),
             Contrast("windows-vs-verified", "windows-cu", ("rmse_forces_id", "rmse_forces_ood"), (2, 3),
                      baseline="verified", only=VERIFIED_WINDOWS),
             *(Trajectory(f"windows-{name}", "windows-cu", column, (1, 2, 3))
