@@ -108,6 +108,7 @@ def measure(axis: str, value: int, base: Path, num_cpus: int, machine: str) -> l
     rows = [json.loads(line) for line in (base / "runs" / data["name"] / "metrics.jsonl").read_text().splitlines()
             if line.strip()]
     atoms = value if axis == "atoms" else 32
+    stamp = {"machine": machine, "date": datetime.date.today().isoformat(), "commit": commit()}
     out = []
     for row in rows:
         if row["generation"] == 0:
@@ -117,7 +118,7 @@ def measure(axis: str, value: int, base: Path, num_cpus: int, machine: str) -> l
                     "probes": data["probes"]["id"]["n_structures"], "n_train": row.get("n_train"),
                     "wall_s": round(result["wall_s"], 2), "peak_pss_gb": round(memory.peak / 2**30, 3),
                     **{s: round(row[s], 3) if isinstance(row.get(s), float) else row.get(s) for s in STAGES},
-                    "machine": machine, "date": datetime.date.today().isoformat(), "commit": commit()})
+                    **stamp})
     return out
 
 

@@ -46,6 +46,10 @@ def fit(scenario, train, seed: int, log_path: Path):
     return model, time.perf_counter() - start
 
 
+#: the teacher ``teacher`` built last, by its settings, threads and file stamp
+_TEACHER: dict[tuple, Model] = {}
+
+
 def teacher(scenario) -> Model:
     """The scenario's teacher (a frozen model), built once per process and reused: the run's
     reference directory and every generation a teacher verifies load its weights once. A teacher
@@ -58,10 +62,6 @@ def teacher(scenario) -> Model:
         _TEACHER.clear()  # one teacher per process at a time
         _TEACHER[key] = make(settings, threads=threads)
     return _TEACHER[key]
-
-
-#: the teacher ``teacher`` built last, by its settings, threads and file stamp
-_TEACHER: dict[tuple, Model] = {}
 
 
 def _file_stamp(path: str | None) -> tuple | None:

@@ -233,6 +233,8 @@ class Study:
 
 #: the policies whose rows say what became of each synthetic pool (policy_kept, ...)
 FILTERING = ("accumulate-subsample", "active", "curated", "verified")
+#: what became of each synthetic pool: (table name, column)
+POOL_FATE = (("kept", "policy_kept"), ("oracle-labelled", "policy_oracle_labelled"), ("rejected", "policy_rejected"))
 HEADLINE = ("rmse_forces_id", "rmse_forces_ood", "rmse_energy_id_composition", "coverage_train", "cknna_ref_id")
 
 
@@ -282,9 +284,7 @@ def window_tables() -> list:
                      (2, 3), baseline="active-calibrated", only=("active-calibrated-4",)),
             Contrast("windows-vs-verified", "windows-cu", ("rmse_forces_id", "rmse_forces_ood"), (2, 3),
                      baseline="verified", only=VERIFIED_WINDOWS),
-            *(Trajectory(f"windows-{name}", "windows-cu", column, (1, 2, 3))
-              for name, column in (("kept", "policy_kept"), ("oracle-labelled", "policy_oracle_labelled"),
-                                   ("rejected", "policy_rejected"))),
+            *(Trajectory(f"windows-{name}", "windows-cu", column, (1, 2, 3)) for name, column in POOL_FATE),
             *(Trajectory(f"windows-{name}", "windows-cu", column, (2, 3), only=("active", *ACTIVE_WINDOWS))
               for name, column in (("deviation-p50", "policy_deviation_p50"),
                                    ("deviation-p90", "policy_deviation_p90")))]
@@ -379,9 +379,7 @@ STUDIES = {
         Contrast("contrasts-gen4-6", "policies-cu", HEADLINE, (4, 6)),
         Contrast("vs-accumulate-gen4-6", "policies-cu", ("rmse_forces_id", "rmse_forces_ood"), (4, 6),
                  baseline="accumulate"),
-        *(Trajectory(name, "policies-cu", column, (1, 2, 3, 4, 5, 6), only=FILTERING)
-          for name, column in (("kept", "policy_kept"), ("oracle-labelled", "policy_oracle_labelled"),
-                               ("rejected", "policy_rejected"))),
+        *(Trajectory(name, "policies-cu", column, (1, 2, 3, 4, 5, 6), only=FILTERING) for name, column in POOL_FATE),
         *window_tables(),
         *verifier_tables(),
     ], [Figure("accuracy", "policies-cu", ("rmse_forces_id", "rmse_forces_ood", "coverage_train", "cknna_ref_id")),
