@@ -3,7 +3,7 @@ structure, probe-set size and generations (replace against accumulate, whose tra
 
     python benchmarks/cost_curves.py --csv cost-curves.csv                 # every axis (about an hour on 2 cores)
     python benchmarks/cost_curves.py --csv c.csv --axes probes --quick     # one axis, fewer points
-    python benchmarks/cost_curves.py --plot cost-curves.csv --figure cost-curves.png
+    python benchmarks/cost_curves.py --plot cost-curves.csv --figure cost-curves.png --table summary.csv
 
 Every point is a run of the quickstart (Cu/EMT, the small MACE, 12 epochs) on the embedded Ray with
 one setting changed, one seed of ``replace`` unless the axis says otherwise:
@@ -122,6 +122,30 @@ def measure(axis: str, value: int, base: Path, num_cpus: int, machine: str) -> l
     return out
 
 
+def summary(rows: list[dict]) -> list[list[str]]:
+    """One line per point (per policy on the generations axis): the run's wall time and peak
+    memory, and the mean over its model-fed generation rows of each stage time and of the
+    training-set size (for generations: the first and the last generation's)."""
+    lines = [["axis", "value", "policy", "lineages", "atoms", "probes", "training set", "run wall time (s)",
+              "generation (s)", "training (s)", "sampling (s)", "metrics (s)", "peak memory (GB, PSS)"]]
+    points: dict[tuple, list[dict]] = {}
+    for row in rows:
+        points.setdefault((row["axis"], int(row["value"]), row["policy"]), []).append(row)
+    for (axis, value, policy), mine in points.items():
+        if axis == "generations":
+            mine = sorted(mine, key=lambda r: int(r["generation"]))
+            pick = lambda key: f"{float(mine[0][key]):.1f} → {float(mine[-1][key]):.1f}"  # noqa: E731
+            size = f"{mine[0]['n_train']} → {mine[-1]['n_train']}"
+        else:
+            pick = lambda key: f"{sum(float(r[key]) for r in mine) / len(mine):.1f}"  # noqa: E731
+            size = mine[0]["n_train"]
+        first = mine[0]
+        lines.append([axis, str(value), policy, first["lineages"], first["atoms"], first["probes"], size,
+                      f"{float(first['wall_s']):.1f}", pick("generation_seconds"), pick("train_seconds"),
+                      pick("sample_seconds"), pick("metrics_seconds"), f"{float(first['peak_pss_gb']):.2f}"])
+    return lines
+
+
 def plot(csv_path: Path, figure: Path) -> None:
     """One panel per axis measured: the mean stage times of a generation (for lineages also the
     run's wall time) and the peak memory, or for generations the training time per generation."""
@@ -129,6 +153,7 @@ def plot(csv_path: Path, figure: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     with open(csv_path, newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -149,9 +174,10 @@ def plot(csv_path: Path, figure: Path) -> None:
             by = {v: [r for r in mine if int(r["value"]) == v] for v in values}
             mean = lambda rs, k: sum(float(r[k]) for r in rs) / len(rs)  # noqa: E731
             if axis == "lineages":
-                ax.plot(values, [float(by[v][0]["wall_s"]) for v in values], "o-", label="run wall time")
-            for stage in ("train_seconds", "sample_seconds", "metrics_seconds"):
-                ax.plot(values, [mean(by[v], stage) for v in values], "o-", label=stage.replace("_seconds", ""))
+                ax.plot(values, [float(by[v][0]["wall_s"]) for v in values], "o-", color="C3", label="run wall time")
+            for color, stage in zip(("C0", "C1", "C2"), ("train_seconds", "sample_seconds", "metrics_seconds")):
+                ax.plot(values, [mean(by[v], stage) for v in values], "o-", color=color,
+                        label=stage.replace("_seconds", ""))
             twin = ax.twinx()
             twin.plot(values, [float(by[v][0]["peak_pss_gb"]) for v in values], "k--", label="peak memory (PSS)")
             twin.set_ylabel("peak memory (GB)")
@@ -159,6 +185,8 @@ def plot(csv_path: Path, figure: Path) -> None:
             ax.legend(handles=handles, fontsize=7)
             ax.set_xscale("log")
             ax.set_yscale("log")
+            ax.set_xticks(values, [str(v) for v in values])
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             ax.set_xlabel(axis)
             ax.set_ylabel("s per generation" if axis != "lineages" else "s")
         ax.set_title(axis)
@@ -179,9 +207,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="the machine, as the CSV names it")
     parser.add_argument("--plot", type=Path, help="draw this CSV instead of measuring")
     parser.add_argument("--figure", type=Path, default=Path("cost-curves.png"))
+    parser.add_argument("--table", type=Path, help="with --plot: also write the per-point summary table here")
     args = with_run_options(parser).parse_args(argv)
     if args.plot:
         plot(args.plot, args.figure)
+        if args.table:
+            with open(args.plot, newline="") as handle:
+                lines = summary(list(csv.DictReader(handle)))
+            with open(args.table, "w", newline="") as handle:
+                csv.writer(handle, lineterminator="\n").writerows(lines)
         return 0
     if args.csv is None:
         parser.error("--csv (or --plot) is required")
