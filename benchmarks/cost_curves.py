@@ -123,11 +123,13 @@ def measure(axis: str, value: int, base: Path, num_cpus: int, machine: str) -> l
 
 
 def summary(rows: list[dict]) -> list[list[str]]:
-    """One line per point (per policy on the generations axis): the run's wall time and peak
-    memory, and the mean over its model-fed generation rows of each stage time and of the
-    training-set size (for generations: the first and the last generation's)."""
+    """One line per point (per policy on the generations axis, whose two policies share one run,
+    its wall time and peak memory): the run's wall time and peak memory, and the mean over its
+    model-fed generation rows of each stage time (for generations: the first → the last
+    generation's), with the training-set size of those rows."""
     lines = [["axis", "value", "policy", "lineages", "atoms", "probes", "training set", "run wall time (s)",
-              "generation (s)", "training (s)", "sampling (s)", "metrics (s)", "peak memory (GB, PSS)"]]
+              "generation (s)", "training (s)", "sampling (s)", "labelling (s)", "metrics (s)",
+              "peak memory (GB, PSS)"]]
     points: dict[tuple, list[dict]] = {}
     for row in rows:
         points.setdefault((row["axis"], int(row["value"]), row["policy"]), []).append(row)
@@ -142,7 +144,8 @@ def summary(rows: list[dict]) -> list[list[str]]:
         first = mine[0]
         lines.append([axis, str(value), policy, first["lineages"], first["atoms"], first["probes"], size,
                       f"{float(first['wall_s']):.1f}", pick("generation_seconds"), pick("train_seconds"),
-                      pick("sample_seconds"), pick("metrics_seconds"), f"{float(first['peak_pss_gb']):.2f}"])
+                      pick("sample_seconds"), pick("label_seconds"), pick("metrics_seconds"),
+                      f"{float(first['peak_pss_gb']):.2f}"])
     return lines
 
 
@@ -166,7 +169,8 @@ def plot(csv_path: Path, figure: Path) -> None:
         if axis == "generations":
             for policy in sorted({r["policy"] for r in mine}):
                 line = sorted((int(r["generation"]), float(r["train_seconds"])) for r in mine if r["policy"] == policy)
-                ax.plot(*zip(*line), "o-", label=f"{policy}: training")
+                ax.plot(*zip(*line), "o-", color="C4" if policy == "accumulate" else "C5",
+                        label=f"{policy}: training")
             ax.set_xlabel("generation")
             ax.set_ylabel("s")
         else:
@@ -181,6 +185,7 @@ def plot(csv_path: Path, figure: Path) -> None:
             twin = ax.twinx()
             twin.plot(values, [float(by[v][0]["peak_pss_gb"]) for v in values], "k--", label="peak memory (PSS)")
             twin.set_ylabel("peak memory (GB)")
+            twin.set_ylim(bottom=0)
             handles = [h for a in (ax, twin) for h in a.get_legend_handles_labels()[0]]
             ax.legend(handles=handles, fontsize=7)
             ax.set_xscale("log")
@@ -188,7 +193,7 @@ def plot(csv_path: Path, figure: Path) -> None:
             ax.set_xticks(values, [str(v) for v in values])
             ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             ax.set_xlabel(axis)
-            ax.set_ylabel("s per generation" if axis != "lineages" else "s")
+            ax.set_ylabel("s per generation" if axis != "lineages" else "s (the run) / s per generation")
         ax.set_title(axis)
         if axis == "generations":
             ax.legend(fontsize=7)

@@ -323,10 +323,16 @@ STUDIES = {
         Ecosystem("grouping", "commons-data", "grouping"),
         Trajectory("forces-id", "commons-data", "rmse_forces_id", (0, 1, 3, 5), by="lab"),
         Trajectory("forces-ood", "commons-data", "rmse_forces_ood", (0, 1, 3, 5), by="lab"),
+        Ecosystem("monoculture-same", "commons", "monoculture", window=(1, 5)),
+        Ecosystem("grouping-same", "commons", "grouping"),
+        Trajectory("forces-id-same", "commons", "rmse_forces_id", (0, 1, 3, 5), by="lab"),
+        Trajectory("forces-ood-same", "commons", "rmse_forces_ood", (0, 1, 3, 5), by="lab"),
     ], [EcosystemFigure("monoculture-id", "commons-data", "monoculture", "id"),
         EcosystemFigure("monoculture-ood", "commons-data", "monoculture", "ood"),
         EcosystemFigure("tree-id", "commons-data", "tree", "id"),
-        EcosystemFigure("tree-ood", "commons-data", "tree", "ood")]),
+        EcosystemFigure("tree-ood", "commons-data", "tree", "ood"),
+        *(EcosystemFigure(f"{kind}-same-{probe}", "commons", kind, probe)
+          for kind in ("monoculture", "tree") for probe in ("id", "ood"))]),
     "distillation": Study([
         *chain_tables("distill-cu", GENERATIONS, (1, 8)),
         Trajectory("teacher-ood", "distill-cu", "rmse_forces_ood_teacher", GENERATIONS),
