@@ -73,6 +73,17 @@ class Contrast:
 
 
 @dataclass(frozen=True)
+class Sharing:
+    """Per lab of a labs run, commons on − off of each of ``columns``, each seed's mean over
+    ``window``, paired by seed (both conditions share generation 0)."""
+
+    name: str
+    run: str
+    columns: tuple[str, ...]
+    window: tuple[int, int]
+
+
+@dataclass(frozen=True)
 class Convergence:
     """Learning curves (``collapse-sim converge`` output in data/FOLDER), per size and budget."""
 
@@ -327,6 +338,8 @@ STUDIES = {
         Ecosystem("grouping-same", "commons", "grouping"),
         Trajectory("forces-id-same", "commons", "rmse_forces_id", (0, 1, 3, 5), by="lab"),
         Trajectory("forces-ood-same", "commons", "rmse_forces_ood", (0, 1, 3, 5), by="lab"),
+        Sharing("sharing-same", "commons", ("rmse_forces_id", "rmse_forces_ood"), (1, 5)),
+        Sharing("sharing", "commons-data", ("rmse_forces_id", "rmse_forces_ood"), (1, 5)),
     ], [EcosystemFigure("monoculture-id", "commons-data", "monoculture", "id"),
         EcosystemFigure("monoculture-ood", "commons-data", "monoculture", "ood"),
         EcosystemFigure("tree-id", "commons-data", "tree", "id"),
@@ -478,9 +491,9 @@ def _seed_values(run, policy: str, generation: int, column: str, by: str = "poli
             if _group(r, by) == policy and r["generation"] == generation and r.get(column) is not None}
 
 
-def _by_generation(run, policy: str, column: str, generations: list[int]) -> tuple[dict, list[int]]:
+def _by_generation(run, policy: str, column: str, generations: list[int], by: str = "policy") -> tuple[dict, list[int]]:
     """generation -> ``_seed_values`` of ``policy``'s ``column``, and the seeds every generation has."""
-    by_gen = {g: _seed_values(run, policy, g, column) for g in generations}
+    by_gen = {g: _seed_values(run, policy, g, column, by) for g in generations}
     return by_gen, sorted(set.intersection(*(set(v) for v in by_gen.values())))
 
 
@@ -540,6 +553,29 @@ def contrast(study: str, c: Contrast) -> str:
                          f"{_fmt(d.diff.low, 2)} … {_fmt(d.diff.high, 2)}", str(d.n),
                          verdict(d, None if direction is None else direction == UP)])
     return _csv(header, rows)
+
+
+def sharing(study: str, c: Sharing) -> str:
+    from collapse_sim.measure.catalogue import UP, describe
+    from collapse_sim.report.statistics import paired
+
+    run = _run(study, c.run)
+    gens = list(range(c.window[0], c.window[1] + 1))
+    rows = []
+    for column in c.columns:
+        direction = describe(column).degrade
+        for lab in sorted({r["lab"] for r in run.rows}):
+            means = []
+            for condition in ("on", "off"):
+                by_gen, seeds = _by_generation(run, f"{lab}, commons {condition}", column, gens, by="lab")
+                means.append({s: sum(by_gen[g][s] for g in gens) / len(gens) for s in seeds})
+            d = paired(*means)
+            rows.append([column, lab, _fmt(sum(means[0].values()) / len(means[0])),
+                         _fmt(sum(means[1].values()) / len(means[1])), _fmt(d.diff.mean, 2),
+                         f"{_fmt(d.diff.low, 2)} … {_fmt(d.diff.high, 2)}", str(d.n),
+                         verdict(d, None if direction is None else direction == UP)])
+    return _csv(["metric", "lab", f"commons on, gens {c.window[0]}–{c.window[1]}", "commons off", "on − off",
+                 "95 % CI", "seeds", "reading"], rows)
 
 
 def convergence(study: str, c: Convergence) -> str:
@@ -976,7 +1012,7 @@ def ecosystem_figure(study: str, f: EcosystemFigure) -> Path:
 
 RENDER = {Trajectory: trajectory, Contrast: contrast, Convergence: convergence, Law: law, Ecosystem: ecosystem,
           Pareto: pareto, Zoo: zoo, Chain: chain, Floors: floors, Across: across, Pretraining: pretraining,
-          Rates: rates, Inheritance: inheritance}
+          Rates: rates, Inheritance: inheritance, Sharing: sharing}
 DRAW = {Figure: figure, Pareto: pareto_figure, EcosystemFigure: ecosystem_figure}
 
 
