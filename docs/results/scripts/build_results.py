@@ -564,14 +564,15 @@ def sharing(study: str, c: Sharing) -> str:
     rows = []
     for column in c.columns:
         direction = describe(column).degrade
-        for lab in sorted({r["lab"] for r in run.rows}):
+        for lab in sorted({r["lab"] for r in run.rows if r.get("lab") is not None}):
             means = []
             for condition in ("on", "off"):
                 by_gen, seeds = _by_generation(run, f"{lab}, commons {condition}", column, gens, by="lab")
                 means.append({s: sum(by_gen[g][s] for g in gens) / len(gens) for s in seeds})
             d = paired(*means)
-            rows.append([column, lab, _fmt(sum(means[0].values()) / len(means[0])),
-                         _fmt(sum(means[1].values()) / len(means[1])), _fmt(d.diff.mean, 2),
+            both = set(means[0]) & set(means[1])  # the columns show the paired seeds' means
+            mean = lambda m: _fmt(sum(m[s] for s in both) / len(both)) if both else "—"  # noqa: E731
+            rows.append([column, lab, mean(means[0]), mean(means[1]), _fmt(d.diff.mean, 2),
                          f"{_fmt(d.diff.low, 2)} … {_fmt(d.diff.high, 2)}", str(d.n),
                          verdict(d, None if direction is None else direction == UP)])
     return _csv(["metric", "lab", f"commons on, gens {c.window[0]}–{c.window[1]}", "commons off", "on − off",
