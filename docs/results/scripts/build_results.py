@@ -520,6 +520,13 @@ def trajectory(study: str, t: Trajectory) -> str:
     return _csv(header, rows)
 
 
+def _difference(d, higher_is_worse: bool | None) -> list[str]:
+    """A paired difference as the tables print it: its mean, its 95 % interval, the seeds, and
+    the reading ``verdict`` gives it."""
+    return [_fmt(d.diff.mean, 2), f"{_fmt(d.diff.low, 2)} … {_fmt(d.diff.high, 2)}", str(d.n),
+            verdict(d, higher_is_worse)]
+
+
 def verdict(d, higher_is_worse: bool | None) -> str:
     """The wording a difference earns: separated only where its 95 % interval excludes 0, and
     never a claim on fewer than ``SEEDS_FOR_A_CLAIM`` seeds."""
@@ -549,9 +556,8 @@ def contrast(study: str, c: Contrast) -> str:
                 continue
             d = x.difference
             s = means[x.policy]
-            rows.append([m.metric.column, x.policy, f"{_fmt(s.mean)} ± {_fmt(s.sem, 2)}", _fmt(d.diff.mean, 2),
-                         f"{_fmt(d.diff.low, 2)} … {_fmt(d.diff.high, 2)}", str(d.n),
-                         verdict(d, None if direction is None else direction == UP)])
+            rows.append([m.metric.column, x.policy, f"{_fmt(s.mean)} ± {_fmt(s.sem, 2)}",
+                         *_difference(d, None if direction is None else direction == UP)])
     return _csv(header, rows)
 
 
@@ -572,9 +578,8 @@ def sharing(study: str, c: Sharing) -> str:
             d = paired(*means)
             both = set(means[0]) & set(means[1])  # the columns show the paired seeds' means
             mean = lambda m: _fmt(sum(m[s] for s in both) / len(both)) if both else "—"  # noqa: E731
-            rows.append([column, lab, mean(means[0]), mean(means[1]), _fmt(d.diff.mean, 2),
-                         f"{_fmt(d.diff.low, 2)} … {_fmt(d.diff.high, 2)}", str(d.n),
-                         verdict(d, None if direction is None else direction == UP)])
+            rows.append([column, lab, mean(means[0]), mean(means[1]),
+                         *_difference(d, None if direction is None else direction == UP)])
     return _csv(["metric", "lab", f"commons on, gens {c.window[0]}–{c.window[1]}", "commons off", "on − off",
                  "95 % CI", "seeds", "reading"], rows)
 
@@ -642,8 +647,8 @@ def inheritance(study: str, x: Inheritance) -> str:
             continue
         d = paired(taught, matched)
         rows.append([str(int(steps)), _cell(summarise(errors)), _cell(summarise(taught.values())),
-                     _cell(summarise(matched.values())), _fmt(d.diff.mean, 2),
-                     f"{_fmt(d.diff.low, 2)} … {_fmt(d.diff.high, 2)}", str(d.n), verdict(d, None)])
+                     _cell(summarise(matched.values())),
+                     *_difference(d, None)])
     return _csv(["teacher-taught steps", f"{x.probe.upper()} force RMSE vs truth (meV/Å)",
                  "CKNNA to teacher, teacher-taught", "CKNNA to teacher, truth-taught at that error",
                  "difference", "95 % CI", "seeds", "reading"], rows)
@@ -958,8 +963,8 @@ def rates(study: str, r: Rates) -> str:
         if not vb:
             continue
         d = paired(va, vb)
-        rows.append([policy, _cell(summarise(va.values())), _cell(summarise(vb.values())), _fmt(d.diff.mean, 2),
-                     f"{_fmt(d.diff.low, 2)} … {_fmt(d.diff.high, 2)}", str(d.n), verdict(d, True)])
+        rows.append([policy, _cell(summarise(va.values())), _cell(summarise(vb.values())),
+                     *_difference(d, True)])
     return _csv(["policy", f"{r.a}: % of gen {first} per generation", f"{r.b}: % of gen {first} per generation",
                  "difference (points)", "95 % CI", "seeds", "reading"], rows)
 
@@ -972,8 +977,8 @@ def across(study: str, x: Across) -> str:
         va = _seed_values(a, x.policy, x.generation, column)
         vb = _seed_values(b, x.policy, x.generation, column)
         d = paired(va, vb)
-        rows.append([column, _cell(summarise(va.values())), _cell(summarise(vb.values())), _fmt(d.diff.mean, 2),
-                     f"{_fmt(d.diff.low, 2)} … {_fmt(d.diff.high, 2)}", str(d.n), verdict(d, None)])
+        rows.append([column, _cell(summarise(va.values())), _cell(summarise(vb.values())),
+                     *_difference(d, None)])
     return _csv(["metric", x.a, x.b, "difference", "95 % CI", "seeds", "reading"], rows)
 
 
