@@ -102,10 +102,10 @@ def advance(step: Step) -> None:
 
 def continual(scenario, previous):
     """The scenario a model-fed generation trains with: with ``model.continual``, its model starts
-    from the weights of the previous generation (saved at ``previous``)."""
+    from the weights of the previous generation (saved at ``previous``), for ``model.continual_steps``."""
     if not getattr(scenario.model, "continual", False):
         return scenario
-    return scenario.model_copy(update={"model": scenario.model.starting_from(str(previous))})
+    return scenario.model_copy(update={"model": scenario.model.continued_from(str(previous))})
 
 
 def synthetic_pool(ctx, spec: LineageSpec, g: int, history, sampler, status, key: str | None = None):

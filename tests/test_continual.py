@@ -8,10 +8,10 @@ import collapse_sim
 from collapse_sim.scenario import ScenarioError, parse_scenario
 
 
-def _rows(tmp_path, continual: bool):
+def _rows(tmp_path, continual: bool, **model):
     data = tiny_scenario_dict(name=f"continual-{continual}", policies=[{"kind": "replace"}], probes=None,
                               metrics={"enabled": False})
-    data["model"]["continual"] = continual
+    data["model"].update(continual=continual, **model)
     return {r["generation"]: r for r in collapse_sim.run(data, tmp_path, local=True, progress=False).rows}
 
 
@@ -30,3 +30,14 @@ def test_each_generation_starts_from_its_predecessor(tmp_path):
 def test_kinds_that_cannot_start_from_saved_weights_are_refused(kind):
     with pytest.raises(ScenarioError, match=r"model.continual: Extra inputs are not permitted"):  # not their setting
         parse_scenario(tiny_scenario_dict(model={"kind": kind, "continual": True}))
+
+
+def test_continual_steps_set_the_fine_tunings_length_not_generation_0s(tmp_path):
+    rows = _rows(tmp_path, True, steps=6, continual_steps=2)
+    assert [rows[g]["train_steps"] for g in (0, 1, 2)] == [6, 2, 2]  # batches of 4: whole passes, at least the steps
+    assert rows[2]["init_hash"] == rows[1]["model_hash"]
+
+
+def test_continual_steps_without_continual_are_refused():
+    with pytest.raises(ScenarioError, match=r"model: continual_steps: set only with continual: true"):
+        parse_scenario(tiny_scenario_dict(model={"kind": "mace", "continual_steps": 100}))

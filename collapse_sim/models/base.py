@@ -9,7 +9,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from collapse_sim.registry import Registry
 from collapse_sim.settings_base import KindSettings
@@ -60,6 +60,11 @@ def capabilities(model) -> frozenset[str]:
 #: the ``continual`` setting of the kinds that can start from saved weights (``starting_from``)
 CONTINUAL = Field(False, description="each model-fed generation starts from its predecessor's weights (continual "
                   "fine-tuning) instead of the kind's own start (random, published or `init` weights)")
+#: ... and how long each such fine-tuning is: generation 0 trains from scratch for ``steps``, a
+#: continual step from a trained model needs fewer (the price of a long study in trainings)
+CONTINUAL_STEPS = Field(None, gt=0, description="with `continual`, the optimiser steps of each model-fed "
+                        "generation's fine-tuning (the same for every policy: equal compute); generation 0 keeps "
+                        "`steps`. Default: `steps`")
 
 
 class ModelSettingsBase(KindSettings):
@@ -67,6 +72,19 @@ class ModelSettingsBase(KindSettings):
     atomistic: ClassVar[bool] = True
     #: True if the model draws its own samples, ``sample(n, rng)`` (for the model-samples sampler)
     generative: ClassVar[bool] = False
+
+    @model_validator(mode="after")
+    def _continual_steps_need_continual(self):
+        if getattr(self, "continual_steps", None) is not None and not getattr(self, "continual", False):
+            raise ValueError("continual_steps: set only with continual: true (it is the fine-tunings' length)")
+        return self
+
+    def continued_from(self, path: str) -> ModelSettingsBase:
+        """The settings a model-fed generation trains with under ``continual``: from the weights saved
+        at ``path``, for ``continual_steps`` if set."""
+        settings = self.starting_from(path)
+        steps = getattr(self, "continual_steps", None)
+        return settings if steps is None else settings.model_copy(update={"steps": steps})
 
     def starting_from(self, path: str) -> ModelSettingsBase:
         """These settings, training from the weights saved at ``path`` by this kind: what

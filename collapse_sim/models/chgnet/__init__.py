@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from collapse_sim.models.base import CONTINUAL, KINDS, ModelSettingsBase
+from collapse_sim.models.base import CONTINUAL, CONTINUAL_STEPS, KINDS, ModelSettingsBase
 
 #: checkpoints in the chgnet wheel, by the name ``CHGNet.load(model_name=...)`` takes
 PUBLISHED = ("0.3.0", "0.2.0", "r2scan")
@@ -104,6 +104,7 @@ class CHGNetSettings(ModelSettingsBase):
         return self
 
     continual: bool = CONTINUAL
+    continual_steps: int | None = CONTINUAL_STEPS
 
     def starting_from(self, path: str) -> CHGNetSettings:
         """Fine-tuning from the CHGNet model saved at ``path`` (as ``checkpoint``)."""

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from collapse_sim.models.base import CONTINUAL, KINDS, ModelSettingsBase
+from collapse_sim.models.base import CONTINUAL, CONTINUAL_STEPS, KINDS, ModelSettingsBase
 
 _IRREP = re.compile(r"^(\d+)x(\d+)([eo])$")
 
@@ -89,6 +89,7 @@ class MACESettings(ModelSettingsBase):
                                                                        "(None: no EMA)")
     device: Literal["cpu", "cuda"] = Field("cpu", description="where training and inference run")
     continual: bool = CONTINUAL
+    continual_steps: int | None = CONTINUAL_STEPS
     init: str | None = Field(None, description="a MACE model file (saved by this kind, or by mace_run_train) "
                                                "whose weights every fit starts from: fine-tuning, e.g. after "
                                                "pre-training on synthetic data. The file's architecture is kept "
