@@ -66,11 +66,12 @@ def advance(step: Step) -> None:
         status("oracle labelling")  # fresh real data, the policy's checks
     fresh_real, real_calls = fresh_real_pool(ctx, spec.seed, name, g, request.fresh_real,
                                              request.fresh_real_labeller)
-    checked, check_calls = oracle_checks(ctx, spec.seed, name, g, synthetic, request.indices, request.verifier)
+    checked, failed, check_calls = oracle_checks(ctx, spec.seed, name, g, synthetic, request.indices,
+                                                 request.verifier)
     seconds["oracle_seconds"], calls = time.perf_counter() - oracle_started, real_calls + check_calls
     # None: a run begun before oracle calls were counted
     calls_before = store.generation(name, g - 1).read_row().get("oracle_calls_total")
-    selection = policy.select(history, Offered(synthetic, fresh_real, checked), request,
+    selection = policy.select(history, Offered(synthetic, fresh_real, checked, failed), request,
                               stream(spec.seed, name, "policy", g))
     train_pools = selection.pools
     if not flatten(train_pools):
@@ -90,6 +91,7 @@ def advance(step: Step) -> None:
         row = row_fields(spec, g, train_pools, model, md_failures=step.md_failures,
                    md_replicas=getattr(sc.synthetic.sampler, "replicas", 0), **seconds, oracle_calls=calls,
                    oracle_calls_total=None if calls_before is None else calls_before + calls,
+                   **({"oracle_failed": len(failed)} if request.indices else {}),
                    **selection.counts)  # a filtering policy's kept / oracle-labelled / rejected
         status("measuring")
         targets = {"gen0": store.generation(name, 0), "prev": store.generation(name, g - 1)}

@@ -10,3 +10,16 @@ class CountingEMT(EMT):
     def calculate(self, *args, **kwargs):
         type(self).calls += 1
         return super().calculate(*args, **kwargs)
+
+
+class FailingOnSynthetic(CountingEMT):
+    """Fails (ASE's ``CalculationFailed``, as an SCF that does not converge) on every structure a
+    model made, after counting the call; labels real structures as EMT does."""
+
+    def calculate(self, atoms=None, *args, **kwargs):
+        if atoms is not None and atoms.info.get("origin") == "synthetic":
+            type(self).calls += 1
+            from ase.calculators.calculator import CalculationFailed
+
+            raise CalculationFailed("SCF not converged")
+        return super().calculate(atoms, *args, **kwargs)

@@ -3,7 +3,7 @@ to the evaluations the oracle calculator actually made (counted by the calculato
 import json
 
 from conftest import run_scenario
-from counting_oracle import CountingEMT
+from counting_oracle import CountingEMT, FailingOnSynthetic
 from scenario_factory import tiny_scenario_dict
 
 from collapse_sim.scenario import parse_scenario
@@ -40,3 +40,26 @@ def test_oracle_calls_equal_the_calculator_evaluations(tmp_path):
         assert by["replace-s0", g]["oracle_calls"] == 0
         assert by["fresh-real-s0", g]["oracle_calls"] >= round(0.25 * n)  # md recipes call the oracle per step
         assert by["verified-s0", g]["n_synthetic"] == n + round(0.5 * n)  # all pass (loose threshold), copies added
+
+
+def test_structures_the_oracle_fails_on_are_counted_and_dropped_and_the_run_goes_on(tmp_path):
+    policies = [{"kind": "verified", "check_fraction": 0.5, "max_force_error": 1000.0, "unchecked": "keep",
+                 "add_oracle_labelled": True},
+                {"kind": "corrected", "fraction": 0.5, "gamma": 1.0},
+                {"kind": "active", "lo": 0.0, "hi": 1000.0, "committee": 2, "max_oracle": 3}]
+    data = tiny_scenario_dict(policies=policies, model={"kind": "linear"})
+    data["oracle"]["calculator"] = "counting_oracle.FailingOnSynthetic"
+    scenario = parse_scenario(data)
+    FailingOnSynthetic.calls = 0
+    _, rows = run_scenario(tmp_path, scenario)
+    by = {(r["lineage"], r["generation"]): r for r in rows}
+    n, asked = scenario.synthetic.n_structures, round(0.5 * scenario.synthetic.n_structures)
+    for g in (1, 2):
+        verified, corrected, active = (by[f"{p}-s0", g] for p in ("verified", "corrected", "active"))
+        assert verified["oracle_failed"] == verified["oracle_calls"] == asked  # each failed call counted
+        assert verified["policy_rejected"] == asked and verified["policy_oracle_labelled"] == 0
+        assert verified["n_synthetic"] == n - asked  # the unchecked ones, kept
+        assert corrected["oracle_failed"] == asked and corrected["n_synthetic"] == n - asked
+        assert active["oracle_failed"] == active["oracle_calls"] == 3 and active["policy_oracle_labelled"] == 0
+        assert active["policy_rejected"] + active["policy_kept"] == n
+    assert "oracle_failed" not in by["verified-s0", 0]

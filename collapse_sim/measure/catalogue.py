@@ -112,9 +112,14 @@ FIELDS = (
           "`active`, `accumulate-subsample`, `curated`; absent at generation 0): of the synthetic structures offered "
           "to this generation, how many entered the training set with the model's labels, how many as oracle-labelled "
           "copies, and how many were left out. `active`: trusted + oracle-labelled (in the window, within "
-          "`max_oracle`) + rejected (above `hi` or over the budget) = offered; `verified`: kept + rejected = offered, "
-          "and with `add_oracle_labelled` every checked structure also enters as an oracle-labelled copy",
+          "`max_oracle`) + rejected (above `hi`, over the budget, or the oracle failed on it) = offered; `verified`: "
+          "kept + rejected = offered, and with `add_oracle_labelled` every checked structure the oracle labelled also "
+          "enters as an oracle-labelled copy",
           "composition"),
+    Field(("oracle_failed",), "policies that ask the oracle about synthetic structures (`verified`, `corrected`, "
+          "`active`): how many of those the oracle's calculation failed on (ASE's `CalculationFailed`, e.g. an xTB "
+          "SCF that does not converge on a torn molecule). Their calls count in `oracle_calls`; the structures are "
+          "dropped from the training set (`verified`: a failed check)", "composition"),
     Field(("policy_deviation_p10", "policy_deviation_p50", "policy_deviation_p90"), "`active` (eV/Å; from "
           "generation 2, when the committee has two models): the 10th, 50th and 90th percentiles of the committee's "
           "max force deviation over the synthetic pool offered — where the trust window `lo`–`hi` sits against "

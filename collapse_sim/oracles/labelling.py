@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from ase import Atoms
-from ase.calculators.calculator import Calculator
+from ase.calculators.calculator import CalculationFailed, Calculator
 
 from collapse_sim import oracles, systems
 from collapse_sim.data.pools import Pool
@@ -26,7 +26,7 @@ from collapse_sim.systems import plan_recipes
 
 
 class Labelled(NamedTuple):
-    structures: list[Atoms]
+    structures: list[Atoms | None]  # None: the oracle could not label it (relabelling only)
     oracle_calls: int  # oracle ``calculate`` calls made to produce them
 
 
@@ -73,11 +73,22 @@ def _label_chunk(job) -> Labelled:
 
 
 def _relabel_chunk(job) -> Labelled:
+    """Model-made structures can be ones the oracle cannot label (an SCF that does not converge on
+    a torn molecule): such a structure comes back as None, its calls counted, and the rest go on."""
     oracle_settings, structures, noise_seeds = job
     oracle = oracles.make(oracle_settings)
     calc = oracle.calculator()
     counter = CallCounter(calc)
-    return Labelled(oracle.label(structures, calc, noise_seeds=noise_seeds), counter.calls)
+    return Labelled([_label_or_none(oracle, atoms, calc, seed) for atoms, seed in zip(structures, noise_seeds)],
+                    counter.calls)
+
+
+def _label_or_none(oracle, atoms: Atoms, calc: Calculator, noise_seed: int) -> Atoms | None:
+    try:
+        [labelled] = oracle.label([atoms], calc, noise_seeds=[noise_seed])
+    except CalculationFailed:  # ASE's signal of a calculation that ran and failed
+        return None
+    return labelled
 
 
 def _merge(chunks: Sequence[Labelled]) -> Labelled:
@@ -99,8 +110,9 @@ def oracle_structures(ctx, set_settings, n: int, rng_key: tuple, provenance: dic
 
 
 def oracle_relabel(ctx, structures: Sequence[Atoms], noise_seeds: Sequence[int]) -> Labelled:
-    """Copies of ``structures`` (info, hence provenance, kept) carrying the oracle's labels, in
-    chunked tasks; ``noise_seeds`` (one per structure) key a noisy oracle's energy noise."""
+    """Copies of ``structures`` (info, hence provenance, kept) carrying the oracle's labels, None
+    where the oracle's calculation failed, in chunked tasks; ``noise_seeds`` (one per structure)
+    key a noisy oracle's energy noise."""
     sc, size = ctx.scenario, ctx.scenario.oracle.chunk_size
     jobs = [(sc.oracle, list(structures[i : i + size]), list(noise_seeds[i : i + size]))
             for i in range(0, len(structures), size)]
@@ -122,13 +134,14 @@ def fresh_real_pool(ctx, seed: int, lineage: str, generation: int, n: int,
 
 
 def oracle_checks(ctx, seed: int, lineage: str, generation: int, synthetic: Pool,
-                  requests: list[int], verifier: str = "oracle") -> tuple[dict[int, Atoms], int]:
+                  requests: list[int], verifier: str = "oracle") -> tuple[dict[int, Atoms], frozenset[int], int]:
     """The oracle's labels of the synthetic structures a policy asked about: index into the
     pool -> an oracle-labelled copy (provenance kept, origin still synthetic, ``ORACLE_CHECKED``
-    set to the oracle), and the oracle calls they cost. ``verifier`` "teacher": the scenario's
-    teacher labels them instead, in this process, at no oracle call."""
+    set to the oracle); the indices whose oracle calculation failed; the oracle calls they all
+    cost. ``verifier`` "teacher": the scenario's teacher labels them instead, in this process, at
+    no oracle call."""
     if not requests:
-        return {}, 0
+        return {}, frozenset(), 0
     if len(set(requests)) != len(requests) or not all(0 <= i < len(synthetic) for i in requests):
         raise ValueError(f"lineage {lineage}: a policy's oracle requests must be distinct indices into the "
                          f"synthetic pool of {len(synthetic)} structures")
@@ -142,5 +155,8 @@ def oracle_checks(ctx, seed: int, lineage: str, generation: int, synthetic: Pool
         seeds = [child_seed(seed, lineage, "oracle-check", generation, i) for i in requests]
         (structures, calls), checker = oracle_relabel(ctx, chosen, seeds), oracle_name(sc.oracle)
     for atoms in structures:
-        atoms.info[ORACLE_CHECKED] = checker
-    return dict(zip(requests, structures)), calls
+        if atoms is not None:
+            atoms.info[ORACLE_CHECKED] = checker
+    labelled = dict(zip(requests, structures))
+    return ({i: a for i, a in labelled.items() if a is not None},
+            frozenset(i for i, a in labelled.items() if a is None), calls)

@@ -120,7 +120,7 @@ class Active(Policy):
         w, synthetic, checked = request.note, offered.synthetic, offered.checked
         if not isinstance(w, Window) or (w.generation, w.size) != (synthetic.generation, len(synthetic)):
             raise ValueError("active: select needs the request made for this synthetic pool (its window as note)")
-        if sorted(checked) != w.requested:
+        if sorted([*checked, *offered.failed]) != w.requested:  # failed: dropped, as above hi
             raise ValueError(f"active: oracle labels for {sorted(checked)}, requested {w.requested}")
         trusted = [i for i, c in enumerate(w.classes) if c == TRUSTED]
         pools = list(history[-1].train)

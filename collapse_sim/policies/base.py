@@ -45,12 +45,15 @@ class Offered:
     the fresh real data asked for (None without), and ``checked``: index into ``synthetic`` -> a
     copy of that structure labelled by the oracle (or the teacher, as the request's ``verifier``
     says; provenance kept, ``origin`` still "synthetic", ``info[ORACLE_CHECKED]`` = who labelled
-    it), one per requested index; the model-labelled original
-    stays in ``synthetic``, so a policy compares the two label sets index by index."""
+    it), one per requested index the oracle could label; the model-labelled original
+    stays in ``synthetic``, so a policy compares the two label sets index by index. ``failed``:
+    the requested indices whose oracle calculation failed (no label: a policy drops them, as
+    active-learning workflows drop structures their DFT cannot converge on)."""
 
     synthetic: Pool
     fresh_real: Pool | None = None
     checked: dict[int, Atoms] = field(default_factory=dict)
+    failed: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,8 @@ class Corrected(Policy):
         structures = list(synthetic.structures)
         for i, oracle in offered.checked.items():
             structures[i] = corrected_labels(structures[i], oracle, self.settings.t)
-        return Selection([Pool(synthetic.origin, synthetic.generation, tuple(structures))])
+        kept = tuple(a for i, a in enumerate(structures) if i not in offered.failed)  # no label to correct towards
+        return Selection([Pool(synthetic.origin, synthetic.generation, kept)])
 
 
 KINDS.register(CorrectedSettings, Corrected)

@@ -87,6 +87,20 @@ def test_verified_force_error_is_the_per_atom_vector_norm():
         assert out[-1].structures[0].info[ORACLE_CHECKED] and composition(out)["n_real"] == 0
 
 
+def test_structures_the_oracle_failed_on_are_dropped():
+    pool = synthetic_pool()
+    checked = {0: oracle_copy(pool.structures[0], 9.0, 0.0)}
+    offered = Offered(pool, None, checked, failed=frozenset({2, 3}))
+    request = OracleRequest(indices=[0, 2, 3])
+    verified = make_policy(VerifiedSettings(kind="verified", max_force_error=0.1, unchecked="keep"))
+    selection = verified.select(HISTORY, offered, request, rng())
+    assert [a.info["i"] for a in selection.pools[0].structures] == [0, 1, 4]  # a failed check fails
+    assert selection.counts == dict(policy_kept=3, policy_rejected=2, policy_oracle_labelled=0)
+    corrected = make_policy(CorrectedSettings(kind="corrected", fraction=0.6, gamma=1.0))
+    [out] = corrected.select(HISTORY, offered, request, rng()).pools
+    assert [a.info["i"] for a in out.structures] == [0, 1, 4] and "corrected" in out.structures[0].info[ORACLE_CHECKED]
+
+
 def test_verified_with_nothing_left_selects_nothing():
     pool = synthetic_pool(2)
     checked = {0: oracle_copy(pool.structures[0], 0.0, 1.0)}
