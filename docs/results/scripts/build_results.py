@@ -33,7 +33,8 @@ sys.path.insert(0, str(RESULTS.parents[1] / "docs" / "scripts"))
 #: representation columns, cost
 KEEP = ("lineage", "policy", "policy_kind", "lab", "commons", "architecture", "data_source", "n_commons", "seed",
         "generation", "n_train", "n_real", "n_synthetic",
-        "oracle_calls", "oracle_calls_total", "optimizer_steps", "train_seconds", "generation_seconds",
+        "oracle_calls", "oracle_calls_total", "oracle_failed", "optimizer_steps", "train_steps", "init_hash", "train_seconds",
+        "generation_seconds",
         "policy_kept", "policy_oracle_labelled", "policy_rejected", "policy_deviation_p10", "policy_deviation_p50",
         "policy_deviation_p90",
         "rmse_forces_id", "rmse_forces_ood", "rmse_energy_id", "rmse_energy_ood", "rmse_energy_id_composition",
