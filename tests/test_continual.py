@@ -38,6 +38,16 @@ def test_continual_steps_set_the_fine_tunings_length_not_generation_0s(tmp_path)
     assert rows[2]["init_hash"] == rows[1]["model_hash"]
 
 
+def test_a_continual_mace_keeps_its_predecessors_e0s(tmp_path):
+    from collapse_sim.models.mace import MACESettings
+
+    settings = MACESettings(continual=True, continual_steps=5)
+    model = tmp_path / "gen-0.model"
+    model.write_bytes(b"")
+    after = settings.continued_from(str(model))
+    assert (after.init, after.E0s, after.steps) == (str(model), "init", 5)
+
+
 def test_continual_steps_without_continual_are_refused():
     with pytest.raises(ScenarioError, match=r"model: continual_steps: set only with continual: true"):
         parse_scenario(tiny_scenario_dict(model={"kind": "mace", "continual_steps": 100}))

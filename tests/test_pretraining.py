@@ -51,6 +51,35 @@ def test_a_fit_from_saved_weights_keeps_them_and_fits_the_e0s_anew(tmp_path, one
     assert state_dict_fingerprint(first.model) == first.fingerprint()
 
 
+def _with_silver(cells):
+    out = []
+    for atoms in cells:
+        atoms = atoms.copy()
+        atoms.numbers[:2] = 47
+        atoms.calc = EMT()
+        out.append(attach_labels(atoms, atoms.get_potential_energy(), atoms.get_forces(), None))
+    return out
+
+
+def test_a_fine_tuning_keeps_the_e0s_of_elements_its_set_lacks_or_all_with_e0s_init(tmp_path, one_torch_thread):
+    first = models.make(parse_settings({"kind": "mace", **TINY_MACE}), threads=1).fit(_with_silver(_cells(12, 0)),
+                                                                                        seed=0)
+    path = tmp_path / "pre.model"
+    first.save(path)
+    e0 = first.fit_info["E0s"]
+    assert e0["Ag"] != 0.0
+    copper_only = _cells(12, 1, shift=-1.0)  # the fine-tuning set lost silver, and has another energy zero
+    base = {"kind": "mace", **TINY_MACE, "init": str(path), "lr": 1e-12, "steps": 2}
+    refit = models.make(parse_settings(base), threads=1).fit(copper_only, seed=0, species=["Cu", "Ag"])
+    assert refit.fit_info["E0s"]["Ag"] == pytest.approx(e0["Ag"])  # least squares would say 0
+    assert refit.fit_info["E0s"]["Cu"] != pytest.approx(e0["Cu"], abs=0.5)  # fitted anew
+    kept = models.make(parse_settings(base | {"E0s": "init"}), threads=1).fit(copper_only, seed=0,
+                                                                             species=["Cu", "Ag"])
+    assert kept.fit_info["E0s"] == pytest.approx(e0)
+    with pytest.raises(ValueError, match="E0s: 'init' keeps the E0s of the model file in `init`"):
+        parse_settings({"kind": "mace", "E0s": "init"})
+
+
 def torch_equal(x, y) -> bool:
     return bool((x == y).all())
 

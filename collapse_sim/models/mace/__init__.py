@@ -66,8 +66,10 @@ class MACESettings(ModelSettingsBase):
     use_reduced_cg: bool = Field(False, description="reduced Clebsch-Gordan coefficients in the product basis")
     scaling: Literal["rms_forces_scaling", "std_scaling", "no_scaling"] = Field(
         "rms_forces_scaling", description="how the interaction energy's scale is taken from the training data")
-    E0s: Literal["average"] | dict[str, float] = Field(
-        "average", description="per-element reference energies (eV): least squares on the training split, or given")
+    E0s: Literal["average", "init"] | dict[str, float] = Field(
+        "average", description="per-element reference energies (eV): least squares on the training split (with "
+                               "`init`: for the elements the split has, the others keep the file's), the `init` "
+                               "file's own (`init`; what `continual` fine-tunings use), or given")
     dtype: Literal["float32", "float64"] = Field("float32", description="parameters and computation (--default_dtype)")
     # training
     epochs: NonNegativeInt = Field(20, description="passes over the training split (--max_num_epochs)")
@@ -100,6 +102,12 @@ class MACESettings(ModelSettingsBase):
     def starting_from(self, path: str) -> MACESettings:
         """Training from the MACE model saved at ``path`` (``init``)."""
         return self.model_copy(update={"init": str(path)})
+
+    def continued_from(self, path: str) -> MACESettings:
+        """As the base, keeping the predecessor's E0s: a lineage's labels, its own included, share
+        the oracle's energy zero, and refitting them on a pool that lacks a molecule (an element,
+        or the compositions that separate two) would move them by whole eV."""
+        return super().continued_from(path).model_copy(update={"E0s": "init"})
 
     @field_validator("init")
     @classmethod
@@ -156,6 +164,12 @@ class MACESettings(ModelSettingsBase):
             raise ValueError(f"hidden_irreps={self.hidden_irreps!r}: {', '.join(bad)} cannot be reached with "
                              f"max_ell={self.max_ell} (each irrep Lp needs L <= max_ell and parity p = (-1)^L: "
                              "0e, 1o, 2e, 3o, ...)")
+        return self
+
+    @model_validator(mode="after")
+    def _check_e0s_init(self) -> MACESettings:
+        if self.E0s == "init" and self.init is None:
+            raise ValueError("E0s: 'init' keeps the E0s of the model file in `init`, which is not set")
         return self
 
     @model_validator(mode="after")

@@ -122,8 +122,9 @@ def build(settings, train_pass, configs, z_table) -> tuple[modules.ScaleShiftMAC
 
 def warm_start(settings, configs, z_table) -> tuple[modules.ScaleShiftMACE, dict]:
     """The model saved at ``settings.init``, to be fine-tuned: its weights, architecture, average
-    neighbour count, scale and shift as they are, its E0s fitted anew on ``configs`` (the
-    fine-tuning labels may have another energy zero than the pre-training ones). ValueError if
+    neighbour count, scale and shift as they are; its E0s kept (``E0s: init``) or fitted anew on
+    ``configs`` (the fine-tuning labels may have another energy zero than the pre-training ones),
+    an element ``configs`` lack keeping the file's (least squares would set it to 0). ValueError if
     the file does not represent every element of ``z_table``."""
     path = Path(settings.init).expanduser()
     model = torch.load(path, map_location="cpu", weights_only=False)  # a pickled module, as save() writes
@@ -134,8 +135,16 @@ def warm_start(settings, configs, z_table) -> tuple[modules.ScaleShiftMACE, dict
     if zs != list(z_table.zs):
         raise ValueError(f"model.init: {path} represents elements {zs}, the training set and system {z_table.zs}")
     init_hash = state_dict_fingerprint(model)
-    atomic_energies = e0s(settings, configs, z_table)
     old = model.atomic_energies_fn.atomic_energies
+    kept = old.detach().cpu().numpy().astype(float).reshape(1, -1)
+    if settings.E0s == "init":
+        atomic_energies = kept
+    else:
+        atomic_energies = e0s(settings, configs, z_table)
+        if settings.E0s == "average":
+            present = set(np.concatenate([np.asarray(c.atomic_numbers) for c in configs]).tolist())
+            absent = np.array([z not in present for z in z_table.zs])
+            atomic_energies[0, absent] = kept[0, absent]
     model.atomic_energies_fn.atomic_energies = torch.tensor(atomic_energies, dtype=old.dtype).reshape(old.shape)
     model.train()
     info = {"E0s": {ase.data.chemical_symbols[z]: float(e) for z, e in zip(z_table.zs, atomic_energies[0])},

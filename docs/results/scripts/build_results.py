@@ -318,6 +318,36 @@ def verifier_tables() -> list:
               for name, column in (("kept", "policy_kept"), ("rejected", "policy_rejected")))]
 
 
+#: the molecules arm's filtering lineages, its second window and threshold, and those that ask the oracle
+MOLECULE_FILTERING = ("accumulate-subsample", "active", "active-calibrated", "curated", "verified", "verified-1.0")
+MOLECULE_ASKING = ("active", "active-calibrated", "corrected", "verified", "verified-1.0")
+
+
+def molecule_policy_tables() -> list:
+    """The policies study on molecules (policies-molecules): accuracy per generation, the oracle
+    price, each policy against ``replace`` and ``accumulate``, the second window and threshold
+    against the first, what the filtering policies did with each pool and what the oracle failed on."""
+    run, gens, window = "policies-molecules", (0, 1, 2, 3, 4, 5, 6), (4, 6)
+    return [Trajectory("mol-forces-id", run, "rmse_forces_id", gens),
+            Trajectory("mol-forces-ood", run, "rmse_forces_ood", gens),
+            Trajectory("mol-energy-id", run, "rmse_energy_id_composition", (0, 1, 3, 6)),
+            Pareto("mol-pareto", run, window),
+            Contrast("mol-contrasts-gen4-6", run, HEADLINE, window),
+            Contrast("mol-vs-accumulate-gen4-6", run, ("rmse_forces_id", "rmse_forces_ood"), window,
+                     baseline="accumulate"),
+            Contrast("mol-windows", run, ("rmse_forces_id", "rmse_forces_ood"), window, baseline="active",
+                     only=("active-calibrated",)),
+            Contrast("mol-thresholds", run, ("rmse_forces_id", "rmse_forces_ood"), window, baseline="verified",
+                     only=("verified-1.0",)),
+            *(Trajectory(f"mol-{name}", run, column, gens[1:], only=MOLECULE_FILTERING) for name, column in POOL_FATE),
+            Trajectory("mol-oracle-failed", run, "oracle_failed", gens[1:], only=MOLECULE_ASKING),
+            *(Trajectory(f"mol-{name}", run, column, gens[2:], only=("active", "active-calibrated"))
+              for name, column in (("deviation-p50", "policy_deviation_p50"), ("deviation-p90", "policy_deviation_p90"))),
+            # the same generation 0 retrained from scratch each generation (the molecules page's run)
+            *(Across(f"mol-scratch-{policy}", run, "molecules/molecules-strong", ("rmse_forces_id", "rmse_forces_ood"),
+                     2, policy) for policy in ("replace", "accumulate", "fresh-real-1.0"))]
+
+
 GENERATIONS = (0, 1, 2, 4, 6, 8)
 MGO_GENERATIONS = ANI_GENERATIONS = (0, 1, 2, 3, 4, 5)
 SELF_GENERATIONS = (0, 1, 2, 3, 4)
@@ -402,8 +432,12 @@ STUDIES = {
         *(Trajectory(name, "policies-cu", column, (1, 2, 3, 4, 5, 6), only=FILTERING) for name, column in POOL_FATE),
         *window_tables(),
         *verifier_tables(),
+        *molecule_policy_tables(),
     ], [Figure("accuracy", "policies-cu", ("rmse_forces_id", "rmse_forces_ood", "coverage_train", "cknna_ref_id")),
         Pareto("pareto", "policies-cu", (4, 6)),
+        Figure("mol-accuracy", "policies-molecules", ("rmse_forces_id", "rmse_forces_ood", "coverage_train",
+                                                      "cknna_ref_id")),
+        Pareto("mol-pareto", "policies-molecules", (4, 6)),
         Pareto("windows-pareto", "windows-cu", (2, 3)),
         Figure("verifier", "verifier-cu", ("rmse_forces_id", "rmse_forces_id_teacher", "rmse_forces_ood",
                                            "cknna_teacher_id"))]),
@@ -470,8 +504,10 @@ def _csv(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _run(study: str, run: str):
+    """A run committed beside ``study``'s page, or beside another page's as "page/run"."""
     from collapse_sim.report.rundata import load_run
 
+    study, _, run = run.rpartition("/") if "/" in run else (study, "", run)
     return load_run(RESULTS / study / "data" / run)
 
 
@@ -980,7 +1016,8 @@ def across(study: str, x: Across) -> str:
         d = paired(va, vb)
         rows.append([column, _cell(summarise(va.values())), _cell(summarise(vb.values())),
                      *_difference(d, None)])
-    return _csv(["metric", x.a, x.b, "difference", "95 % CI", "seeds", "reading"], rows)
+    names = [name.rpartition("/")[2] for name in (x.a, x.b)]
+    return _csv(["metric", *names, "difference", "95 % CI", "seeds", "reading"], rows)
 
 
 def pretraining(study: str, p: Pretraining) -> str:
