@@ -33,8 +33,8 @@ sys.path.insert(0, str(RESULTS.parents[1] / "docs" / "scripts"))
 #: representation columns, cost
 KEEP = ("lineage", "policy", "policy_kind", "lab", "commons", "architecture", "data_source", "n_commons", "seed",
         "generation", "n_train", "n_real", "n_synthetic",
-        "oracle_calls", "oracle_calls_total", "oracle_failed", "optimizer_steps", "train_steps", "init_hash", "train_seconds",
-        "generation_seconds",
+        "oracle_calls", "oracle_calls_total", "oracle_failed", "optimizer_steps", "train_steps", "init_hash",
+        "train_seconds", "generation_seconds",
         "policy_kept", "policy_oracle_labelled", "policy_rejected", "policy_deviation_p10", "policy_deviation_p50",
         "policy_deviation_p90",
         "rmse_forces_id", "rmse_forces_ood", "rmse_energy_id", "rmse_energy_ood", "rmse_energy_id_composition",
@@ -342,10 +342,12 @@ def molecule_policy_tables() -> list:
             *(Trajectory(f"mol-{name}", run, column, gens[1:], only=MOLECULE_FILTERING) for name, column in POOL_FATE),
             Trajectory("mol-oracle-failed", run, "oracle_failed", gens[1:], only=MOLECULE_ASKING),
             *(Trajectory(f"mol-{name}", run, column, gens[2:], only=("active", "active-calibrated"))
-              for name, column in (("deviation-p50", "policy_deviation_p50"), ("deviation-p90", "policy_deviation_p90"))),
+              for name, column in (("deviation-p50", "policy_deviation_p50"),
+                                   ("deviation-p90", "policy_deviation_p90"))),
             # the same generation 0 retrained from scratch each generation (the molecules page's run)
-            *(Across(f"mol-scratch-{policy}", run, "molecules/molecules-strong", ("rmse_forces_id", "rmse_forces_ood"),
-                     2, policy) for policy in ("replace", "accumulate", "fresh-real-1.0"))]
+            *(Across(f"mol-scratch-{policy}", run, "molecules/molecules-strong",
+                     ("rmse_forces_id", "rmse_forces_ood"), 2, policy)
+              for policy in ("replace", "accumulate", "fresh-real-1.0"))]
 
 
 GENERATIONS = (0, 1, 2, 4, 6, 8)
