@@ -48,7 +48,7 @@ from collapse_sim.store import RunStore
 #: a seed produces change, and recorded in each run's ``environment.json``, so that a resume never
 #: silently mixes generations computed two ways (``collapse-sim resume`` refuses a run recorded
 #: with another value unless ``--allow-procedure-change``; CHANGELOG.md says what each change did).
-PROCEDURE = 6
+PROCEDURE = 7
 #: while a run is going, metrics.jsonl is refreshed at most this often (it re-reads every generation)
 METRICS_REBUILD_SECONDS = 60.0
 
