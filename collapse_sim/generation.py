@@ -78,6 +78,7 @@ def advance(step: Step) -> None:
         replicas = getattr(sc.synthetic.sampler, "replicas", 0)
         raise LineageEnded(f"generation {g} has nothing to train on: the policy kept none of the {len(synthetic)} "
                            f"synthetic structures ({step.md_failures} of {replicas} MD replicas failed"
+                           + (f"; the oracle failed on {len(failed)}" if failed else "")
                            + "".join(f"; {k} {v}" for k, v in selection.counts.items()) + ")")
     with store.staging(name, g) as out:
         train = write_and_reread(out.train, flatten(train_pools))
@@ -91,7 +92,7 @@ def advance(step: Step) -> None:
         row = row_fields(spec, g, train_pools, model, md_failures=step.md_failures,
                    md_replicas=getattr(sc.synthetic.sampler, "replicas", 0), **seconds, oracle_calls=calls,
                    oracle_calls_total=None if calls_before is None else calls_before + calls,
-                   **({"oracle_failed": len(failed)} if request.indices else {}),
+                   **({"oracle_failed": len(failed)} if request.indices and request.verifier == "oracle" else {}),
                    **selection.counts)  # a filtering policy's kept / oracle-labelled / rejected
         status("measuring")
         targets = {"gen0": store.generation(name, 0), "prev": store.generation(name, g - 1)}

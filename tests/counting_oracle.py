@@ -23,3 +23,15 @@ class FailingOnSynthetic(CountingEMT):
 
             raise CalculationFailed("SCF not converged")
         return super().calculate(atoms, *args, **kwargs)
+
+
+class FailsFarOut(EMT):
+    """EMT that fails, as an SCF that does not converge, on a structure whose first atom lies
+    beyond z = 50 Å (ASE's ``CalculationFailed``: the calculation ran, on a bad structure)."""
+
+    def calculate(self, atoms=None, *args, **kwargs):
+        if atoms is not None and atoms.positions[0, 2] > 50.0:
+            from ase.calculators.calculator import CalculationFailed
+
+            raise CalculationFailed("SCF not converged in 250 cycles")
+        return super().calculate(atoms, *args, **kwargs)

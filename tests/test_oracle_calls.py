@@ -1,11 +1,20 @@
 """Oracle-call accounting: the counts in the metrics rows and the reference's info.json add up
 to the evaluations the oracle calculator actually made (counted by the calculator itself)."""
 import json
+from types import SimpleNamespace
 
+import pytest
+from ase.build import bulk
+from ase.calculators.emt import EMT
 from conftest import run_scenario
 from counting_oracle import CountingEMT, FailingOnSynthetic
+from pydantic import TypeAdapter
 from scenario_factory import tiny_scenario_dict
 
+from collapse_sim.data.pools import Pool
+from collapse_sim.data.structures import energy_of
+from collapse_sim.oracles import OracleSettings
+from collapse_sim.oracles.labelling import oracle_checks
 from collapse_sim.scenario import parse_scenario
 from collapse_sim.store import RunStore
 
@@ -61,5 +70,32 @@ def test_structures_the_oracle_fails_on_are_counted_and_dropped_and_the_run_goes
         assert verified["n_synthetic"] == n - asked  # the unchecked ones, kept
         assert corrected["oracle_failed"] == asked and corrected["n_synthetic"] == n - asked
         assert active["oracle_failed"] == active["oracle_calls"] == 3 and active["policy_oracle_labelled"] == 0
-        assert active["policy_rejected"] + active["policy_kept"] == n
+        assert (active["policy_kept"], active["policy_rejected"]) == (0, n)  # nothing below lo = 0; failed: rejected
     assert "oracle_failed" not in by["verified-s0", 0]
+
+
+def test_oracle_checks_return_each_label_at_its_index_and_the_failures_apart():
+
+
+
+    oracle = TypeAdapter(OracleSettings).validate_python(
+        {"calculator": "counting_oracle.FailsFarOut", "chunk_size": 2})
+    executor = SimpleNamespace(map=lambda fn, jobs, cpus=None: [fn(job) for job in jobs])
+    ctx = SimpleNamespace(scenario=SimpleNamespace(oracle=oracle, ray=SimpleNamespace(cpus_per_labelling=1)),
+                          executor=executor)
+    structures = []
+    for i in range(7):
+        atoms = bulk("Cu", cubic=True)
+        atoms.rattle(0.05, seed=i)
+        if i in (1, 4, 5):
+            atoms.positions[0, 2] = 60.0
+        atoms.info["i"] = i
+        structures.append(atoms)
+    checked, failed, calls = oracle_checks(ctx, 0, "verified-s0", 1, Pool("synthetic", 1, tuple(structures)),
+                                           [0, 1, 3, 4, 5, 6])  # chunks of 2 mix labelled and failed ones
+    assert failed == {1, 4, 5} and sorted(checked) == [0, 3, 6] and calls == 6
+    for i, atoms in checked.items():
+        assert atoms.info["i"] == i
+        expected = structures[i].copy()
+        expected.calc = EMT()
+        assert energy_of(atoms) == pytest.approx(expected.get_potential_energy())

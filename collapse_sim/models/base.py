@@ -60,11 +60,12 @@ def capabilities(model) -> frozenset[str]:
 #: the ``continual`` setting of the kinds that can start from saved weights (``starting_from``)
 CONTINUAL = Field(False, description="each model-fed generation starts from its predecessor's weights (continual "
                   "fine-tuning) instead of the kind's own start (random, published or `init` weights)")
-#: ... and how long each such fine-tuning is: generation 0 trains from scratch for ``steps``, a
-#: continual step from a trained model needs fewer (the price of a long study in trainings)
+#: ... and how long each such fine-tuning is: generation 0 makes the lineage's model, a continual
+#: step from a trained model needs fewer steps (the price of a long study in trainings)
 CONTINUAL_STEPS = Field(None, gt=0, description="with `continual`, the optimiser steps of each model-fed "
-                        "generation's fine-tuning (the same for every policy: equal compute); generation 0 keeps "
-                        "`steps`. Default: `steps`")
+                        "generation's fine-tuning, rounded up to whole passes as `steps` is (the same budget for "
+                        "every policy); generation 0 keeps its own. Default: as generation 0 (`steps`, else "
+                        "`epochs`)")
 
 
 class ModelSettingsBase(KindSettings):

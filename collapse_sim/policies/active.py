@@ -9,7 +9,8 @@ and ε decides: ε < ``lo``: trusted, kept with the sampling model's labels; ``l
 (both edges inclusive): a candidate, labelled by the oracle (one call each) and kept with the
 oracle's labels; ε > ``hi``: discarded (an unphysical frame the oracle should not be asked about).
 With ``max_oracle`` set, only the most-deviating candidates (ties: the lower index first) go to
-the oracle; the rest are discarded with the too-deviating ones.
+the oracle; the rest are discarded with the too-deviating ones, as are candidates the oracle's
+calculation failed on (DP-GEN drops the frames its DFT does not converge on).
 
 The committee: the lineage's own models of the last ``committee`` generations; at generation g
 those of generations max(0, g − K) .. g − 1 (the newest is the one that sampled the pool). A
@@ -121,7 +122,8 @@ class Active(Policy):
         if not isinstance(w, Window) or (w.generation, w.size) != (synthetic.generation, len(synthetic)):
             raise ValueError("active: select needs the request made for this synthetic pool (its window as note)")
         if sorted([*checked, *offered.failed]) != w.requested:  # failed: dropped, as above hi
-            raise ValueError(f"active: oracle labels for {sorted(checked)}, requested {w.requested}")
+            raise ValueError(f"active: oracle labels for {sorted(checked)} (failed: {sorted(offered.failed)}), "
+                             f"requested {w.requested}")
         trusted = [i for i, c in enumerate(w.classes) if c == TRUSTED]
         pools = list(history[-1].train)
         if trusted:

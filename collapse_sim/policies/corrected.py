@@ -6,7 +6,8 @@ t = γ/(1 + γ), γ >= 0 the correction strength (γ = 0: no correction; γ → 
 label). Here the oracle labels a random ``fraction`` of each generation's synthetic pool (one
 oracle call per structure) and, for those, energy, forces (and stress where both label sets
 have it) become t·oracle + (1 − t)·model; the geometry is the model's sample. The training
-set is the whole pool, corrected where checked (as ``replace``, with corrections).
+set is the whole pool, corrected where checked (as ``replace``, with corrections), less the
+structures the oracle's calculation failed on (no label to move towards).
 """
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ energy error per atom below that too. An imperfect verifier keeps a passing
 structure with probability ``keep_passed`` (ϕ) and a failing one with ``keep_failed`` (ψ):
 Feng et al.'s learning breaks down above the label-error rate p* = 1/(1 + ψ/ϕ). Unchecked structures are kept or
 dropped according to ``unchecked``; ``add_oracle_labelled`` also trains on the oracle-labelled
-copies of every checked structure (their ``origin`` stays "synthetic"). When nothing is left
+copies of every checked structure (their ``origin`` stays "synthetic"). A structure the
+oracle's calculation failed on fails its check. When nothing is left
 the lineage ends there (``collapse_sim.generation.LineageEnded``).
 
 ``verifier: teacher`` checks with the scenario's teacher (a frozen model, e.g. a foundation

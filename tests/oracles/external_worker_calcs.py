@@ -40,3 +40,4 @@ class NeverReady(EMT):
 
     def __init__(self, **kwargs):
         time.sleep(3600)
+

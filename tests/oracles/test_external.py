@@ -143,6 +143,25 @@ def test_an_element_the_calculator_refuses_is_one_line_naming_it():
     assert calc.worker.alive
 
 
+def test_a_calculation_that_failed_in_the_worker_is_ases_calculation_failed_and_the_worker_lives_on():
+    from ase.calculators.calculator import CalculationFailed as ASECalculationFailed
+
+    tests = str(Path(HERE).parent)  # counting_oracle.py
+    calc = ExternalCalculator(WorkerSpec(sys.executable, "counting_oracle.FailsFarOut", "{}", (tests,), 30.0, 30.0))
+    far = cells(1)[0]
+    far.positions[0, 2] = 60.0
+    far.calc = calc
+    with pytest.raises(ASECalculationFailed, match="SCF not converged"):  # what a policy drops
+        far.get_potential_energy()
+    refused = Atoms("Xe2", positions=[[0, 0, 0], [0, 0, 3.0]])
+    refused.calc = calc
+    with pytest.raises(CalculationFailed, match="NotImplementedError") as info:  # a bad request stays an error
+        refused.get_potential_energy()
+    assert not isinstance(info.value, ASECalculationFailed)
+    assert_same_labels(oracles.make(settings(calculator="ase.calculators.emt.EMT")).label(cells(1), calc), cells(1))
+    calc.close()
+
+
 def test_validate_names_the_field_of_a_calculator_that_cannot_be_built():
     scenario = tiny_scenario_dict(oracle={"kind": "external", "calculator": "no_such_package.Calculator",
                                           "startup_timeout": 30})

@@ -101,6 +101,29 @@ def test_structures_the_oracle_failed_on_are_dropped():
     assert [a.info["i"] for a in out.structures] == [0, 1, 4] and "corrected" in out.structures[0].info[ORACLE_CHECKED]
 
 
+def test_verified_dropping_the_unchecked_keeps_only_passed_checks_and_active_drops_failed_candidates():
+    from collapse_sim.policies.active import ActiveSettings, Window
+
+    pool = synthetic_pool()
+    checked = {0: oracle_copy(pool.structures[0], 9.0, 0.0)}
+    offered = Offered(pool, None, checked, failed=frozenset({2}))
+    verified = make_policy(VerifiedSettings(kind="verified", max_force_error=0.1, unchecked="drop",
+                                            add_oracle_labelled=True))
+    selection = verified.select(HISTORY, offered, OracleRequest(indices=[0, 2]), rng())
+    assert [[a.info["i"] for a in p.structures] for p in selection.pools] == [[0], [0]]  # kept, its oracle copy
+    assert selection.counts == dict(policy_kept=1, policy_rejected=4, policy_oracle_labelled=1)
+    active = make_policy(ActiveSettings(kind="active", lo=0.1, hi=1.0, committee=2))
+    window = Window(1, 5, ["candidate", "trusted", "candidate", "discarded", "trusted"], [0, 2],
+                    [0.5, 0.05, 0.5, 2.0, 0.05])
+    selection = active.select(HISTORY, offered, OracleRequest(indices=[0, 2], note=window), rng())
+    assert {k: selection.counts[k] for k in ("policy_kept", "policy_oracle_labelled", "policy_rejected")} == dict(
+        policy_kept=2, policy_oracle_labelled=1, policy_rejected=2)  # 3 above hi, 2 failed
+    assert [a.info.get(ORACLE_CHECKED) for a in selection.pools[-1].structures] == ["oracle"]
+    with pytest.raises(ValueError, match=r"failed: \[2\]"):
+        active.select(HISTORY, Offered(pool, None, {}, failed=frozenset({2})),
+                      OracleRequest(indices=[0, 2], note=window), rng())
+
+
 def test_verified_with_nothing_left_selects_nothing():
     pool = synthetic_pool(2)
     checked = {0: oracle_copy(pool.structures[0], 0.0, 1.0)}

@@ -67,9 +67,10 @@ class MACESettings(ModelSettingsBase):
     scaling: Literal["rms_forces_scaling", "std_scaling", "no_scaling"] = Field(
         "rms_forces_scaling", description="how the interaction energy's scale is taken from the training data")
     E0s: Literal["average", "init"] | dict[str, float] = Field(
-        "average", description="per-element reference energies (eV): least squares on the training split (with "
-                               "`init`: for the elements the split has, the others keep the file's), the `init` "
-                               "file's own (`init`; what `continual` fine-tunings use), or given")
+        "average", description="per-element reference energies (eV): 'average' = least squares on the training "
+                               "split (fine-tuning from `model.init`: an element the split lacks keeps the file's "
+                               "E0); 'init' = the `model.init` file's, unchanged (what `continual` fine-tunings "
+                               "use); or a mapping symbol -> eV")
     dtype: Literal["float32", "float64"] = Field("float32", description="parameters and computation (--default_dtype)")
     # training
     epochs: NonNegativeInt = Field(20, description="passes over the training split (--max_num_epochs)")
@@ -95,9 +96,10 @@ class MACESettings(ModelSettingsBase):
     init: str | None = Field(None, description="a MACE model file (saved by this kind, or by mace_run_train) "
                                                "whose weights every fit starts from: fine-tuning, e.g. after "
                                                "pre-training on synthetic data. The file's architecture is kept "
-                                               "(the architecture settings above are then ignored) and the E0s "
-                                               "are fitted anew on the training set, so pre-training labels and "
-                                               "fine-tuning labels need not share an energy zero")
+                                               "(the architecture settings above are then ignored); with E0s "
+                                               "'average' the E0s are fitted anew on the training set (an element it "
+                                               "lacks keeps the file's), so pre-training labels and fine-tuning "
+                                               "labels need not share an energy zero")
 
     def starting_from(self, path: str) -> MACESettings:
         """Training from the MACE model saved at ``path`` (``init``)."""

@@ -15,6 +15,7 @@ at interpreter exit.
 from __future__ import annotations
 
 import numpy as np
+from ase.calculators import calculator as ase_calculator
 from ase.calculators.calculator import Calculator, all_changes
 
 from collapse_sim.oracles.external.process import WorkerLost, WorkerProcess, WorkerSpec
@@ -24,6 +25,11 @@ _SHARED: dict[WorkerSpec, WorkerProcess] = {}
 
 class CalculationFailed(RuntimeError):
     """The calculator in the worker raised; the message is its own."""
+
+
+class RemoteCalculationFailed(CalculationFailed, ase_calculator.CalculationFailed):
+    """The calculator in the worker raised ASE's ``CalculationFailed``: the calculation ran and
+    failed on this structure, which the oracle's users treat as in-process (a policy drops it)."""
 
 
 def shared_worker(spec: WorkerSpec, replace: WorkerProcess | None = None) -> WorkerProcess:
@@ -86,7 +92,7 @@ class ExternalCalculator(Calculator):
                 self.restarts_left -= 1
                 self._restart()
         if not reply["ok"]:
-            raise CalculationFailed(reply["error"])
+            raise (RemoteCalculationFailed if reply.get("calculation_failed") else CalculationFailed)(reply["error"])
         self.results = {key: np.asarray(value) if isinstance(value, list) else value
                         for key, value in reply["results"].items()}
 

@@ -39,7 +39,13 @@ def _plain(value):
 
 
 def _error(exc):
-    return {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+    try:
+        from ase.calculators.calculator import CalculationFailed
+    except ImportError:
+        failed = False
+    else:
+        failed = isinstance(exc, CalculationFailed)  # ran and failed (an SCF that did not converge), not a bad request
+    return {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0], "calculation_failed": failed}
 
 
 def _calculate(calc, request):

@@ -331,6 +331,9 @@ def molecule_policy_tables() -> list:
     return [Trajectory("mol-forces-id", run, "rmse_forces_id", gens),
             Trajectory("mol-forces-ood", run, "rmse_forces_ood", gens),
             Trajectory("mol-energy-id", run, "rmse_energy_id_composition", (0, 1, 3, 6)),
+            # nitrogen and fluorine are each in few of the eight molecules: a lineage that lost those forgets them
+            Trajectory("mol-forces-id-N", run, "rmse_forces_id_N", gens),
+            Trajectory("mol-forces-id-F", run, "rmse_forces_id_F", gens),
             Pareto("mol-pareto", run, window),
             Contrast("mol-contrasts-gen4-6", run, HEADLINE, window),
             Contrast("mol-vs-accumulate-gen4-6", run, ("rmse_forces_id", "rmse_forces_ood"), window,
