@@ -94,8 +94,9 @@ class Verified(Policy):
         if s.keep_passed < 1.0 or s.keep_failed > 0.0:  # an imperfect verifier: keeps by chance
             draws = dict(zip(sorted(errors), rng.random(len(errors))))
             passed = {i for i in errors if draws[i] < (s.keep_passed if i in passed else s.keep_failed)}
-        unchecked = [i for i in range(len(fresh_synthetic)) if i not in checked and i not in offered.failed]
-        kept = sorted(passed | ({*unchecked} if s.unchecked == "keep" else set()))  # a failed check fails
+        unchecked = ({i for i in range(len(fresh_synthetic)) if i not in checked and i not in offered.failed}
+                     if s.unchecked == "keep" else set())  # a failed check fails
+        kept = sorted(passed | unchecked)
         pools = [fresh_synthetic.subset(kept)] if kept else []
         if s.add_oracle_labelled and checked:
             pools.append(checked_pool(fresh_synthetic, checked))
